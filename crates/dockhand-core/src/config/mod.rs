@@ -1,0 +1,207 @@
+//! The configuration: Kargo's own manifests (Secret, Project, ProjectConfig, Warehouse) read into
+//! a typed, validated model. `load` reads files and reports every problem with its file,
+//! document and field; the types here are what the rest of dockhand works with.
+
+mod load;
+mod receiver_url;
+
+pub use load::{load, load_str, ConfigError, ConfigErrors};
+pub use receiver_url::receiver_path;
+
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::matching::paths::PathSelector;
+use crate::matching::semver::Constraint;
+use crate::secret::Secret;
+
+/// Everything loaded from the `--config` paths, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Project names (namespaces) seen in any manifest, sorted.
+    pub projects: Vec<String>,
+    pub receivers: Vec<Receiver>,
+    pub warehouses: Vec<Warehouse>,
+}
+
+/// Where a manifest came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: String,
+    /// Zero-based index of the YAML document in the file.
+    pub document: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (document {})", self.file, self.document)
+    }
+}
+
+/// Receiver types dockhand implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiverKind {
+    Azure,
+    Harbor,
+}
+
+impl ReceiverKind {
+    /// The type's name as it appears in ProjectConfig and in the URL path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiverKind::Azure => "azure",
+            ReceiverKind::Harbor => "harbor",
+        }
+    }
+
+    /// The Secret key whose value is hashed into the receiver URL (and, for Harbor, also the
+    /// expected `Authorization` header).
+    pub fn secret_key(self) -> &'static str {
+        match self {
+            ReceiverKind::Azure => "secret",
+            ReceiverKind::Harbor => "auth-header",
+        }
+    }
+}
+
+/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]`, with its Secret resolved.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub project: String,
+    pub name: String,
+    pub kind: ReceiverKind,
+    /// The value hashed into the URL (`secret` for azure, `auth-header` for harbor).
+    pub url_secret: Secret,
+    /// When set, every request must carry exactly this `Authorization` header. Harbor: always
+    /// (the same value as `url_secret`). Azure: when the Secret also has `auth-header`.
+    pub auth_header: Option<Secret>,
+    /// Azure DevOps basic auth: when the Secret has `username` and `password`.
+    pub basic_auth: Option<BasicAuth>,
+    /// `/{type}/{sha256hex(project + name + secret)}` (before any base path).
+    pub path: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// A Warehouse and its subscriptions.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    pub project: String,
+    pub name: String,
+    /// `spec.interval`, default 5m.
+    pub interval: Duration,
+    pub freight_creation_policy: FreightCreationPolicy,
+    pub subscriptions: Vec<Subscription>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FreightCreationPolicy {
+    Automatic,
+    Manual,
+}
+
+/// One entry of `spec.subscriptions[]`.
+#[derive(Debug, Clone)]
+pub enum Subscription {
+    Image(ImageSubscription),
+    Git(GitSubscription),
+    Chart(ChartSubscription),
+}
+
+impl Subscription {
+    pub fn repo_url(&self) -> &str {
+        match self {
+            Subscription::Image(s) => &s.repo_url,
+            Subscription::Git(s) => &s.repo_url,
+            Subscription::Chart(s) => &s.repo_url,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Subscription::Image(_) => "image",
+            Subscription::Git(_) => "git",
+            Subscription::Chart(_) => "chart",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ImageSelectionStrategy {
+    SemVer,
+    Lexical,
+    NewestBuild,
+    Digest,
+}
+
+/// `spec.subscriptions[].image`, as Kargo's CRD.
+#[derive(Debug, Clone)]
+pub struct ImageSubscription {
+    pub repo_url: String,
+    pub strategy: ImageSelectionStrategy,
+    /// `constraint` (or the deprecated `semverConstraint`) as written.
+    pub constraint: Option<String>,
+    /// The parsed constraint, for the SemVer strategy.
+    pub semver: Option<Constraint>,
+    /// Default true.
+    pub strict_semvers: bool,
+    /// `allowTags` (one regex) plus `allowTagsRegex`/`allowTagsRegexes`: a tag must match all.
+    pub allow_tags: Vec<Regex>,
+    /// `ignoreTags`: exact tags never selected.
+    pub ignore_tags: Vec<String>,
+    /// `ignoreTagsRegex`/`ignoreTagsRegexes`: tags matching any are never selected.
+    pub ignore_tags_regex: Vec<Regex>,
+    /// `os/arch[/variant]`.
+    pub platform: Option<String>,
+    /// Default 20, at most 100.
+    pub discovery_limit: u32,
+    pub insecure_skip_tls_verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CommitSelectionStrategy {
+    NewestFromBranch,
+    SemVer,
+    Lexical,
+    NewestTag,
+}
+
+/// `spec.subscriptions[].git`, as Kargo's CRD.
+#[derive(Debug, Clone)]
+pub struct GitSubscription {
+    pub repo_url: String,
+    pub strategy: CommitSelectionStrategy,
+    /// The branch for NewestFromBranch; `None` means the repository's default branch.
+    pub branch: Option<String>,
+    pub strict_semvers: bool,
+    pub semver_constraint: Option<String>,
+    pub semver: Option<Constraint>,
+    pub allow_tags: Vec<Regex>,
+    pub ignore_tags: Vec<String>,
+    pub ignore_tags_regex: Vec<Regex>,
+    pub include_paths: Vec<PathSelector>,
+    pub exclude_paths: Vec<PathSelector>,
+    pub discovery_limit: u32,
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// `spec.subscriptions[].chart`, as Kargo's CRD.
+#[derive(Debug, Clone)]
+pub struct ChartSubscription {
+    /// `oci://host/path` or an `http(s)://` classic repository.
+    pub repo_url: String,
+    /// Chart name; required for classic repositories, absent for OCI.
+    pub name: Option<String>,
+    pub semver_constraint: Option<String>,
+    pub semver: Option<Constraint>,
+    pub discovery_limit: u32,
+}

@@ -1,0 +1,159 @@
+//! What a receiver makes of one request: the provider's event, reduced to the repositories it
+//! names and the tags or refs it carries. This is the contract between `receivers` (which parse
+//! payloads) and the refresh engine (which matches subscriptions); neither knows the other.
+
+use serde::Serialize;
+
+/// Which system sent a delivery. Recorded on every delivery and used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Azure Container Registry native webhook.
+    Acr,
+    /// Azure DevOps service hook.
+    AzureDevops,
+    /// Azure Event Grid delivering Azure Container Registry events.
+    EventGrid,
+    /// Harbor webhook (default or CloudEvents payload format).
+    Harbor,
+    /// The request could not be attributed to any source (rejected before that was known).
+    Unknown,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Acr => "acr",
+            Source::AzureDevops => "azure-devops",
+            Source::EventGrid => "event-grid",
+            Source::Harbor => "harbor",
+            Source::Unknown => "unknown",
+        }
+    }
+}
+
+/// One artifact repository an event says something new happened in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Target {
+    /// A repository in an OCI registry, written as in the payload (`host[:port]/path`, maybe
+    /// with a tag or digest). `image` and `chart` say which subscription kinds it may concern:
+    /// an OCI manifest can be either, so a push often says both.
+    #[serde(rename_all = "camelCase")]
+    Oci {
+        repo_url: String,
+        image: bool,
+        chart: bool,
+        /// Tags pushed. Empty means a push by digest: every subscriber is refreshed.
+        tags: Vec<String>,
+    },
+    /// A chart in a classic (index.yaml) Helm repository.
+    #[serde(rename_all = "camelCase")]
+    HelmRepo {
+        repo_url: String,
+        chart: String,
+        /// Versions pushed. Empty means unknown: every subscriber of the chart is refreshed.
+        versions: Vec<String>,
+    },
+    /// A git repository.
+    #[serde(rename_all = "camelCase")]
+    Git {
+        repo_url: String,
+        /// Ref updates. Empty means unknown: every subscriber is refreshed.
+        refs: Vec<RefUpdate>,
+        /// The repository's default branch (`refs/heads/main`) when the payload says it.
+        default_branch: Option<String>,
+        /// Files changed by the push, when the payload lists them (Azure DevOps does not).
+        changed_paths: Option<Vec<String>>,
+    },
+}
+
+impl Target {
+    pub fn repo_url(&self) -> &str {
+        match self {
+            Target::Oci { repo_url, .. }
+            | Target::HelmRepo { repo_url, .. }
+            | Target::Git { repo_url, .. } => repo_url,
+        }
+    }
+}
+
+/// One ref moved by a git push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefUpdate {
+    /// Full ref name: `refs/heads/main`, `refs/tags/v1.2.3`.
+    pub name: String,
+    /// The commit the ref points to now; forty zeros when the ref was deleted.
+    pub new_object_id: String,
+}
+
+impl RefUpdate {
+    pub fn is_deletion(&self) -> bool {
+        !self.new_object_id.is_empty() && self.new_object_id.bytes().all(|b| b == b'0')
+    }
+}
+
+/// What the service should do with a delivery that a receiver accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Refresh the subscribers of these repositories (after matching).
+    Refresh(Vec<Target>),
+    /// A connectivity test (ACR ping, Azure DevOps "Test"): answer 200 with Kargo's ping wording.
+    Ping,
+    /// A handshake the sender requires (Event Grid validation, CloudEvents abuse protection):
+    /// answer exactly this.
+    Handshake {
+        status: u16,
+        body: Option<serde_json::Value>,
+        headers: Vec<(String, String)>,
+    },
+    /// An event dockhand acknowledges and records but does not act on (delete, quarantine,
+    /// scan results ...). `reason` is shown on the delivery.
+    Ignore { reason: String },
+}
+
+/// A delivery a receiver accepted: authenticated and parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub source: Source,
+    /// The provider's own name for the event: `push`, `git.push`, `PUSH_ARTIFACT`,
+    /// `harbor.artifact.pushed`, `Microsoft.ContainerRegistry.ImagePushed` (comma-joined when one
+    /// delivery carries several types).
+    pub event_type: String,
+    /// The provider's delivery id, for de-duplication of redeliveries, when it has one.
+    pub provider_id: Option<String>,
+    pub action: Action,
+}
+
+/// A delivery a receiver refused. `status` is 400 (malformed) or 401 (authentication); `message`
+/// goes to the client as `{"error": message}` and onto the delivery record, so it must never
+/// contain a secret or a header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
+    /// What was learnt before refusing (the source, when detection got that far).
+    pub source: Source,
+    pub event_type: Option<String>,
+}
+
+impl Rejection {
+    pub fn bad_request(source: Source, message: impl Into<String>) -> Self {
+        Rejection {
+            status: 400,
+            message: message.into(),
+            source,
+            event_type: None,
+        }
+    }
+
+    pub fn unauthorized(source: Source, message: impl Into<String>) -> Self {
+        Rejection {
+            status: 401,
+            message: message.into(),
+            source,
+            event_type: None,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The subscription index: normalized repository key -> subscribers. (Stub.)

@@ -1,0 +1,2 @@
+//! The `dockhand` command line. (Stub.)
+fn main() {}
