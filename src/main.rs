@@ -1,2 +1,403 @@
-//! The `dockhand` command line. (Stub.)
-fn main() {}
+//! The `dockhand` command line: parse arguments, call the library, map errors to exit codes
+//! (0 success, 1 a user error such as a bad configuration or an unreachable server, 2 bad usage).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dockhand::client::{self, Client};
+use dockhand::receiver_urls;
+use dockhand::serve;
+use dockhand::store::Delivery;
+
+/// Webhook receiver for Kargo Warehouses: registries and git hosts call it when something is
+/// pushed; it refreshes exactly the Warehouses that subscribe to that repository and would accept
+/// that tag or ref.
+#[derive(Parser)]
+#[command(name = "dockhand", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the webhook listener, the admin API and the refresh engine.
+    Serve(ServeArgs),
+    /// Validate the configuration and print every problem (exit 1 if any).
+    Check(ConfigArgs),
+    /// Print each webhook receiver's URL, to register with the registry or git host.
+    Receivers(ReceiversArgs),
+    /// List recent webhook deliveries, newest first (from a running server).
+    Deliveries(DeliveriesArgs),
+    /// List Warehouses and their refresh state, or show one (from a running server).
+    Warehouses(WarehousesArgs),
+    /// Ask a running server to refresh one Warehouse now.
+    Refresh(RefreshArgs),
+    /// List the Freight of one Warehouse, newest first (from a running server).
+    Freight(FreightArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable.
+    #[arg(long = "config", short = 'c', value_name = "PATH", required = true)]
+    config: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Address of the public webhook listener.
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Address of the admin API and /metrics; keep it private.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    admin_listen: SocketAddr,
+    /// Directory of the embedded store (created on first start).
+    #[arg(long, default_value = "./dockhand-data", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Public URL of the webhook listener; its path, if any, prefixes every receiver path.
+    #[arg(
+        long,
+        env = "DOCKHAND_BASE_URL",
+        default_value = "http://localhost:8080",
+        value_name = "URL"
+    )]
+    base_url: String,
+    /// Deliveries kept per receiver; older ones are deleted.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    keep_deliveries: usize,
+    /// Warehouses reconciled at the same time.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    refresh_workers: usize,
+    /// Minimum time between two reconciles of one Warehouse; refreshes requested sooner are
+    /// coalesced into one follow-up run (e.g. 2s, 500ms).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    refresh_cooldown: Duration,
+    /// File holding a bearer token the admin API requires.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Rewrite registry host FROM to TO before matching (e.g. Harbor's external name to the
+    /// name Warehouses use). Repeatable.
+    #[arg(long = "registry-alias", value_parser = parse_alias, value_name = "FROM=TO")]
+    registry_aliases: Vec<(String, String)>,
+    /// Largest accepted webhook body.
+    #[arg(long, default_value_t = 2 * 1024 * 1024, value_name = "BYTES")]
+    max_body_bytes: usize,
+    /// How often configuration directories are checked for changes.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    watch_interval: Duration,
+    /// How long shutdown waits for requests in flight.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    shutdown_timeout: Duration,
+    /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Args)]
+struct ReceiversArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Public URL of the webhook listener.
+    #[arg(
+        long,
+        env = "DOCKHAND_BASE_URL",
+        default_value = "http://localhost:8080",
+        value_name = "URL"
+    )]
+    base_url: String,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Admin API of the running dockhand.
+    #[arg(
+        long,
+        env = "DOCKHAND_SERVER",
+        default_value = "http://127.0.0.1:8081",
+        value_name = "URL"
+    )]
+    server: String,
+    /// File holding the admin API bearer token, if the server requires one.
+    #[arg(long, env = "DOCKHAND_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Args)]
+struct DeliveriesArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Only this project.
+    #[arg(long)]
+    project: Option<String>,
+    /// Only this receiver (name).
+    #[arg(long)]
+    receiver: Option<String>,
+    /// Only deliveries whose URL query string contains this (e.g. region=westus).
+    #[arg(long)]
+    query: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+#[derive(Args)]
+struct WarehousesArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Show one Warehouse in detail.
+    #[arg(value_name = "PROJECT/WAREHOUSE")]
+    warehouse: Option<String>,
+}
+
+#[derive(Args)]
+struct RefreshArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[arg(value_name = "PROJECT/WAREHOUSE")]
+    warehouse: String,
+}
+
+#[derive(Args)]
+struct FreightArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[arg(value_name = "PROJECT/WAREHOUSE")]
+    warehouse: Option<String>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    dockhand_core::config::parse_duration(s)
+}
+
+fn parse_alias(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => {
+            Ok((a.to_ascii_lowercase(), b.to_ascii_lowercase()))
+        }
+        _ => Err(format!("expected FROM=TO (registry hosts), got {s:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Command::Serve(a) => a.log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}
+
+fn token(a: &ServerArgs) -> anyhow::Result<Option<String>> {
+    match &a.admin_token_file {
+        Some(p) => Ok(Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?
+                .trim()
+                .to_string(),
+        )),
+        None => Ok(None),
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Serve(a) => {
+            serve::run(serve::Options {
+                config: a.config.config,
+                listen: a.listen,
+                admin_listen: a.admin_listen,
+                data_dir: a.data_dir,
+                base_url: a.base_url,
+                keep_deliveries: a.keep_deliveries.max(1),
+                refresh_workers: a.refresh_workers.max(1),
+                refresh_cooldown: a.refresh_cooldown,
+                admin_token_file: a.admin_token_file,
+                registry_aliases: a.registry_aliases,
+                max_body_bytes: a.max_body_bytes,
+                watch_interval: a.watch_interval.max(Duration::from_millis(100)),
+                shutdown_timeout: a.shutdown_timeout,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(a) => match dockhand_core::config::load(&a.config) {
+            Ok(c) => {
+                println!(
+                    "configuration OK: {} project(s), {} receiver(s), {} warehouse(s), {} other document(s) skipped",
+                    c.projects.len(),
+                    c.receivers.len(),
+                    c.warehouses.len(),
+                    c.skipped.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    println!("{e}");
+                }
+                eprintln!("error: {} problem(s) found", errors.0.len());
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Receivers(a) => {
+            let config = dockhand_core::config::load(&a.config.config).map_err(|errors| {
+                for e in &errors.0 {
+                    eprintln!("error: {e}");
+                }
+                anyhow::anyhow!("the configuration has {} problem(s)", errors.0.len())
+            })?;
+            let rows = receiver_urls::rows(&config, &a.base_url);
+            match a.output {
+                Output::Json => print_json(&rows)?,
+                Output::Table => client::print_receivers(&rows),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliveries(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let mut q = format!("/api/v1/deliveries?limit={}", a.limit);
+            for (k, v) in [
+                ("project", &a.project),
+                ("receiver", &a.receiver),
+                ("query", &a.query),
+            ] {
+                if let Some(v) = v {
+                    q.push_str(&format!("&{k}={}", client::encode(v)));
+                }
+            }
+            let v = c.get(&q).await?;
+            match a.server.output {
+                Output::Json => print_json(&v)?,
+                Output::Table => {
+                    let list: Vec<Delivery> = serde_json::from_value(v)?;
+                    client::print_deliveries(&list);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Warehouses(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            match &a.warehouse {
+                Some(w) => {
+                    let (p, n) = client::split_warehouse(w)?;
+                    let v = c
+                        .get(&format!(
+                            "/api/v1/warehouses/{}/{}",
+                            client::encode(p),
+                            client::encode(n)
+                        ))
+                        .await?;
+                    match a.server.output {
+                        Output::Json => print_json(&v)?,
+                        Output::Table => client::print_warehouses(std::slice::from_ref(&v)),
+                    }
+                }
+                None => {
+                    let v = c.get("/api/v1/warehouses").await?;
+                    match a.server.output {
+                        Output::Json => print_json(&v)?,
+                        Output::Table => {
+                            client::print_warehouses(v.as_array().map(Vec::as_slice).unwrap_or(&[]))
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Refresh(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let (p, n) = client::split_warehouse(&a.warehouse)?;
+            let v = c
+                .post(&format!(
+                    "/api/v1/warehouses/{}/{}/refresh",
+                    client::encode(p),
+                    client::encode(n)
+                ))
+                .await?;
+            match a.server.output {
+                Output::Json => print_json(&v)?,
+                Output::Table => {
+                    println!("{}", v.get("msg").and_then(|m| m.as_str()).unwrap_or("ok"))
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Freight(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let mut q = String::from("/api/v1/freight");
+            if let Some(w) = &a.warehouse {
+                let (p, n) = client::split_warehouse(w)?;
+                q.push_str(&format!(
+                    "?project={}&warehouse={}",
+                    client::encode(p),
+                    client::encode(n)
+                ));
+            }
+            let v = c.get(&q).await?;
+            match a.server.output {
+                Output::Json => print_json(&v)?,
+                Output::Table => {
+                    client::print_freight(v.as_array().map(Vec::as_slice).unwrap_or(&[]))
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,1 +1,314 @@
-//! The subscription index: normalized repository key -> subscribers. (Stub.)
+//! The subscription index: normalized repository key -> the subscriptions that name it, per
+//! project. Built once per configuration (and rebuilt whole on reload); a lookup is one hash probe
+//! per target, so its cost does not grow with the number of Warehouses.
+//!
+//! `evaluate` is the refresh decision for one delivery: which Warehouses to refresh and, for every
+//! candidate turned down, why. It is pure; the service records its result on the delivery.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::config::{Config, Subscription};
+use crate::event::Target;
+use crate::matching;
+use crate::repo_url;
+
+/// Which key space a subscription lives in. OCI images and OCI charts share one: a push to an
+/// OCI repository can be either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Space {
+    Oci,
+    Helm,
+    Git,
+}
+
+impl Space {
+    fn tag(self) -> char {
+        match self {
+            Space::Oci => 'o',
+            Space::Helm => 'h',
+            Space::Git => 'g',
+        }
+    }
+}
+
+/// A subscription's position in `Config::warehouses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SubRef {
+    warehouse: u32,
+    subscription: u32,
+}
+
+/// Normalized key -> subscribers, for one configuration.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// Key: `{space}\0{project}\0{normalized repository key}`.
+    map: HashMap<Box<str>, Vec<SubRef>>,
+    /// Registry host rewrites (`--registry-alias FROM=TO`), applied to OCI keys of payloads.
+    aliases: Vec<(String, String)>,
+}
+
+/// What happened to one candidate subscription of one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    pub project: String,
+    pub warehouse: String,
+    /// Index in the Warehouse's `spec.subscriptions`.
+    pub subscription: u32,
+    pub repo_url: String,
+    pub matched: bool,
+    /// Why not, when not matched: one line per rejected tag or ref.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The result for one target of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetResult {
+    /// The repository URL as the payload spelt it.
+    pub repo_url: String,
+    /// The key it normalized to (what subscriptions were looked up by), or the error.
+    pub normalized: Result<String, String>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// The refresh decision for one delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    /// Warehouses to refresh, as (project, name), de-duplicated, in configuration order.
+    pub refresh: Vec<(String, String)>,
+    pub targets: Vec<TargetResult>,
+}
+
+impl Evaluation {
+    /// One line per target that matched nothing, for the delivery's message.
+    pub fn explain_misses(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.targets {
+            match &t.normalized {
+                Err(e) => out.push(format!("{}: {e}", t.repo_url)),
+                Ok(key) if t.candidates.is_empty() => out.push(format!(
+                    "no Warehouse in this project subscribes to {key} (from {})",
+                    t.repo_url
+                )),
+                Ok(_) => {
+                    for c in t.candidates.iter().filter(|c| !c.matched) {
+                        out.push(format!(
+                            "{}/{} subscription {}: {}",
+                            c.project,
+                            c.warehouse,
+                            c.subscription,
+                            c.reason.as_deref().unwrap_or("not matched")
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Index {
+    /// Indexes every subscription of `config` whose repository URL normalizes (configuration
+    /// loading has already rejected those that do not).
+    pub fn build(config: &Config, aliases: &[(String, String)]) -> Index {
+        let mut map: HashMap<Box<str>, Vec<SubRef>> = HashMap::new();
+        for (wi, w) in config.warehouses.iter().enumerate() {
+            for (si, s) in w.subscriptions.iter().enumerate() {
+                let (space, key) = match s {
+                    Subscription::Image(i) => (Space::Oci, repo_url::image_key(&i.repo_url)),
+                    Subscription::Chart(c) => {
+                        let space = if c.name.is_some() {
+                            Space::Helm
+                        } else {
+                            Space::Oci
+                        };
+                        (space, repo_url::chart_key(&c.repo_url, c.name.as_deref()))
+                    }
+                    Subscription::Git(g) => (Space::Git, repo_url::git_key(&g.repo_url)),
+                };
+                let Ok(key) = key else { continue };
+                let r = SubRef {
+                    warehouse: wi as u32,
+                    subscription: si as u32,
+                };
+                let k = compose(space, &w.project, &key);
+                let list = map.entry(k.into_boxed_str()).or_default();
+                if !list.contains(&r) {
+                    list.push(r);
+                }
+            }
+        }
+        map.shrink_to_fit();
+        Index {
+            map,
+            aliases: aliases.to_vec(),
+        }
+    }
+
+    /// Number of distinct (project, repository) keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn rewrite_alias(&self, key: String) -> String {
+        let host = repo_url::registry_host(&key);
+        match self.aliases.iter().find(|(from, _)| from == host) {
+            Some((_, to)) => repo_url::with_registry_host(&key, to),
+            None => key,
+        }
+    }
+
+    fn subscribers(&self, space: Space, project: &str, key: &str) -> &[SubRef] {
+        self.map
+            .get(compose(space, project, key).as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Decides which Warehouses of `project` the `targets` of one delivery refresh.
+    pub fn evaluate(&self, config: &Config, project: &str, targets: &[Target]) -> Evaluation {
+        let mut eval = Evaluation::default();
+        let mut chosen: Vec<u32> = Vec::new();
+        for target in targets {
+            let result = self.evaluate_target(config, project, target, &mut chosen);
+            eval.targets.push(result);
+        }
+        chosen.sort_unstable();
+        chosen.dedup();
+        eval.refresh = chosen
+            .into_iter()
+            .map(|wi| {
+                let w = &config.warehouses[wi as usize];
+                (w.project.clone(), w.name.clone())
+            })
+            .collect();
+        eval
+    }
+
+    fn evaluate_target(
+        &self,
+        config: &Config,
+        project: &str,
+        target: &Target,
+        chosen: &mut Vec<u32>,
+    ) -> TargetResult {
+        let normalized = match target {
+            Target::Oci { repo_url, .. } => {
+                repo_url::image_key(repo_url).map(|k| self.rewrite_alias(k))
+            }
+            Target::HelmRepo {
+                repo_url, chart, ..
+            } => repo_url::chart_key(repo_url, Some(chart)),
+            Target::Git { repo_url, .. } => repo_url::git_key(repo_url),
+        };
+        let key = match normalized {
+            Ok(k) => k,
+            Err(e) => {
+                return TargetResult {
+                    repo_url: target.repo_url().to_string(),
+                    normalized: Err(e.to_string()),
+                    candidates: Vec::new(),
+                }
+            }
+        };
+        let space = match target {
+            Target::Oci { .. } => Space::Oci,
+            Target::HelmRepo { .. } => Space::Helm,
+            Target::Git { .. } => Space::Git,
+        };
+        let mut candidates = Vec::new();
+        for r in self.subscribers(space, project, &key) {
+            let w = &config.warehouses[r.warehouse as usize];
+            let sub = &w.subscriptions[r.subscription as usize];
+            let verdict = judge(sub, target);
+            let matched = verdict.is_ok();
+            if matched {
+                chosen.push(r.warehouse);
+            }
+            candidates.push(Candidate {
+                project: w.project.clone(),
+                warehouse: w.name.clone(),
+                subscription: r.subscription,
+                repo_url: sub.repo_url().to_string(),
+                matched,
+                reason: verdict.err(),
+            });
+        }
+        TargetResult {
+            repo_url: target.repo_url().to_string(),
+            normalized: Ok(key),
+            candidates,
+        }
+    }
+}
+
+fn compose(space: Space, project: &str, key: &str) -> String {
+    let mut s = String::with_capacity(project.len() + key.len() + 4);
+    s.push(space.tag());
+    s.push('\0');
+    s.push_str(project);
+    s.push('\0');
+    s.push_str(key);
+    s
+}
+
+/// Does `sub` want to hear about `target`? A target with no qualifiers (a push by digest, a ref
+/// list the payload did not give) concerns every subscriber of the right kind; otherwise at least
+/// one qualifier must pass the subscription's rules.
+fn judge(sub: &Subscription, target: &Target) -> Result<(), String> {
+    match (sub, target) {
+        (Subscription::Image(s), Target::Oci { image, tags, .. }) => {
+            if !image {
+                return Err("the pushed artifact is a Helm chart, not an image".into());
+            }
+            any_accepted(tags, |t| matching::image_tag(s, t))
+        }
+        (Subscription::Chart(s), Target::Oci { chart, tags, .. }) => {
+            if !chart {
+                return Err("the pushed artifact is an image, not a Helm chart".into());
+            }
+            any_accepted(tags, |t| matching::chart_version(s, t))
+        }
+        (Subscription::Chart(s), Target::HelmRepo { versions, .. }) => {
+            any_accepted(versions, |v| matching::chart_version(s, v))
+        }
+        (
+            Subscription::Git(s),
+            Target::Git {
+                refs,
+                default_branch,
+                changed_paths,
+                ..
+            },
+        ) => any_accepted(refs, |r| {
+            matching::git_ref(s, r, default_branch.as_deref(), changed_paths.as_deref())
+        }),
+        _ => Err("subscription kind does not fit the event".into()),
+    }
+}
+
+fn any_accepted<T>(
+    items: &[T],
+    accept: impl Fn(&T) -> Result<(), matching::Rejection>,
+) -> Result<(), String> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut reasons = Vec::new();
+    for item in items {
+        match accept(item) {
+            Ok(()) => return Ok(()),
+            Err(r) => reasons.push(r.0),
+        }
+    }
+    Err(reasons.join("; "))
+}

@@ -30,3 +30,16 @@ pub fn chart_key(repo_url: &str, chart_name: Option<&str>) -> Result<String, Rep
 pub fn git_key(url: &str) -> Result<String, RepoUrlError> {
     Ok(url.to_ascii_lowercase())
 }
+
+/// The `host[:port]` part of an image key.
+pub fn registry_host(key: &str) -> &str {
+    key.split('/').next().unwrap_or("")
+}
+
+/// `key` with its registry host replaced by `host`.
+pub fn with_registry_host(key: &str, host: &str) -> String {
+    match key.split_once('/') {
+        Some((_, rest)) => format!("{host}/{rest}"),
+        None => host.to_string(),
+    }
+}

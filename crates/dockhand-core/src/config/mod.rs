@@ -2,9 +2,11 @@
 //! a typed, validated model. `load` reads files and reports every problem with its file,
 //! document and field; the types here are what the rest of dockhand works with.
 
+mod duration;
 mod load;
 mod receiver_url;
 
+pub use duration::parse_duration;
 pub use load::{load, load_str, ConfigError, ConfigErrors};
 pub use receiver_url::receiver_path;
 
@@ -24,6 +26,8 @@ pub struct Config {
     pub projects: Vec<String>,
     pub receivers: Vec<Receiver>,
     pub warehouses: Vec<Warehouse>,
+    /// Documents of kinds dockhand does not use (Stage, PromotionTask, ...): origin, kind, name.
+    pub skipped: Vec<(Origin, String, String)>,
 }
 
 /// Where a manifest came from, for messages.

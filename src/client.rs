@@ -1,0 +1,222 @@
+//! The CLI's clients of the admin API (`deliveries`, `warehouses`, `refresh`, `freight`) and
+//! their table output.
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+
+use crate::receiver_urls::ReceiverRow;
+use crate::store::Delivery;
+
+/// A client of one dockhand admin listener.
+pub struct Client {
+    server: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(server: &str, token: Option<String>) -> Client {
+        Client {
+            server: server.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                anyhow!(
+                    "dockhand is not running at {} (connection refused); start it with `dockhand serve` or pass --server",
+                    self.server
+                )
+            } else {
+                anyhow!("request to {} failed: {e}", self.server)
+            }
+        })?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("{} answered something that is not JSON", self.server))?;
+        if !status.is_success() {
+            let msg = body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("request failed");
+            bail!("{msg} (HTTP {})", status.as_u16());
+        }
+        Ok(body)
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path_and_query}", self.server)))
+            .await
+    }
+
+    pub async fn post(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.server)))
+            .await
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Splits `PROJECT/WAREHOUSE`.
+pub fn split_warehouse(s: &str) -> anyhow::Result<(&str, &str)> {
+    match s.split_once('/') {
+        Some((p, w)) if !p.is_empty() && !w.is_empty() && !w.contains('/') => Ok((p, w)),
+        _ => bail!("expected PROJECT/WAREHOUSE, got {s:?}"),
+    }
+}
+
+/// Prints rows as an aligned table with a header.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn print_receivers(rows: &[ReceiverRow]) {
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.project.clone(),
+                r.name.clone(),
+                r.kind.clone(),
+                r.url.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["PROJECT", "NAME", "TYPE", "URL"], &table);
+}
+
+pub fn print_deliveries(list: &[Delivery]) {
+    let table: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            let mut msg = d.message.clone();
+            if !d.explanation.is_empty() {
+                msg.push_str(" — ");
+                msg.push_str(&d.explanation.join("; "));
+            }
+            vec![
+                d.received_at.clone(),
+                format!("{}/{}", d.project, d.receiver),
+                d.source.clone(),
+                d.event_type.clone().unwrap_or_else(|| "-".into()),
+                d.status.to_string(),
+                d.outcome.clone(),
+                if d.refreshed.is_empty() {
+                    "-".into()
+                } else {
+                    d.refreshed.join(",")
+                },
+                msg,
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "RECEIVED",
+            "RECEIVER",
+            "SOURCE",
+            "EVENT",
+            "STATUS",
+            "OUTCOME",
+            "REFRESHED",
+            "MESSAGE",
+        ],
+        &table,
+    );
+}
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub fn print_warehouses(list: &[Value]) {
+    let table: Vec<Vec<String>> = list
+        .iter()
+        .map(|w| {
+            vec![
+                s(w, "project"),
+                s(w, "name"),
+                s(w, "pending"),
+                s(w, "lastRefreshRequested"),
+                s(w, "lastReconciled"),
+                s(w, "reconcileCount"),
+                s(w, "lastError"),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "PROJECT",
+            "NAME",
+            "PENDING",
+            "LAST REFRESH REQUESTED",
+            "LAST RECONCILED",
+            "RECONCILES",
+            "LAST ERROR",
+        ],
+        &table,
+    );
+}
+
+pub fn print_freight(list: &[Value]) {
+    let table: Vec<Vec<String>> = list
+        .iter()
+        .map(|f| {
+            vec![
+                s(f, "id"),
+                s(f, "alias"),
+                s(f, "createdAt"),
+                f.get("artifacts")
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "ALIAS", "CREATED", "ARTIFACTS"], &table);
+}

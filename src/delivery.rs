@@ -1,0 +1,311 @@
+//! Handling one webhook delivery that reached a receiver: authenticate and parse (the receiver),
+//! decide what to refresh (the index), make it durable (the store), then answer and wake the
+//! refresh engine. The delivery record explains every step.
+
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dockhand_core::config::Receiver;
+use dockhand_core::event::{Action, Source, Target};
+use dockhand_core::receivers;
+use serde_json::{json, Value};
+
+use crate::app::{now_rfc3339, App, Snapshot};
+use crate::store::Delivery;
+
+/// Kargo's wording for a ping, kept so tooling that checks it keeps working.
+pub const PING_MESSAGE: &str = "ping event received, webhook is configured correctly";
+
+/// What the request looked like, for the record.
+pub struct Incoming<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// A fresh delivery record for `receiver` with nothing decided yet.
+pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        received_at: now_rfc3339(),
+        project: receiver.project.clone(),
+        receiver: receiver.name.clone(),
+        receiver_type: receiver.kind.as_str().to_string(),
+        source: Source::Unknown.as_str().to_string(),
+        event_type: None,
+        provider_id: None,
+        query: query.filter(|q| !q.is_empty()).map(str::to_string),
+        status: 0,
+        outcome: String::new(),
+        message: String::new(),
+        repositories: Vec::new(),
+        qualifiers: Vec::new(),
+        refreshed: Vec::new(),
+        explanation: Vec::new(),
+        detail: Value::Null,
+        duration_micros: 0,
+    }
+}
+
+/// Handles a request addressed to `receiver`.
+pub async fn handle(
+    app: &App,
+    snap: &Snapshot,
+    receiver: &Receiver,
+    req: Incoming<'_>,
+) -> Response {
+    let started = Instant::now();
+    let mut d = new_record(receiver, req.query);
+    let parsed = receivers::handle(
+        receiver,
+        &receivers::Request {
+            method: req.method,
+            headers: req.headers,
+            body: req.body,
+        },
+    );
+    let mut refresh: Vec<(String, String)> = Vec::new();
+    let mut extra_headers: Vec<(String, String)> = Vec::new();
+    let body: Option<Value> = match parsed {
+        Err(rej) => {
+            d.source = rej.source.as_str().to_string();
+            d.event_type = rej.event_type;
+            d.status = rej.status;
+            d.outcome = "rejected".into();
+            d.message = rej.message;
+            Some(json!({ "error": d.message }))
+        }
+        Ok(event) => {
+            d.source = event.source.as_str().to_string();
+            d.event_type = Some(event.event_type.clone());
+            d.provider_id = event.provider_id.clone();
+            match event.action {
+                Action::Ping => {
+                    d.status = 200;
+                    d.outcome = "ping".into();
+                    d.message = PING_MESSAGE.into();
+                    Some(json!({ "msg": PING_MESSAGE }))
+                }
+                Action::Handshake {
+                    status,
+                    body,
+                    headers,
+                } => {
+                    d.status = status;
+                    d.outcome = "handshake".into();
+                    d.message = format!("{} handshake answered", event.event_type);
+                    extra_headers = headers;
+                    body
+                }
+                Action::Ignore { reason } => {
+                    d.status = 200;
+                    d.outcome = "ignored".into();
+                    d.message = format!("{} event ignored: {reason}", event.event_type);
+                    Some(json!({ "msg": d.message }))
+                }
+                Action::Refresh(targets) => {
+                    describe_targets(&mut d, &targets);
+                    let eval = snap
+                        .index
+                        .evaluate(&snap.config, &receiver.project, &targets);
+                    for t in &eval.targets {
+                        let reason = match (&t.normalized, t.candidates.is_empty()) {
+                            (Err(_), _) => Some("invalid_url"),
+                            (Ok(_), true) => Some("no_subscriber"),
+                            (Ok(_), false) if t.candidates.iter().all(|c| !c.matched) => {
+                                Some("rejected_by_rules")
+                            }
+                            _ => None,
+                        };
+                        if let Some(r) = reason {
+                            app.metrics.unmatched(r);
+                        }
+                    }
+                    d.explanation = eval.explain_misses();
+                    d.detail = serde_json::to_value(&eval.targets).unwrap_or(Value::Null);
+                    d.refreshed = eval
+                        .refresh
+                        .iter()
+                        .map(|(p, w)| format!("{p}/{w}"))
+                        .collect();
+                    refresh = eval.refresh;
+                    d.status = 200;
+                    d.outcome = if refresh.is_empty() {
+                        "unmatched".into()
+                    } else {
+                        "refreshed".into()
+                    };
+                    // Kargo's wording.
+                    d.message = format!("refreshed {} warehouse(s)", refresh.len());
+                    Some(json!({ "msg": d.message }))
+                }
+            }
+        }
+    };
+    d.duration_micros = started.elapsed().as_micros() as u64;
+
+    let id = d.id.clone();
+    let log = LogLine::of(&d);
+    if let Err(e) = app.store.record_delivery(d, refresh.clone()).await {
+        // Never answer 2xx for something that is not durable: the sender will retry.
+        tracing::error!(error = %e, "cannot record delivery");
+        app.metrics
+            .delivery(receiver.kind.as_str(), "unknown", "store_error");
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot record the delivery; try again later",
+        );
+    }
+    app.metrics.delivery(
+        receiver.kind.as_str(),
+        source_label(&log.source),
+        outcome_label(&log.outcome),
+    );
+    app.metrics
+        .warehouses_matched
+        .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    for (p, w) in &refresh {
+        app.refresher.request(p, w);
+    }
+    log.emit();
+
+    let status = StatusCode::from_u16(log.status).unwrap_or(StatusCode::OK);
+    let mut resp = match body {
+        Some(Value::Object(mut map)) => {
+            map.insert("deliveryId".into(), Value::String(id));
+            (status, axum::Json(Value::Object(map))).into_response()
+        }
+        Some(other) => (status, axum::Json(other)).into_response(),
+        None => status.into_response(),
+    };
+    for (k, v) in extra_headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+/// Records a request refused before a receiver saw it (wrong method, body too large) and
+/// answers it.
+pub async fn refuse(
+    app: &App,
+    receiver: &Receiver,
+    query: Option<&str>,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let mut d = new_record(receiver, query);
+    d.status = status.as_u16();
+    d.outcome = "rejected".into();
+    d.message = message.to_string();
+    let log = LogLine::of(&d);
+    if let Err(e) = app.store.record_delivery(d, Vec::new()).await {
+        tracing::error!(error = %e, "cannot record delivery");
+    }
+    app.metrics
+        .delivery(receiver.kind.as_str(), "unknown", "rejected");
+    log.emit();
+    error_response(status, message)
+}
+
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn describe_targets(d: &mut Delivery, targets: &[Target]) {
+    for t in targets {
+        if !d.repositories.iter().any(|r| r == t.repo_url()) {
+            d.repositories.push(t.repo_url().to_string());
+        }
+        match t {
+            Target::Oci { tags, .. } => d.qualifiers.extend(tags.iter().cloned()),
+            Target::HelmRepo {
+                chart, versions, ..
+            } => d
+                .qualifiers
+                .extend(versions.iter().map(|v| format!("{chart}:{v}"))),
+            Target::Git { refs, .. } => d.qualifiers.extend(refs.iter().map(|r| {
+                if r.is_deletion() {
+                    format!("{} (deleted)", r.name)
+                } else {
+                    format!("{}@{}", r.name, r.new_object_id)
+                }
+            })),
+        }
+    }
+}
+
+fn source_label(s: &str) -> &'static str {
+    match s {
+        "acr" => "acr",
+        "azure-devops" => "azure-devops",
+        "event-grid" => "event-grid",
+        "harbor" => "harbor",
+        _ => "unknown",
+    }
+}
+
+fn outcome_label(s: &str) -> &'static str {
+    match s {
+        "refreshed" => "refreshed",
+        "unmatched" => "unmatched",
+        "ignored" => "ignored",
+        "ping" => "ping",
+        "handshake" => "handshake",
+        _ => "rejected",
+    }
+}
+
+/// The one log line per delivery (human by default, JSON fields with `--log-format json`).
+struct LogLine {
+    id: String,
+    project: String,
+    receiver: String,
+    source: String,
+    outcome: String,
+    event_type: String,
+    status: u16,
+    message: String,
+    refreshed: usize,
+    micros: u64,
+}
+
+impl LogLine {
+    fn of(d: &Delivery) -> LogLine {
+        LogLine {
+            id: d.id.clone(),
+            project: d.project.clone(),
+            receiver: d.receiver.clone(),
+            source: d.source.clone(),
+            outcome: d.outcome.clone(),
+            event_type: d.event_type.clone().unwrap_or_else(|| "-".into()),
+            status: d.status,
+            message: d.message.clone(),
+            refreshed: d.refreshed.len(),
+            micros: d.duration_micros,
+        }
+    }
+
+    fn emit(&self) {
+        tracing::info!(
+            target: "dockhand::delivery",
+            delivery = %self.id,
+            project = %self.project,
+            receiver = %self.receiver,
+            source = %self.source,
+            event = %self.event_type,
+            status = self.status,
+            outcome = %self.outcome,
+            refreshed = self.refreshed,
+            micros = self.micros,
+            "{}",
+            self.message
+        );
+    }
+}

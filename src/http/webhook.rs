@@ -1,0 +1,132 @@
+//! The public webhook listener: `POST {base path}/{type}/{hash}`, `GET /healthz`, `GET /readyz`.
+//! Anything else is 404 `{"error":"not found"}`, with no hint whether a receiver exists.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::json;
+
+use crate::app::App;
+use crate::delivery::{self, error_response, Incoming};
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(dispatch).with_state(app)
+}
+
+async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => {
+            return (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+        }
+        (&Method::GET, "/readyz") => {
+            return if app.ready.load(Ordering::Relaxed) {
+                (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
+            } else {
+                error_response(StatusCode::SERVICE_UNAVAILABLE, "not ready")
+            };
+        }
+        _ => {}
+    }
+    let snap = app.snapshot.load_full();
+    let receiver = path
+        .strip_prefix(app.settings.base_path.as_str())
+        .and_then(|p| snap.receiver(p));
+    let Some(receiver) = receiver else {
+        return error_response(StatusCode::NOT_FOUND, "not found");
+    };
+    let query = req.uri().query().map(str::to_string);
+    let method = req.method().clone();
+    if method != Method::POST && method != Method::OPTIONS {
+        return delivery::refuse(
+            &app,
+            receiver,
+            query.as_deref(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed; webhooks are delivered with POST",
+        )
+        .await;
+    }
+    let (parts, body) = req.into_parts();
+    let limit = app.settings.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(&app, receiver, query.as_deref(), limit).await;
+    }
+    let bytes = match read_limited(body, limit).await {
+        Ok(b) => b,
+        Err(ReadError::TooLarge) => {
+            return too_large(&app, receiver, query.as_deref(), limit).await
+        }
+        Err(ReadError::Io(e)) => {
+            return delivery::refuse(
+                &app,
+                receiver,
+                query.as_deref(),
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the request body: {e}"),
+            )
+            .await
+        }
+    };
+    delivery::handle(
+        &app,
+        &snap,
+        receiver,
+        Incoming {
+            method: &method,
+            headers: &parts.headers,
+            query: query.as_deref(),
+            body: &bytes,
+        },
+    )
+    .await
+}
+
+async fn too_large(
+    app: &App,
+    receiver: &dockhand_core::config::Receiver,
+    query: Option<&str>,
+    limit: usize,
+) -> Response {
+    delivery::refuse(
+        app,
+        receiver,
+        query,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("request body is larger than the limit of {limit} bytes"),
+    )
+    .await
+}
+
+enum ReadError {
+    TooLarge,
+    Io(String),
+}
+
+/// Reads the body, stopping as soon as it exceeds `limit` (chunked bodies have no declared
+/// length to check up front).
+async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ReadError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ReadError::Io(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(ReadError::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,13 @@
+//! dockhand the service: HTTP listeners, the store, the refresh engine and the CLI's admin
+//! clients, around the pure `dockhand-core`. ARCHITECTURE.md has the map.
+
+pub mod app;
+pub mod client;
+pub mod delivery;
+pub mod http;
+pub mod metrics;
+pub mod receiver_urls;
+pub mod refresh;
+pub mod reload;
+pub mod serve;
+pub mod store;

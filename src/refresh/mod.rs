@@ -1,0 +1,226 @@
+//! The refresh engine: a coalescing queue of Warehouses to reconcile, a pool of workers, and the
+//! interval schedule.
+//!
+//! Invariants:
+//! - A refresh is durable before anyone is told it was accepted: the caller marks it pending in
+//!   the store first; pending refreshes are re-queued at start-up.
+//! - A Warehouse is queued at most once and reconciled by at most one worker at a time. Requests
+//!   that arrive while it is queued are absorbed; requests that arrive while it runs collapse into
+//!   exactly one follow-up run.
+//! - Two reconciles of one Warehouse start at least `cooldown` apart, so a storm of pushes (a
+//!   multi-arch push fires one webhook per manifest) costs the registry two discoveries, not fifty.
+
+mod reconcile;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::app::{now_rfc3339, App};
+use crate::metrics::Metrics;
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct Slot {
+    queued: bool,
+    running: bool,
+    follow_up: bool,
+    last_start: Option<Instant>,
+    next_interval_due: Option<Instant>,
+}
+
+struct Shared {
+    slots: Mutex<HashMap<Key, Slot>>,
+    tx: mpsc::UnboundedSender<Key>,
+    metrics: Arc<Metrics>,
+    cooldown: Duration,
+}
+
+/// Handle on the refresh engine; cheap to clone.
+#[derive(Clone)]
+pub struct Refresher {
+    shared: Arc<Shared>,
+}
+
+/// The receiving end of the queue, handed to the workers when the service starts.
+pub struct Queue(mpsc::UnboundedReceiver<Key>);
+
+impl Refresher {
+    pub fn new(metrics: Arc<Metrics>, cooldown: Duration) -> (Refresher, Queue) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Refresher {
+                shared: Arc::new(Shared {
+                    slots: Mutex::new(HashMap::new()),
+                    tx,
+                    metrics,
+                    cooldown,
+                }),
+            },
+            Queue(rx),
+        )
+    }
+
+    /// Asks for a reconcile of (project, name). The caller has already made it durable.
+    pub fn request(&self, project: &str, name: &str) {
+        let s = &self.shared;
+        s.metrics
+            .refreshes_requested
+            .fetch_add(1, Ordering::Relaxed);
+        let key = (project.to_string(), name.to_string());
+        let delay = {
+            let Ok(mut slots) = s.slots.lock() else {
+                return;
+            };
+            let slot = slots.entry(key.clone()).or_default();
+            if slot.queued {
+                s.metrics
+                    .refreshes_coalesced
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            if slot.running {
+                if slot.follow_up {
+                    s.metrics
+                        .refreshes_coalesced
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                slot.follow_up = true;
+                return;
+            }
+            slot.queued = true;
+            remaining_cooldown(slot, s.cooldown)
+        };
+        self.enqueue(key, delay);
+    }
+
+    fn enqueue(&self, key: Key, delay: Duration) {
+        let s = self.shared.clone();
+        s.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+        if delay.is_zero() {
+            let _ = s.tx.send(key);
+        } else {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = s.tx.send(key);
+            });
+        }
+    }
+
+    /// Marks `key` running; false when it is already running (cannot happen with one queue entry
+    /// per Warehouse, but cheap to guard).
+    fn begin(&self, key: &Key) -> bool {
+        let Ok(mut slots) = self.shared.slots.lock() else {
+            return false;
+        };
+        let slot = slots.entry(key.clone()).or_default();
+        slot.queued = false;
+        if slot.running {
+            return false;
+        }
+        slot.running = true;
+        slot.last_start = Some(Instant::now());
+        true
+    }
+
+    /// Marks `key` done; re-queues it once if requests arrived while it ran.
+    fn end(&self, key: &Key, interval: Option<Duration>) {
+        let delay = {
+            let Ok(mut slots) = self.shared.slots.lock() else {
+                return;
+            };
+            let slot = slots.entry(key.clone()).or_default();
+            slot.running = false;
+            slot.next_interval_due = interval.map(|i| Instant::now() + i);
+            if !slot.follow_up {
+                return;
+            }
+            slot.follow_up = false;
+            slot.queued = true;
+            remaining_cooldown(slot, self.shared.cooldown)
+        };
+        self.enqueue(key.clone(), delay);
+    }
+
+    /// Warehouses whose interval has elapsed since their last reconcile (or that were never
+    /// reconciled by this process and were first seen `interval` ago).
+    fn due(&self, warehouses: &[(Key, Duration)]) -> Vec<Key> {
+        let now = Instant::now();
+        let Ok(mut slots) = self.shared.slots.lock() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, interval) in warehouses {
+            let slot = slots.entry(key.clone()).or_default();
+            let due = *slot.next_interval_due.get_or_insert(now + *interval);
+            if due <= now && !slot.queued && !slot.running {
+                slot.next_interval_due = Some(now + *interval);
+                out.push(key.clone());
+            }
+        }
+        out
+    }
+}
+
+fn remaining_cooldown(slot: &Slot, cooldown: Duration) -> Duration {
+    match slot.last_start {
+        Some(t) => cooldown.saturating_sub(t.elapsed()),
+        None => Duration::ZERO,
+    }
+}
+
+/// Starts `workers` reconcile workers and the interval scheduler, and re-queues the refreshes
+/// left pending by a previous run.
+pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> {
+    for (project, name) in app.store.pending()? {
+        tracing::info!(project, warehouse = name, "resuming pending refresh");
+        app.refresher.request(&project, &name);
+    }
+    let rx = Arc::new(tokio::sync::Mutex::new(queue.0));
+    for _ in 0..workers.max(1) {
+        let app = app.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some(key) = next else { break };
+                app.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                if app.refresher.begin(&key) {
+                    let interval = reconcile::run(&app, &key.0, &key.1).await;
+                    app.refresher.end(&key, interval);
+                }
+            }
+        });
+    }
+    let app2 = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let snap = app2.snapshot.load();
+            let list: Vec<(Key, Duration)> = snap
+                .config
+                .warehouses
+                .iter()
+                .map(|w| ((w.project.clone(), w.name.clone()), w.interval))
+                .collect();
+            for (project, name) in app2.refresher.due(&list) {
+                let at = now_rfc3339();
+                if let Err(e) = app2
+                    .store
+                    .request_refresh(vec![(project.clone(), name.clone())], at)
+                    .await
+                {
+                    tracing::warn!(project, warehouse = name, error = %e, "cannot record interval refresh");
+                    continue;
+                }
+                app2.refresher.request(&project, &name);
+            }
+        }
+    });
+    Ok(())
+}

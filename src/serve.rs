@@ -1,0 +1,158 @@
+//! `dockhand serve`: load the configuration, open the store, start the refresh engine and the two
+//! listeners, reload on change, and shut down gracefully on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use arc_swap::ArcSwap;
+use dockhand_core::secret::Secret;
+
+use crate::app::{App, Settings, Snapshot};
+use crate::metrics::Metrics;
+use crate::refresh::{self, Refresher};
+use crate::store::Store;
+use crate::{http, receiver_urls, reload};
+
+/// Everything `serve` needs, from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Vec<PathBuf>,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub base_url: String,
+    pub keep_deliveries: usize,
+    pub refresh_workers: usize,
+    pub refresh_cooldown: Duration,
+    pub admin_token_file: Option<PathBuf>,
+    pub registry_aliases: Vec<(String, String)>,
+    pub max_body_bytes: usize,
+    pub watch_interval: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// Runs the server until a termination signal. Errors are user errors (exit 1).
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let config = dockhand_core::config::load(&opts.config).map_err(|errors| {
+        for e in &errors.0 {
+            eprintln!("error: {e}");
+        }
+        anyhow!(
+            "the configuration has {} problem(s); fix them (dockhand check --config ... lists them) and start again",
+            errors.0.len()
+        )
+    })?;
+    for (origin, kind, name) in &config.skipped {
+        tracing::info!("{origin}: skipping {kind} {name} (not used by dockhand)");
+    }
+    let token = match &opts.admin_token_file {
+        Some(p) => {
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --admin-token-file {}", p.display()))?;
+            let t = t.trim();
+            if t.is_empty() {
+                return Err(anyhow!("--admin-token-file {} is empty", p.display()));
+            }
+            Some(Secret::new(t))
+        }
+        None => None,
+    };
+    let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
+    let metrics = Arc::new(Metrics::default());
+    let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
+    let settings = Settings {
+        base_path: receiver_urls::base_path(&opts.base_url),
+        base_url: opts.base_url.trim_end_matches('/').to_string(),
+        max_body_bytes: opts.max_body_bytes,
+        registry_aliases: opts.registry_aliases.clone(),
+    };
+    let receivers = config.receivers.len();
+    let warehouses = config.warehouses.len();
+    let app = Arc::new(App {
+        snapshot: ArcSwap::from_pointee(Snapshot::build(config, &opts.registry_aliases)),
+        store: store.clone(),
+        metrics,
+        refresher,
+        settings,
+        ready: AtomicBool::new(false),
+    });
+
+    let public = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", opts.listen))?;
+    let admin = tokio::net::TcpListener::bind(opts.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--admin-listen)", opts.admin_listen))?;
+
+    refresh::start(app.clone(), queue, opts.refresh_workers)?;
+    reload::spawn(app.clone(), opts.config.clone(), opts.watch_interval);
+
+    tracing::info!(
+        listen = %public.local_addr()?,
+        admin = %admin.local_addr()?,
+        data_dir = %opts.data_dir.display(),
+        receivers,
+        warehouses,
+        "dockhand serving"
+    );
+    app.ready.store(true, Ordering::Relaxed);
+
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let public_srv = {
+        let s = shutdown.clone();
+        axum::serve(
+            public,
+            http::webhook::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { s.notified().await })
+    };
+    let admin_srv = {
+        let s = shutdown.clone();
+        axum::serve(admin, http::admin::router(app.clone(), token))
+            .with_graceful_shutdown(async move { s.notified().await })
+    };
+    let public_task = tokio::spawn(async move { public_srv.await });
+    let admin_task = tokio::spawn(async move { admin_srv.await });
+
+    wait_for_termination().await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    app.ready.store(false, Ordering::Relaxed);
+    shutdown.notify_waiters();
+    let drained = tokio::time::timeout(opts.shutdown_timeout, async {
+        let _ = public_task.await;
+        let _ = admin_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown timeout reached with requests still in flight");
+    }
+    store.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

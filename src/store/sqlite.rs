@@ -1,0 +1,523 @@
+//! The embedded SQLite backend: one file `dockhand.db` in the data directory, WAL mode,
+//! `synchronous=FULL`, schema-versioned migrations, one writer thread that batches writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::{Delivery, DeliveryFilter, StoreError, WarehouseState};
+
+/// Migrations, applied in order; `user_version` records how many ran. Never edit one that has
+/// shipped: add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: deliveries, warehouse state, pending refreshes, freight.
+    "CREATE TABLE deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        received_at TEXT NOT NULL,
+        project TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        body TEXT NOT NULL
+     );
+     CREATE INDEX deliveries_by_receiver ON deliveries (project, receiver, seq);
+     CREATE TABLE warehouses (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        last_refresh_requested TEXT,
+        last_reconcile_started TEXT,
+        last_reconciled TEXT,
+        reconcile_count INTEGER NOT NULL DEFAULT 0,
+        refresh_count INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        PRIMARY KEY (project, name)
+     );
+     CREATE TABLE pending_refreshes (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        requested_at TEXT NOT NULL,
+        PRIMARY KEY (project, name)
+     );
+     CREATE TABLE freight (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        body TEXT NOT NULL
+     );
+     CREATE INDEX freight_by_warehouse ON freight (project, warehouse, created_at);",
+];
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    reader: Mutex<Connection>,
+    keep_deliveries: usize,
+}
+
+type Reply = oneshot::Sender<Result<Vec<u64>, String>>;
+
+struct Job {
+    op: Op,
+    reply: Reply,
+}
+
+enum Op {
+    /// Insert a delivery and mark its Warehouses pending, atomically.
+    Delivery {
+        delivery: Box<Delivery>,
+        refresh: Vec<(String, String)>,
+    },
+    /// Mark Warehouses pending (admin refresh). Replies with each one's pending sequence.
+    Request {
+        refresh: Vec<(String, String)>,
+        at: String,
+    },
+    /// A reconcile started: replies with the pending sequence it covers (0 when none).
+    Started {
+        project: String,
+        name: String,
+        at: String,
+    },
+    /// A reconcile finished: clear pending up to `seq`, record the result.
+    Finished {
+        project: String,
+        name: String,
+        seq: u64,
+        at: String,
+        error: Option<String>,
+    },
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path, keep_deliveries: usize) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        // Say "not writable" plainly instead of letting SQLite report a cryptic open failure.
+        let probe = dir.join(".dockhand-write-test");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|source| StoreError::NotWritable {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let path = dir.join("dockhand.db");
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut writer = Connection::open(&path).map_err(open_err)?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+                 PRAGMA busy_timeout=5000;",
+            )
+            .map_err(open_err)?;
+        migrate(&mut writer, &path)?;
+        let reader = Connection::open(&path).map_err(open_err)?;
+        reader
+            .execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(open_err)?;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(writer, rx, keep_deliveries))
+            .map_err(|source| StoreError::NotWritable {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                reader: Mutex::new(reader),
+                keep_deliveries,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn keep_deliveries(&self) -> usize {
+        self.inner.keep_deliveries
+    }
+
+    async fn submit(&self, op: Op) -> Result<Vec<u64>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        {
+            let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
+            let tx = guard.as_ref().ok_or(StoreError::Closed)?;
+            tx.send(Job { op, reply }).map_err(|_| StoreError::Closed)?;
+        }
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(msg)) => Err(StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(
+                msg.into(),
+            ))),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Records a delivery and marks `refresh` pending, in one committed transaction.
+    pub async fn record_delivery(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Delivery {
+            delivery: Box::new(delivery),
+            refresh,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Marks Warehouses pending (a refresh requested through the admin API).
+    pub async fn request_refresh(
+        &self,
+        refresh: Vec<(String, String)>,
+        at: String,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Request { refresh, at }).await.map(|_| ())
+    }
+
+    /// Records the start of a reconcile; returns the pending sequence it covers.
+    pub async fn reconcile_started(
+        &self,
+        project: &str,
+        name: &str,
+        at: String,
+    ) -> Result<u64, StoreError> {
+        let v = self
+            .submit(Op::Started {
+                project: project.into(),
+                name: name.into(),
+                at,
+            })
+            .await?;
+        Ok(v.first().copied().unwrap_or(0))
+    }
+
+    /// Records the end of a reconcile; clears the pending refresh if nothing newer arrived.
+    pub async fn reconcile_finished(
+        &self,
+        project: &str,
+        name: &str,
+        seq: u64,
+        at: String,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Finished {
+            project: project.into(),
+            name: name.into(),
+            seq,
+            at,
+            error,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Stops the writer after it has committed everything already submitted.
+    pub fn close(&self) {
+        if let Ok(mut g) = self.inner.writer.lock() {
+            g.take();
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.inner.reader.lock().map_err(|_| StoreError::Closed)?;
+        Ok(f(&conn)?)
+    }
+
+    /// Deliveries, newest first.
+    pub fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>, StoreError> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        self.read(|c| {
+            let mut sql = String::from("SELECT body FROM deliveries WHERE 1=1");
+            let mut args: Vec<String> = Vec::new();
+            if let Some(p) = &filter.project {
+                args.push(p.clone());
+                sql.push_str(&format!(" AND project = ?{}", args.len()));
+            }
+            if let Some(r) = &filter.receiver {
+                args.push(r.clone());
+                sql.push_str(&format!(" AND receiver = ?{}", args.len()));
+            }
+            if let Some(q) = &filter.query {
+                args.push(format!("%{}%", q.replace('%', "")));
+                sql.push_str(&format!(
+                    " AND json_extract(body, '$.query') LIKE ?{}",
+                    args.len()
+                ));
+            }
+            sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                r.get::<_, String>(0)
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                if let Ok(d) = serde_json::from_str::<Delivery>(&row?) {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every Warehouse with a pending refresh, oldest request first.
+    pub fn pending(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT project, name FROM pending_refreshes ORDER BY requested_at")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Recorded state of every Warehouse that has any.
+    pub fn warehouse_states(&self) -> Result<Vec<WarehouseState>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT w.project, w.name, w.last_refresh_requested, w.last_reconcile_started,
+                        w.last_reconciled, p.seq IS NOT NULL, w.reconcile_count, w.refresh_count,
+                        w.last_error
+                 FROM warehouses w LEFT JOIN pending_refreshes p
+                   ON p.project = w.project AND p.name = w.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(WarehouseState {
+                    project: r.get(0)?,
+                    name: r.get(1)?,
+                    last_refresh_requested: r.get(2)?,
+                    last_reconcile_started: r.get(3)?,
+                    last_reconciled: r.get(4)?,
+                    pending: r.get(5)?,
+                    reconcile_count: r.get::<_, i64>(6)? as u64,
+                    refresh_count: r.get::<_, i64>(7)? as u64,
+                    last_error: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Freight of one Warehouse (or all), newest first, as stored JSON documents.
+    pub fn freight(
+        &self,
+        project: Option<&str>,
+        warehouse: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT body FROM freight
+                 WHERE (?1 IS NULL OR project = ?1) AND (?2 IS NULL OR warehouse = ?2)
+                 ORDER BY created_at DESC, id",
+            )?;
+            let rows = stmt.query_map(params![project, warehouse], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                if let Ok(v) = serde_json::from_str(&row?) {
+                    out.push(v);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found: version,
+            supported,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The writer thread: takes every job waiting, runs them in one transaction, commits, replies.
+fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, keep: usize) {
+    let mut next_seq: u64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM pending_refreshes",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|v| v as u64)
+        .unwrap_or(0);
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = run_batch(&mut conn, &batch, &mut next_seq, keep);
+        match result {
+            Ok(replies) => {
+                for (job, r) in batch.into_iter().zip(replies) {
+                    let _ = job.reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    batch: &[Job],
+    next_seq: &mut u64,
+    keep: usize,
+) -> rusqlite::Result<Vec<Vec<u64>>> {
+    let tx = conn.transaction()?;
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut touched: Vec<(String, String)> = Vec::new();
+    for job in batch {
+        let reply = match &job.op {
+            Op::Delivery { delivery, refresh } => {
+                let body = serde_json::to_string(delivery.as_ref())
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+                tx.execute(
+                    "INSERT INTO deliveries (id, received_at, project, receiver, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        delivery.id,
+                        delivery.received_at,
+                        delivery.project,
+                        delivery.receiver,
+                        body
+                    ],
+                )?;
+                let key = (delivery.project.clone(), delivery.receiver.clone());
+                if !touched.contains(&key) {
+                    touched.push(key);
+                }
+                mark_pending(&tx, refresh, &delivery.received_at, next_seq)?
+            }
+            Op::Request { refresh, at } => mark_pending(&tx, refresh, at, next_seq)?,
+            Op::Started { project, name, at } => {
+                upsert_warehouse(&tx, project, name)?;
+                tx.execute(
+                    "UPDATE warehouses SET last_reconcile_started = ?3
+                     WHERE project = ?1 AND name = ?2",
+                    params![project, name, at],
+                )?;
+                let seq: Option<i64> = tx
+                    .query_row(
+                        "SELECT seq FROM pending_refreshes WHERE project = ?1 AND name = ?2",
+                        params![project, name],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                vec![seq.unwrap_or(0) as u64]
+            }
+            Op::Finished {
+                project,
+                name,
+                seq,
+                at,
+                error,
+            } => {
+                upsert_warehouse(&tx, project, name)?;
+                tx.execute(
+                    "UPDATE warehouses SET last_reconciled = ?3, last_error = ?4,
+                        reconcile_count = reconcile_count + 1
+                     WHERE project = ?1 AND name = ?2",
+                    params![project, name, at, error],
+                )?;
+                tx.execute(
+                    "DELETE FROM pending_refreshes WHERE project = ?1 AND name = ?2 AND seq <= ?3",
+                    params![project, name, *seq as i64],
+                )?;
+                Vec::new()
+            }
+        };
+        replies.push(reply);
+    }
+    for (project, receiver) in touched {
+        // Retention: keep the newest `keep` deliveries of each receiver.
+        tx.execute(
+            "DELETE FROM deliveries WHERE project = ?1 AND receiver = ?2 AND seq <= (
+                SELECT seq FROM deliveries WHERE project = ?1 AND receiver = ?2
+                ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+            params![project, receiver, keep as i64],
+        )?;
+    }
+    tx.commit()?;
+    Ok(replies)
+}
+
+fn upsert_warehouse(
+    tx: &rusqlite::Transaction<'_>,
+    project: &str,
+    name: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO warehouses (project, name) VALUES (?1, ?2)",
+        params![project, name],
+    )?;
+    Ok(())
+}
+
+fn mark_pending(
+    tx: &rusqlite::Transaction<'_>,
+    refresh: &[(String, String)],
+    at: &str,
+    next_seq: &mut u64,
+) -> rusqlite::Result<Vec<u64>> {
+    let mut seqs = Vec::with_capacity(refresh.len());
+    for (project, name) in refresh {
+        *next_seq += 1;
+        upsert_warehouse(tx, project, name)?;
+        tx.execute(
+            "UPDATE warehouses SET last_refresh_requested = ?3, refresh_count = refresh_count + 1
+             WHERE project = ?1 AND name = ?2",
+            params![project, name, at],
+        )?;
+        tx.execute(
+            "INSERT INTO pending_refreshes (project, name, seq, requested_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project, name) DO UPDATE SET seq = excluded.seq",
+            params![project, name, *next_seq as i64, at],
+        )?;
+        seqs.push(*next_seq);
+    }
+    Ok(seqs)
+}
