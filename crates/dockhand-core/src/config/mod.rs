@@ -158,7 +158,8 @@ pub struct ImageSubscription {
     pub semver: Option<Constraint>,
     /// Default true.
     pub strict_semvers: bool,
-    /// `allowTags` (one regex) plus `allowTagsRegex`/`allowTagsRegexes`: a tag must match all.
+    /// `allowTags` (one regex) plus `allowTagsRegex`/`allowTagsRegexes`: a tag must match one
+    /// of them (Kargo appends the deprecated single regex to the list).
     pub allow_tags: Vec<Regex>,
     /// `ignoreTags`: exact tags never selected.
     pub ignore_tags: Vec<String>,
