@@ -56,6 +56,35 @@ fn ignored(e: &Event) -> &str {
     }
 }
 
+/// Ignored fixture: body, source, event type, provider id, words the reason must contain.
+type IgnoredRow<'a> = (&'a str, Source, &'a str, Option<&'a str>, &'a [&'a str]);
+/// Auth case: receiver, body, one extra header, Authorization, status (0 = accepted), message.
+type HeaderAuthRow<'a> = (
+    &'a Receiver,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
+/// Basic auth case: receiver, body, User-Agent, Authorization, status (0 = accepted), message.
+type BasicAuthRow<'a> = (
+    &'a Receiver,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
+/// Malformed case: one header, body, source, event type, message.
+type MalformedRow<'a> = (
+    Option<(&'a str, &'a str)>,
+    &'a str,
+    Source,
+    Option<&'a str>,
+    &'a str,
+);
+
 const MS_PUSHED: &str = "Microsoft.ContainerRegistry.ImagePushed";
 
 #[test]
@@ -206,7 +235,7 @@ fn fixtures_give_exact_events() {
 #[test]
 fn ignored_fixtures_say_why() {
     use Source::*;
-    let cases: [(&str, Source, &str, Option<&str>, &[&str]); 8] = [
+    let cases: [IgnoredRow; 8] = [
         (
             fixture!("acr-delete.json"),
             Acr,
@@ -609,14 +638,7 @@ fn authorization_header_rules() {
     let bearer = receiver(ReceiverKind::Azure, Some("Bearer s3cr3t"), None);
     let custom_scheme = receiver(ReceiverKind::Azure, Some("Token s3cr3t"), None);
     // (receiver, body, extra header, Authorization, expected status (0 = accepted), message)
-    let cases: Vec<(
-        &Receiver,
-        &str,
-        Option<(&str, &str)>,
-        Option<&str>,
-        u16,
-        &str,
-    )> = vec![
+    let cases: Vec<HeaderAuthRow> = vec![
         (
             &bearer,
             push,
@@ -760,7 +782,7 @@ fn basic_auth_rules() {
         Some("Bearer s3cr3t"),
         Some(("ado", "pw")),
     );
-    let cases: Vec<(&Receiver, &str, Option<&str>, Option<&str>, u16, &str)> = vec![
+    let cases: Vec<BasicAuthRow> = vec![
         (&basic, ado, Some(ADO_UA), Some("Basic YWRvOnB3"), 0, ""),
         (&basic, ado, None, Some("Basic YWRvOnB3"), 0, ""),
         (
@@ -883,7 +905,7 @@ fn malformed_requests_are_400_with_the_field() {
     let no_resource = format!("resource is missing: {ALL_DETAILS}");
     let no_repository = format!("resource.repository is missing: {ALL_DETAILS}");
     let no_remote_url = format!("resource.repository.remoteUrl is missing: {ALL_DETAILS}");
-    let cases: Vec<(Option<(&str, &str)>, &str, Source, Option<&str>, &str)> = vec![
+    let cases: Vec<MalformedRow> = vec![
         (acr, "", Source::Acr, None, "request body is empty"),
         (None, "", Source::Unknown, None, "request body is empty"),
         (acr, "{\"action\":", Source::Acr, None, "request body is not valid JSON: EOF while parsing a value at line 1 column 10"),
