@@ -1,0 +1,120 @@
+//! What the receiver tests share: receivers built in place, requests, fixtures, and the
+//! never-panics sweep.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use super::Request;
+use crate::config::{BasicAuth, Origin, Receiver, ReceiverKind};
+use crate::event::Event;
+use crate::event::Rejection;
+use crate::secret::Secret;
+
+/// A fixture from `tests/fixtures/`, compiled in.
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/",
+            $name
+        ))
+    };
+}
+pub(crate) use fixture;
+
+pub(crate) fn receiver(
+    kind: ReceiverKind,
+    auth_header: Option<&str>,
+    basic: Option<(&str, &str)>,
+) -> Receiver {
+    Receiver {
+        project: "p".into(),
+        name: "r".into(),
+        kind,
+        url_secret: Secret::new("url-secret"),
+        auth_header: auth_header.map(Secret::new),
+        basic_auth: basic.map(|(u, p)| BasicAuth {
+            username: u.into(),
+            password: Secret::new(p),
+        }),
+        path: "/dummy".into(),
+        origin: Origin {
+            file: "test".into(),
+            document: 0,
+        },
+    }
+}
+
+/// An owned request; `send` runs it through `super::handle`.
+pub(crate) struct Req {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Req {
+    pub fn post(body: impl AsRef<[u8]>) -> Self {
+        Req {
+            method: Method::POST,
+            headers: HeaderMap::new(),
+            body: body.as_ref().to_vec(),
+        }
+    }
+
+    pub fn method(mut self, m: Method) -> Self {
+        self.method = m;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+        self
+    }
+
+    pub fn send(&self, r: &Receiver) -> Result<Event, Rejection> {
+        super::handle(
+            r,
+            &Request {
+                method: &self.method,
+                headers: &self.headers,
+                body: &self.body,
+            },
+        )
+    }
+}
+
+/// Feeds every prefix of every body, and pseudo-random bytes, through `send`. The assertion is
+/// that this returns at all: a panic fails the test.
+pub(crate) fn never_panics(send: impl Fn(&[u8]) -> Result<Event, Rejection>, bodies: &[&str]) {
+    for body in bodies {
+        let bytes = body.as_bytes();
+        // Every prefix of small bodies; about 300 evenly spread ones of big bodies (the cut
+        // points that matter most, mid-string and mid-number, are everywhere).
+        let step = (bytes.len() / 300).max(1);
+        for end in (0..=bytes.len()).step_by(step) {
+            let _ = send(&bytes[..end]);
+        }
+        // Overwrite bytes with something structural or invalid.
+        for i in (0..bytes.len()).step_by(step) {
+            for b in [b'"', b'{', b'[', b'0', b'\\', 0xff] {
+                let mut m = bytes.to_vec();
+                m[i] = b;
+                let _ = send(&m);
+            }
+        }
+    }
+    // xorshift64: deterministic noise, no dependency.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for len in 0..2000usize {
+        let mut buf = Vec::with_capacity(len % 300);
+        for _ in 0..len % 300 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            buf.push((state >> 24) as u8);
+        }
+        let _ = send(&buf);
+    }
+}
