@@ -11,7 +11,7 @@
 //!
 //! Every key is itself an accepted input that maps to itself (`image_key(&image_key(x)?)`,
 //! `git_key(&git_key(x)?)`, `chart_key(&chart_key(u, n)?, n)`), so keys can be stored, shown
-//! and fed back. Image and git keys share a shape; the index keeps the two kinds apart. A classic
+//! and fed back. Image and git keys share a shape, so an index must keep the kinds apart. A classic
 //! chart key always starts with `helm:` and contains `#`, which no image key can.
 //!
 //! Choices worth knowing:
