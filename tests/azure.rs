@@ -76,14 +76,26 @@ fn acr_events() {
     let path = s.receiver_path("azure-wh-receiver");
 
     let (status, body) = s.post(&path, &[ACR_UA], &fixture("acr-ping.json"));
-    assert_eq!((status, body["msg"].as_str()), (200, Some("ping event received, webhook is configured correctly")));
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (
+            200,
+            Some("ping event received, webhook is configured correctly")
+        )
+    );
     assert_eq!(last(&s)["outcome"], "ping");
 
     let (status, body) = s.post(&path, &[ACR_UA], &fixture("acr-push.json"));
-    assert_eq!((status, body["msg"].as_str()), (200, Some("refreshed 1 warehouse(s)")));
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (200, Some("refreshed 1 warehouse(s)"))
+    );
     let d = last(&s);
     assert_eq!(d["refreshed"], json!(["kargo-demo/hello"]));
-    assert_eq!(d["repositories"], json!(["myregistry.azurecr.io/hello-world"]));
+    assert_eq!(
+        d["repositories"],
+        json!(["myregistry.azurecr.io/hello-world"])
+    );
 
     // ACR sends the OCI image manifest media type for Helm charts: the chart subscriber hears it.
     let (_, body) = s.post(&path, &[ACR_UA], &fixture("acr-push-helm-oci.json"));
@@ -103,7 +115,11 @@ fn acr_events() {
         assert_eq!(d["eventType"], action, "{file}");
         assert_eq!(d["refreshed"], json!([]), "{file}");
     }
-    let (status, _) = s.post(&path, &[ACR_UA], r#"{"id":"x","action":"replicate","target":{"repository":"a"}}"#);
+    let (status, _) = s.post(
+        &path,
+        &[ACR_UA],
+        r#"{"id":"x","action":"replicate","target":{"repository":"a"}}"#,
+    );
     assert_eq!(status, 200);
     let d = last(&s);
     assert_eq!(d["outcome"], "ignored");
@@ -115,7 +131,11 @@ fn acr_events() {
     assert_eq!(last(&s)["source"], "acr");
 
     // Host with a port and upper case, nested repository.
-    let (_, body) = s.post(&path, &[ACR_UA], &acr_push("p", "MYREGISTRY.azurecr.io", "hello-world", "v2"));
+    let (_, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("p", "MYREGISTRY.azurecr.io", "hello-world", "v2"),
+    );
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
 }
 
@@ -133,11 +153,22 @@ fn azure_devops_pushes() {
     // The HTTPS payload matched the SSH subscription; the other branch was told why not.
     assert_eq!(d["refreshed"], json!(["kargo-demo/repo-ssh"]));
     let why = d["explanation"].as_array().unwrap();
-    assert!(why.iter().any(|w| w.as_str().unwrap().contains("repo-other-branch")), "{d}");
+    assert!(
+        why.iter()
+            .any(|w| w.as_str().unwrap().contains("repo-other-branch")),
+        "{d}"
+    );
 
     // The "Test" button's sample: accepted, nothing matches.
-    let (status, body) = s.post(&path, &[ua], &fixture("azure-devops-git-push-docs-sample.json"));
-    assert_eq!((status, body["msg"].as_str()), (200, Some("refreshed 0 warehouse(s)")));
+    let (status, body) = s.post(
+        &path,
+        &[ua],
+        &fixture("azure-devops-git-push-docs-sample.json"),
+    );
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (200, Some("refreshed 0 warehouse(s)"))
+    );
 
     // Other event types are acknowledged and recorded as ignored.
     let pr = json!({"id": "pr-1", "eventType": "git.pullrequest.created", "publisherId": "tfs", "resource": {}});
@@ -150,9 +181,14 @@ fn azure_devops_pushes() {
 fn event_grid() {
     let (_d, s) = server("");
     let path = s.receiver_path("azure-wh-receiver");
-    let (status, body) = s.post(&path, &[("aeg-event-type", "SubscriptionValidation")], &fixture("eventgrid-validation.json"));
+    let (status, body) = s.post(
+        &path,
+        &[("aeg-event-type", "SubscriptionValidation")],
+        &fixture("eventgrid-validation.json"),
+    );
     assert_eq!(status, 200);
-    let expected: Value = serde_json::from_str(&fixture("eventgrid-validation-response.json")).unwrap();
+    let expected: Value =
+        serde_json::from_str(&fixture("eventgrid-validation-response.json")).unwrap();
     assert_eq!(body["validationResponse"], expected["validationResponse"]);
 
     // CloudEvents abuse protection: OPTIONS echoes the origin.
@@ -165,13 +201,21 @@ fn event_grid() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["webhook-allowed-origin"], "eventgrid.azure.net");
 
-    let (_, body) = s.post(&path, &[("aeg-event-type", "Notification")], &fixture("eventgrid-image-pushed.json"));
+    let (_, body) = s.post(
+        &path,
+        &[("aeg-event-type", "Notification")],
+        &fixture("eventgrid-image-pushed.json"),
+    );
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
     let d = last(&s);
     assert_eq!(d["source"], "event-grid");
     assert_eq!(d["refreshed"], json!(["kargo-demo/nginx"]));
 
-    let (_, body) = s.post(&path, &[], &fixture("eventgrid-cloudevents-image-pushed.json"));
+    let (_, body) = s.post(
+        &path,
+        &[],
+        &fixture("eventgrid-cloudevents-image-pushed.json"),
+    );
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)", "{body}");
 
     let (status, _) = s.post(&path, &[], &fixture("eventgrid-image-deleted.json"));
@@ -179,8 +223,10 @@ fn event_grid() {
     assert_eq!(last(&s)["outcome"], "ignored");
 
     // Two events in one delivery: both handled.
-    let mut both: Vec<Value> = serde_json::from_str(&fixture("eventgrid-image-pushed.json")).unwrap();
-    let deleted: Vec<Value> = serde_json::from_str(&fixture("eventgrid-image-deleted.json")).unwrap();
+    let mut both: Vec<Value> =
+        serde_json::from_str(&fixture("eventgrid-image-pushed.json")).unwrap();
+    let deleted: Vec<Value> =
+        serde_json::from_str(&fixture("eventgrid-image-deleted.json")).unwrap();
     both.extend(deleted);
     let (_, body) = s.post(&path, &[], &Value::Array(both).to_string());
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
@@ -193,10 +239,20 @@ fn authentication_beyond_the_url() {
     let push = fixture("acr-push.json");
 
     let (status, body) = s.post(&path, &[ACR_UA], &push);
-    assert_eq!((status, body["error"].as_str()), (401, Some("missing authorization")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("missing authorization"))
+    );
     let (status, body) = s.post(&path, &[ACR_UA, ("Authorization", "Basic wrong")], &push);
-    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
-    let (status, _) = s.post(&path, &[ACR_UA, ("Authorization", "Basic dGVzdC1henVyZS1hdXRo")], &push);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, _) = s.post(
+        &path,
+        &[ACR_UA, ("Authorization", "Basic dGVzdC1henVyZS1hdXRo")],
+        &push,
+    );
     assert_eq!(status, 200);
 
     // Azure DevOps uses basic auth: base64("ado-user:test-ado-password").
@@ -211,11 +267,20 @@ fn authentication_beyond_the_url() {
     let (status, _) = s.post(&path, &[ua, ("Authorization", good)], &ado);
     assert_eq!(status, 200);
 
-    let rejected: Vec<Value> = s.deliveries().into_iter().filter(|d| d["status"] == 401).collect();
+    let rejected: Vec<Value> = s
+        .deliveries()
+        .into_iter()
+        .filter(|d| d["status"] == 401)
+        .collect();
     assert_eq!(rejected.len(), 4);
     for d in &rejected {
         let text = d.to_string();
-        assert!(!text.contains("wrong") && !text.contains("YWRv") && !text.contains("test-ado-password"), "{text}");
+        assert!(
+            !text.contains("wrong")
+                && !text.contains("YWRv")
+                && !text.contains("test-ado-password"),
+            "{text}"
+        );
     }
 }
 
@@ -226,8 +291,16 @@ fn malformed_bodies_are_400_recorded_and_harmless() {
     let cases = [
         ("not json", "{nope", ""),
         ("array", "[1, 2]", ""),
-        ("missing target", r#"{"id":"x","action":"push","request":{"host":"h.io"}}"#, "target"),
-        ("non-string tag", r#"{"id":"x","action":"push","target":{"repository":"a","tag":5},"request":{"host":"h.io"}}"#, "tag"),
+        (
+            "missing target",
+            r#"{"id":"x","action":"push","request":{"host":"h.io"}}"#,
+            "target",
+        ),
+        (
+            "non-string tag",
+            r#"{"id":"x","action":"push","target":{"repository":"a","tag":5},"request":{"host":"h.io"}}"#,
+            "tag",
+        ),
         ("empty", "", ""),
         ("unknown shape", r#"{"hello":"world"}"#, "Azure DevOps"),
     ];
@@ -239,7 +312,9 @@ fn malformed_bodies_are_400_recorded_and_harmless() {
     }
     let d = s.deliveries();
     assert_eq!(d.len(), cases.len());
-    assert!(d.iter().all(|d| d["status"] == 400 && d["refreshed"] == json!([])));
+    assert!(d
+        .iter()
+        .all(|d| d["status"] == 400 && d["refreshed"] == json!([])));
     // Still serving.
     let (_, body) = s.post(&path, &[ACR_UA], &fixture("acr-push.json"));
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");

@@ -39,7 +39,15 @@ const KARGO_VECTOR: &str =
 fn receivers_prints_kargo_compatible_urls() {
     let dir = config_dir(&[("kargo.yaml", KARGO_DOCS_EXAMPLE)]);
     let d = dir.path().to_str().unwrap();
-    let out = dockhand(&["receivers", "--config", d, "-o", "json", "--base-url", "https://hooks.example.com/"]);
+    let out = dockhand(&[
+        "receivers",
+        "--config",
+        d,
+        "-o",
+        "json",
+        "--base-url",
+        "https://hooks.example.com/",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
@@ -53,10 +61,19 @@ fn receivers_prints_kargo_compatible_urls() {
         }])
     );
     // Base path from --base-url prefixes the path; table output names the columns.
-    let out = dockhand(&["receivers", "--config", d, "--base-url", "https://example.com/dockhand"]);
+    let out = dockhand(&[
+        "receivers",
+        "--config",
+        d,
+        "--base-url",
+        "https://example.com/dockhand",
+    ]);
     let text = stdout(&out);
     assert!(text.starts_with("PROJECT"), "{text}");
-    assert!(text.contains(&format!("https://example.com/dockhand{KARGO_VECTOR}")), "{text}");
+    assert!(
+        text.contains(&format!("https://example.com/dockhand{KARGO_VECTOR}")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -101,7 +118,15 @@ spec:
 #[test]
 fn serve_refuses_bad_config_and_bad_data_dir() {
     let bad = config_dir(&[("bad.yaml", "kind: [unclosed")]);
-    let out = dockhand(&["serve", "--config", bad.path().to_str().unwrap(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    let out = dockhand(&[
+        "serve",
+        "--config",
+        bad.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("bad.yaml"), "{}", stderr(&out));
 
@@ -110,9 +135,15 @@ fn serve_refuses_bad_config_and_bad_data_dir() {
     // A data directory below a regular file cannot be created.
     let data = file.join("data");
     let out = dockhand(&[
-        "serve", "--config", good.path().to_str().unwrap(),
-        "--data-dir", data.to_str().unwrap(),
-        "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+        "serve",
+        "--config",
+        good.path().to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -132,9 +163,15 @@ fn listener_routes_health_unknown_paths_and_methods() {
 
     // Unknown path: 404 with no hint.
     let (status, body) = s.post("/azure/0000", &[], "{}");
-    assert_eq!((status, body), (404, serde_json::json!({"error": "not found"})));
+    assert_eq!(
+        (status, body),
+        (404, serde_json::json!({"error": "not found"}))
+    );
     let (status, body) = s.post("/nope", &[], "{}");
-    assert_eq!((status, body), (404, serde_json::json!({"error": "not found"})));
+    assert_eq!(
+        (status, body),
+        (404, serde_json::json!({"error": "not found"}))
+    );
 
     // Known path, wrong method: 405, recorded.
     let path = s.receiver_path("azure-wh-receiver");
@@ -174,15 +211,34 @@ fn deliveries_are_recorded_with_query_and_without_secrets() {
     assert_eq!(d["query"], "region=westus");
     assert_eq!(d["status"], 200);
     assert_eq!(d["refreshed"], serde_json::json!(["kargo-demo/app"]));
-    assert_eq!(d["repositories"], serde_json::json!(["myregistry.azurecr.io/app"]));
+    assert_eq!(
+        d["repositories"],
+        serde_json::json!(["myregistry.azurecr.io/app"])
+    );
     assert_eq!(d["qualifiers"], serde_json::json!(["1.2.3"]));
 
     // Filter by query string through the CLI.
-    let out = dockhand(&["deliveries", "--server", &s.admin_server(), "--query", "region=westus", "-o", "json"]);
+    let out = dockhand(&[
+        "deliveries",
+        "--server",
+        &s.admin_server(),
+        "--query",
+        "region=westus",
+        "-o",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
-    let out = dockhand(&["deliveries", "--server", &s.admin_server(), "--query", "region=eastus", "-o", "json"]);
+    let out = dockhand(&[
+        "deliveries",
+        "--server",
+        &s.admin_server(),
+        "--query",
+        "region=eastus",
+        "-o",
+        "json",
+    ]);
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 0);
 
@@ -209,11 +265,17 @@ fn admin_api_and_cli_clients() {
     let out = dockhand(&["refresh", "kargo-demo/app", "--server", &server]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("refresh of kargo-demo/app requested"));
-    s.wait_for("reconcile", |s| s.warehouse("kargo-demo", "app")["reconcileCount"] == 1);
+    s.wait_for("reconcile", |s| {
+        s.warehouse("kargo-demo", "app")["reconcileCount"] == 1
+    });
 
     let out = dockhand(&["refresh", "kargo-demo/nope", "--server", &server]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no Warehouse kargo-demo/nope"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no Warehouse kargo-demo/nope"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = dockhand(&["warehouses", "--server", &server, "-o", "json"]);
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -223,14 +285,36 @@ fn admin_api_and_cli_clients() {
     assert!(stdout(&out).contains("kargo-demo"), "{}", stdout(&out));
 
     let w = s.warehouse("kargo-demo", "app");
-    assert_eq!(w["subscriptions"][0]["repoURL"], "myregistry.azurecr.io/app");
+    assert_eq!(
+        w["subscriptions"][0]["repoURL"],
+        "myregistry.azurecr.io/app"
+    );
 
-    let out = dockhand(&["freight", "kargo-demo/app", "--server", &server, "-o", "json"]);
+    let out = dockhand(&[
+        "freight",
+        "kargo-demo/app",
+        "--server",
+        &server,
+        "-o",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let metrics = s.http.get(s.admin_url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains("dockhand_reconcile_duration_seconds_count 1"), "{metrics}");
-    assert!(metrics.contains("dockhand_refreshes_requested_total 1"), "{metrics}");
+    let metrics = s
+        .http
+        .get(s.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("dockhand_reconcile_duration_seconds_count 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dockhand_refreshes_requested_total 1"),
+        "{metrics}"
+    );
 
     let r = s.http.get(s.admin_url("/api/v1/nope")).send().unwrap();
     assert_eq!(r.status(), 404);
@@ -241,7 +325,10 @@ fn admin_token_is_required_when_configured() {
     let dir = config_dir(&[("c.yaml", BASE_CONFIG)]);
     let token = dir.path().join("token");
     std::fs::write(&token, "admin-token-123\n").unwrap();
-    let s = Server::start(&[&dir.path().join("c.yaml")], &["--admin-token-file", token.to_str().unwrap()]);
+    let s = Server::start(
+        &[&dir.path().join("c.yaml")],
+        &["--admin-token-file", token.to_str().unwrap()],
+    );
     let r = s.http.get(s.admin_url("/api/v1/receivers")).send().unwrap();
     assert_eq!(r.status(), 401);
     let r = s
@@ -251,14 +338,24 @@ fn admin_token_is_required_when_configured() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
-    let out = dockhand(&["warehouses", "--server", &s.admin_server(), "--admin-token-file", token.to_str().unwrap()]);
+    let out = dockhand(&[
+        "warehouses",
+        "--server",
+        &s.admin_server(),
+        "--admin-token-file",
+        token.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]
 fn cli_says_when_the_server_is_not_running() {
     let port = free_port();
-    let out = dockhand(&["deliveries", "--server", &format!("http://127.0.0.1:{port}")]);
+    let out = dockhand(&[
+        "deliveries",
+        "--server",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -269,19 +366,32 @@ fn cli_says_when_the_server_is_not_running() {
 fn reload_on_file_change_and_sighup_keeps_old_config_when_invalid() {
     let dir = config_dir(&[("c.yaml", BASE_CONFIG)]);
     let s = Server::start(&[dir.path()], &[]);
-    assert!(s.admin_get("/api/v1/warehouses").as_array().unwrap().is_empty());
+    assert!(s
+        .admin_get("/api/v1/warehouses")
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     // A new Warehouse file is picked up without a signal.
     let wh = image_warehouse("kargo-demo", "app", "myregistry.azurecr.io/app", "^1.0.0");
     std::fs::write(dir.path().join("w.yaml"), &wh).unwrap();
-    s.wait_for("reload", |s| s.admin_get("/api/v1/warehouses").as_array().unwrap().len() == 1);
+    s.wait_for("reload", |s| {
+        s.admin_get("/api/v1/warehouses").as_array().unwrap().len() == 1
+    });
 
     // An invalid change is rejected and the old configuration keeps serving.
     std::fs::write(dir.path().join("w2.yaml"), "apiVersion: [").unwrap();
     s.wait_for("rejected reload", |s| s.logs().contains("reload rejected"));
-    assert_eq!(s.admin_get("/api/v1/warehouses").as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.admin_get("/api/v1/warehouses").as_array().unwrap().len(),
+        1
+    );
     let path = s.receiver_path("azure-wh-receiver");
-    let (status, _) = s.post(&path, &[ACR_UA], &acr_push("x", "myregistry.azurecr.io", "app", "1.0.0"));
+    let (status, _) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("x", "myregistry.azurecr.io", "app", "1.0.0"),
+    );
     assert_eq!(status, 200);
 
     // SIGHUP reloads too.
@@ -289,7 +399,9 @@ fn reload_on_file_change_and_sighup_keeps_old_config_when_invalid() {
     std::thread::sleep(Duration::from_millis(500));
     let before = s.logs().matches("configuration reloaded").count();
     s.signal("HUP");
-    s.wait_for("SIGHUP reload", |s| s.logs().matches("configuration reloaded").count() > before);
+    s.wait_for("SIGHUP reload", |s| {
+        s.logs().matches("configuration reloaded").count() > before
+    });
 }
 
 #[test]

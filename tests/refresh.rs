@@ -32,10 +32,30 @@ spec:
 "#,
     );
     for (p, n, repo, c2) in [
-        ("kargo-demo", "v1", "myregistry.azurecr.io/team/app", "^1.0.0"),
-        ("kargo-demo", "v2", "MyRegistry.azurecr.io/team/app", "^2.0.0"),
-        ("kargo-demo", "v1-again", "myregistry.azurecr.io/team/app:latest", ">=1.2 <1.5"),
-        ("kargo-demo", "elsewhere", "myregistry.azurecr.io/team/other", "^1.0.0"),
+        (
+            "kargo-demo",
+            "v1",
+            "myregistry.azurecr.io/team/app",
+            "^1.0.0",
+        ),
+        (
+            "kargo-demo",
+            "v2",
+            "MyRegistry.azurecr.io/team/app",
+            "^2.0.0",
+        ),
+        (
+            "kargo-demo",
+            "v1-again",
+            "myregistry.azurecr.io/team/app:latest",
+            ">=1.2 <1.5",
+        ),
+        (
+            "kargo-demo",
+            "elsewhere",
+            "myregistry.azurecr.io/team/other",
+            "^1.0.0",
+        ),
         ("other", "v1", "myregistry.azurecr.io/team/app", "^1.0.0"),
     ] {
         c.push_str(&image_warehouse(p, n, repo, c2));
@@ -59,7 +79,11 @@ fn semver_rejection_is_explained_and_refreshes_nothing() {
     let dir = config_dir(&[("c.yaml", &two_projects())]);
     let s = Server::start(&[dir.path()], &[]);
     let path = receiver_for(&s, "kargo-demo");
-    let (status, body) = s.post(&path, &[ACR_UA], &acr_push("a", "myregistry.azurecr.io", "team/app", "0.9.0"));
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("a", "myregistry.azurecr.io", "team/app", "0.9.0"),
+    );
     assert_eq!(status, 200);
     assert_eq!(body["msg"], "refreshed 0 warehouse(s)");
     let d = &s.deliveries()[0];
@@ -71,22 +95,55 @@ fn semver_rejection_is_explained_and_refreshes_nothing() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(why.len(), 3, "{why:?}");
-    assert!(why.iter().any(|w| w.contains("kargo-demo/v1 ") && w.contains("^1.0.0")), "{why:?}");
-    assert!(why.iter().any(|w| w.contains("kargo-demo/v2 ") && w.contains("^2.0.0")), "{why:?}");
+    assert!(
+        why.iter()
+            .any(|w| w.contains("kargo-demo/v1 ") && w.contains("^1.0.0")),
+        "{why:?}"
+    );
+    assert!(
+        why.iter()
+            .any(|w| w.contains("kargo-demo/v2 ") && w.contains("^2.0.0")),
+        "{why:?}"
+    );
 
     // An unknown repository says which normalized URL it looked for.
-    let (_, body) = s.post(&path, &[ACR_UA], &acr_push("b", "MyRegistry.azurecr.io", "team/nothing", "1.0.0"));
+    let (_, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("b", "MyRegistry.azurecr.io", "team/nothing", "1.0.0"),
+    );
     assert_eq!(body["msg"], "refreshed 0 warehouse(s)");
     let d = &s.deliveries()[0];
     let why = d["explanation"][0].as_str().unwrap();
-    assert!(why.contains("no Warehouse in this project subscribes to myregistry.azurecr.io/team/nothing"), "{why}");
+    assert!(
+        why.contains(
+            "no Warehouse in this project subscribes to myregistry.azurecr.io/team/nothing"
+        ),
+        "{why}"
+    );
 
     // The CLI shows the reason.
     let out = dockhand(&["deliveries", "--server", &s.admin_server()]);
-    assert!(stdout(&out).contains("no Warehouse in this project subscribes"), "{}", stdout(&out));
-    let metrics = s.http.get(s.admin_url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.contains("dockhand_unmatched_targets_total{reason=\"rejected_by_rules\"} 1"), "{metrics}");
-    assert!(metrics.contains("dockhand_unmatched_targets_total{reason=\"no_subscriber\"} 1"), "{metrics}");
+    assert!(
+        stdout(&out).contains("no Warehouse in this project subscribes"),
+        "{}",
+        stdout(&out)
+    );
+    let metrics = s
+        .http
+        .get(s.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("dockhand_unmatched_targets_total{reason=\"rejected_by_rules\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dockhand_unmatched_targets_total{reason=\"no_subscriber\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -101,7 +158,10 @@ fn matching_tag_refreshes_exactly_the_right_warehouses_per_project() {
     assert_eq!(status, 200);
     assert_eq!(body["msg"], "refreshed 2 warehouse(s)");
     let d = &s.deliveries()[0];
-    assert_eq!(d["refreshed"], serde_json::json!(["kargo-demo/v1", "kargo-demo/v1-again"]));
+    assert_eq!(
+        d["refreshed"],
+        serde_json::json!(["kargo-demo/v1", "kargo-demo/v1-again"])
+    );
 
     let (_, body) = s.post(
         &receiver_for(&s, "other"),
@@ -115,7 +175,10 @@ fn matching_tag_refreshes_exactly_the_right_warehouses_per_project() {
         &acr_push("c", "myregistry.azurecr.io", "team/app", "1.0.1"),
     );
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
-    assert_eq!(s.deliveries()[0]["refreshed"], serde_json::json!(["other/v1"]));
+    assert_eq!(
+        s.deliveries()[0]["refreshed"],
+        serde_json::json!(["other/v1"])
+    );
     s.wait_for("reconciles", |s| {
         s.warehouse("kargo-demo", "v1")["reconcileCount"] == 1
             && s.warehouse("other", "v1")["reconcileCount"] == 1
@@ -138,10 +201,22 @@ fn a_storm_of_webhooks_reconciles_each_warehouse_at_most_twice() {
     let path = receiver_for(&s, "kargo-demo");
     let start = std::time::Instant::now();
     for i in 0..50 {
-        let (status, _) = s.post(&path, &[ACR_UA], &acr_push(&format!("storm-{i}"), "myregistry.azurecr.io", "team/app", "1.4.0"));
+        let (status, _) = s.post(
+            &path,
+            &[ACR_UA],
+            &acr_push(
+                &format!("storm-{i}"),
+                "myregistry.azurecr.io",
+                "team/app",
+                "1.4.0",
+            ),
+        );
         assert_eq!(status, 200);
     }
-    assert!(start.elapsed().as_secs_f64() < 2.0, "the storm took too long to send");
+    assert!(
+        start.elapsed().as_secs_f64() < 2.0,
+        "the storm took too long to send"
+    );
     assert_eq!(s.deliveries().len(), 50);
     // Let the follow-up run happen (cooldown 2s), then count.
     s.wait_for("follow-up reconcile", |s| {
@@ -154,7 +229,13 @@ fn a_storm_of_webhooks_reconciles_each_warehouse_at_most_twice() {
         assert_eq!(w["reconcileCount"], 2, "{w}");
         assert_eq!(w["refreshCount"], 50, "{w}");
     }
-    let metrics = s.http.get(s.admin_url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = s
+        .http
+        .get(s.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let coalesced: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("dockhand_refreshes_coalesced_total "))
@@ -170,10 +251,20 @@ fn a_pending_refresh_survives_sigkill() {
     // A long cooldown keeps the second refresh pending (not yet reconciled) when we kill.
     let mut s = Server::start(&[dir.path()], &["--refresh-cooldown", "1h"]);
     let path = receiver_for(&s, "kargo-demo");
-    let (_, body) = s.post(&path, &[ACR_UA], &acr_push("k1", "myregistry.azurecr.io", "team/app", "1.4.0"));
+    let (_, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("k1", "myregistry.azurecr.io", "team/app", "1.4.0"),
+    );
     assert_eq!(body["msg"], "refreshed 2 warehouse(s)");
-    s.wait_for("first reconcile", |s| s.warehouse("kargo-demo", "v1")["reconcileCount"] == 1);
-    let (status, _) = s.post(&path, &[ACR_UA], &acr_push("k2", "myregistry.azurecr.io", "team/app", "1.4.1"));
+    s.wait_for("first reconcile", |s| {
+        s.warehouse("kargo-demo", "v1")["reconcileCount"] == 1
+    });
+    let (status, _) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("k2", "myregistry.azurecr.io", "team/app", "1.4.1"),
+    );
     assert_eq!(status, 200);
     let w: Value = s.warehouse("kargo-demo", "v1");
     assert_eq!(w["pending"], true, "{w}");

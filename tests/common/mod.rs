@@ -135,7 +135,11 @@ impl Server {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("dockhand exited early ({status}): {}", self.logs());
             }
-            assert!(Instant::now() < deadline, "server not ready: {}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "server not ready: {}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -207,7 +211,11 @@ impl Server {
     pub fn wait_for(&self, what: &str, mut f: impl FnMut(&Server) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !f(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
