@@ -2,11 +2,17 @@
 //! a typed, validated model. `load` reads files and reports every problem with its file,
 //! document and field; the types here are what the rest of dockhand works with.
 
+mod duration;
 mod load;
+mod manifest;
+mod project_config;
 mod receiver_url;
+mod secrets;
+mod warehouse;
 
 pub use load::{load, load_str, ConfigError, ConfigErrors};
 pub use receiver_url::receiver_path;
+pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 
 use std::time::Duration;
 
@@ -24,6 +30,9 @@ pub struct Config {
     pub projects: Vec<String>,
     pub receivers: Vec<Receiver>,
     pub warehouses: Vec<Warehouse>,
+    /// Manifests of kinds dockhand does not use (Stage, PromotionTask, ConfigMap, ...), as
+    /// (where, kind, metadata.name), so the caller can say it skipped them.
+    pub skipped: Vec<(Origin, String, String)>,
 }
 
 /// Where a manifest came from, for messages.
