@@ -488,3 +488,6 @@ impl Loader {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -281,7 +281,7 @@ pub(super) fn resolve(
             &pending.origin,
             &field,
             format!(
-                "Secret {}/{} has no key {:?}, which a {} receiver needs ({})",
+                "Secret {}/{} has no key {:?}, which {} receivers need ({})",
                 pending.project,
                 pending.secret_name,
                 kind.secret_key(),
