@@ -185,6 +185,10 @@ pub(super) fn typed<T: DeserializeOwned>(
     doc: &Value,
     problems: &mut Problems,
 ) -> Option<T> {
+    // Tracking the path costs as much as the deserializing; it is only needed for a message.
+    if let Ok(t) = T::deserialize(doc) {
+        return Some(t);
+    }
     match serde_path_to_error::deserialize::<_, T>(doc) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -232,6 +236,7 @@ struct Loader {
     /// (project, name) -> where the Warehouse is defined.
     warehouse_names: HashMap<(String, String), Origin>,
     skipped: Vec<(Origin, String, String)>,
+    regexes: warehouse::RegexCache,
 }
 
 impl Loader {
@@ -449,11 +454,18 @@ impl Loader {
         let namespace = self.namespace(origin, meta.namespace, "Warehouse");
         let (Some(name), Some(project)) = (name, namespace) else {
             // Still check the spec, so that one run shows every problem.
-            let _ = warehouse::build(origin, "", "", doc, &mut self.problems);
+            let _ = warehouse::build(origin, "", "", doc, &mut self.regexes, &mut self.problems);
             return;
         };
         self.projects.insert(project.clone());
-        let built = warehouse::build(origin, &project, &name, doc, &mut self.problems);
+        let built = warehouse::build(
+            origin,
+            &project,
+            &name,
+            doc,
+            &mut self.regexes,
+            &mut self.problems,
+        );
         let key = (project, name);
         if let Some(first) = self.warehouse_names.get(&key) {
             self.problems.field(

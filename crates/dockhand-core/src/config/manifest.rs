@@ -1,6 +1,8 @@
 //! The shapes of the manifests as serde reads them: every field optional and unknown fields
 //! ignored (Kargo manifests carry `status`, `shard`, annotations, ...), so that validation, not
-//! serde, decides what is missing and can name the field. Field names are Kargo's.
+//! serde, decides what is missing and can name the field. Field names are Kargo's. The tag
+//! filters are repeated in image and git rather than shared with `#[serde(flatten)]`, which
+//! would lose the field path of a type error.
 //!
 //! Secrets and `spec.webhookReceivers` are not here: they are walked by hand, the first so that
 //! no serde message can quote a secret value, the second because any key may name a type.

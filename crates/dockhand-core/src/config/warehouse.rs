@@ -2,6 +2,7 @@
 //! sets them, every subscription's repository URL normalized, every regex, semver constraint
 //! and path selector compiled, so that a webhook never meets an invalid rule.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use regex::Regex;
@@ -23,12 +24,19 @@ pub const DEFAULT_DISCOVERY_LIMIT: u32 = 20;
 /// Kargo's upper bound for `discoveryLimit`.
 pub const MAX_DISCOVERY_LIMIT: u32 = 100;
 
+/// Regexes compiled so far in one load. Many Warehouses repeat the same tag filters (`^v`,
+/// `-rc`), and compiling dominates the loading of large configurations; a `Regex` clone is
+/// cheap and shares the compiled program.
+#[derive(Debug, Default)]
+pub(super) struct RegexCache(HashMap<String, Regex>);
+
 /// Builds the Warehouse, or reports every problem in the document and returns `None`.
 pub(super) fn build(
     origin: &Origin,
     project: &str,
     name: &str,
     doc: &Value,
+    cache: &mut RegexCache,
     problems: &mut Problems,
 ) -> Option<Warehouse> {
     let before = problems.len();
@@ -38,6 +46,7 @@ pub(super) fn build(
     let mut at = Fields {
         origin,
         base: "spec".to_string(),
+        cache,
         problems,
     };
 
@@ -128,6 +137,7 @@ pub(super) fn build(
 struct Fields<'a> {
     origin: &'a Origin,
     base: String,
+    cache: &'a mut RegexCache,
     problems: &'a mut Problems,
 }
 
@@ -141,6 +151,7 @@ impl Fields<'_> {
         Fields {
             origin: self.origin,
             base,
+            cache: self.cache,
             problems: self.problems,
         }
     }
@@ -181,8 +192,14 @@ impl Fields<'_> {
     }
 
     fn regex(&mut self, field: &str, text: &str) -> Option<Regex> {
+        if let Some(re) = self.cache.0.get(text) {
+            return Some(re.clone());
+        }
         match Regex::new(text) {
-            Ok(re) => Some(re),
+            Ok(re) => {
+                self.cache.0.insert(text.to_string(), re.clone());
+                Some(re)
+            }
             Err(e) => {
                 self.error(
                     field,
@@ -224,6 +241,18 @@ fn regex_reason(e: &regex::Error) -> String {
         }
         other => other.to_string().replace('\n', " "),
     }
+}
+
+/// Folds a message that embeds a regex crate syntax error (pattern drawn with a caret over
+/// several lines) into one line keeping only the reason.
+fn one_line(text: &str) -> String {
+    const MARK: &str = "regex parse error:";
+    if let Some(start) = text.find(MARK) {
+        if let Some(reason) = text.rfind("error: ").filter(|r| *r > start + MARK.len()) {
+            return format!("{}{}", &text[..start], &text[reason + "error: ".len()..]);
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -398,10 +427,16 @@ fn path_selectors(
     for (j, text) in list.unwrap_or_default().iter().enumerate() {
         match PathSelector::parse(text) {
             Ok(sel) => out.push(sel),
-            Err(why) => at.error(
-                &format!("{field}[{j}]"),
-                format!("invalid path selector {text:?}: {why}"),
-            ),
+            Err(why) => {
+                let why = one_line(&why);
+                // The selector's own message usually quotes it already.
+                let message = if why.contains(text.as_str()) {
+                    why
+                } else {
+                    format!("invalid path selector {text:?}: {why}")
+                };
+                at.error(&format!("{field}[{j}]"), message);
+            }
         }
     }
     out
@@ -449,5 +484,39 @@ fn chart(at: &mut Fields<'_>, s: manifest::ChartSubscription) -> ChartSubscripti
         semver_constraint,
         semver,
         discovery_limit: at.discovery_limit(s.discovery_limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_keeps_the_reason() {
+        let cases = [
+            (
+                "path selector \"regex:(\" is not a valid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
+                "path selector \"regex:(\" is not a valid regular expression: unclosed group",
+            ),
+            ("a\n  b", "a b"),
+            ("regex parse error: odd", "regex parse error: odd"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(one_line(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn regex_reason_is_one_line() {
+        // Built at run time: clippy rejects an invalid literal pattern.
+        let open = String::from("(");
+        let e = Regex::new(&open).expect_err("invalid");
+        assert_eq!(regex_reason(&e), "unclosed group");
+        let big = Regex::new(r"\w{1000}\w{1000}\w{1000}").expect_err("too big");
+        assert!(
+            regex_reason(&big).starts_with("compiles to more than the limit of"),
+            "{}",
+            regex_reason(&big)
+        );
     }
 }

@@ -672,7 +672,7 @@ fn invalid_manifests_needing_matching_and_repo_url() {
         (
             "invalid path selector",
             warehouse("", "  - git: {repoURL: 'https://github.com/a/b', includePaths: ['regex:(']}\n"),
-            "f.yaml (document 0) spec.subscriptions[0].git.includePaths[0]: invalid path selector \"regex:(\": ",
+            "f.yaml (document 0) spec.subscriptions[0].git.includePaths[0]: path selector \"regex:(\" is not a valid regular expression: unclosed group",
         ),
         (
             "image repoURL that does not normalize",
@@ -784,7 +784,7 @@ fn load_reads_a_directory_tree_in_name_order() {
     assert_eq!(again.warehouses.len(), 2);
 
     let missing = root.join("nope");
-    let ConfigErrors(errs) = load(&[missing.clone()]).expect_err("missing path");
+    let ConfigErrors(errs) = load(std::slice::from_ref(&missing)).expect_err("missing path");
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].location, missing.display().to_string());
     assert!(errs[0].message.starts_with("cannot read: "), "{}", errs[0]);
