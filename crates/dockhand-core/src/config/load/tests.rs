@@ -811,3 +811,37 @@ fn many_warehouses_load_and_duplicates_are_found() {
         )]
     );
 }
+
+#[test]
+fn odd_input_is_an_error_not_a_panic() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let cases: Vec<(&str, String)> = vec![
+        ("undefined alias", "*a\n".into()),
+        ("deep nesting", deep),
+        ("tagged document", "!Warehouse {apiVersion: v1}\n".into()),
+        (
+            "duplicate key",
+            "apiVersion: v1\napiVersion: v2\nkind: Secret\n".into(),
+        ),
+        (
+            "non-string key",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: p}\nstringData: {1: x}\n"
+                .into(),
+        ),
+        (
+            "interval overflow",
+            warehouse(
+                "  interval: 99999999999999999999h\n",
+                "  - image: {repoURL: a/b}\n",
+            ),
+        ),
+        ("subscriptions not a list", warehouse("", "    7\n")),
+        (
+            "metadata not a mapping",
+            "apiVersion: v1\nkind: Stage\nmetadata: 3\n".into(),
+        ),
+    ];
+    for (name, text) in cases {
+        assert!(!errors(&text).is_empty(), "case: {name} loaded");
+    }
+}
