@@ -32,16 +32,10 @@ mod tests {
     fn kargo_vector() {
         // sha256("kargo-demoazure-wh-receivermysecret"), computed independently with sha256sum.
         assert_eq!(
-            receiver_path(
-                ReceiverKind::Azure,
-                "kargo-demo",
-                "azure-wh-receiver",
-                "mysecret"
-            ),
+            receiver_path(ReceiverKind::Azure, "kargo-demo", "azure-wh-receiver", "mysecret"),
             format!("/azure/{}", KARGO_DEMO_HASH)
         );
     }
 
-    const KARGO_DEMO_HASH: &str =
-        "745146127fcc648612afc12a906adf7d5414fac3a2fee947b931243f7d8368cd";
+    const KARGO_DEMO_HASH: &str = "745146127fcc648612afc12a906adf7d5414fac3a2fee947b931243f7d8368cd";
 }
