@@ -4,11 +4,16 @@
 
 mod duration;
 mod load;
+mod manifest;
+mod project_config;
 mod receiver_url;
+mod secrets;
+mod warehouse;
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, ConfigError, ConfigErrors};
 pub use receiver_url::receiver_path;
+pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 
 use std::time::Duration;
 
@@ -26,7 +31,8 @@ pub struct Config {
     pub projects: Vec<String>,
     pub receivers: Vec<Receiver>,
     pub warehouses: Vec<Warehouse>,
-    /// Documents of kinds dockhand does not use (Stage, PromotionTask, ...): origin, kind, name.
+    /// Manifests of kinds dockhand does not use (Stage, PromotionTask, ConfigMap, ...), as
+    /// (where, kind, metadata.name), so the caller can say it skipped them.
     pub skipped: Vec<(Origin, String, String)>,
 }
 
