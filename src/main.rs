@@ -193,11 +193,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
+    use dockhand_core::repo_url::canonical_registry_host;
     match s.split_once('=') {
         Some((a, b)) if !a.is_empty() && !b.is_empty() => {
-            Ok((a.to_ascii_lowercase(), b.to_ascii_lowercase()))
+            let from = canonical_registry_host(a).map_err(|e| e.to_string())?;
+            let to = canonical_registry_host(b).map_err(|e| e.to_string())?;
+            Ok((from, to))
         }
-        _ => Err(format!("expected FROM=TO (registry hosts), got {s:?}")),
+        _ => Err(format!(
+            "expected FROM=TO (registry hosts, e.g. harbor.example.com=registry.internal:5000), got {s:?}"
+        )),
     }
 }
 
