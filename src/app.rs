@@ -8,7 +8,11 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use dockhand_core::config::{Config, Receiver, Warehouse};
 use dockhand_core::index::Index;
+use dockhand_core::secret::constant_time_eq;
+use sha2::{Digest, Sha256};
 
+use crate::dedup::Dedup;
+use crate::http::ratelimit::Limiter;
 use crate::metrics::Metrics;
 use crate::refresh::Refresher;
 use crate::store::Store;
@@ -18,7 +22,9 @@ use crate::store::Store;
 pub struct Snapshot {
     pub config: Config,
     pub index: Index,
-    by_path: HashMap<String, usize>,
+    /// sha256(receiver path) -> receiver. Keyed by a hash of the path so that the map's own
+    /// comparisons reveal nothing about stored paths through timing.
+    by_path: HashMap<[u8; 32], usize>,
     warehouses: HashMap<(String, String), usize>,
 }
 
@@ -29,7 +35,7 @@ impl Snapshot {
             .receivers
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.path.clone(), i))
+            .map(|(i, r)| (path_digest(&r.path), i))
             .collect();
         let warehouses = config
             .warehouses
@@ -47,7 +53,8 @@ impl Snapshot {
 
     /// The receiver whose path (after the base path) is `path`.
     pub fn receiver(&self, path: &str) -> Option<&Receiver> {
-        self.by_path.get(path).map(|&i| &self.config.receivers[i])
+        let r = &self.config.receivers[*self.by_path.get(&path_digest(path))?];
+        constant_time_eq(r.path.as_bytes(), path.as_bytes()).then_some(r)
     }
 
     pub fn warehouse(&self, project: &str, name: &str) -> Option<&Warehouse> {
@@ -55,6 +62,10 @@ impl Snapshot {
             .get(&(project.to_string(), name.to_string()))
             .map(|&i| &self.config.warehouses[i])
     }
+}
+
+fn path_digest(path: &str) -> [u8; 32] {
+    Sha256::digest(path.as_bytes()).into()
 }
 
 /// Settings of `serve` that request handling needs.
@@ -65,6 +76,8 @@ pub struct Settings {
     /// Path prefix of receiver URLs, from `--base-url` (`""` or `/webhooks`).
     pub base_path: String,
     pub max_body_bytes: usize,
+    /// Time allowed to receive a whole request body.
+    pub request_timeout: std::time::Duration,
     pub registry_aliases: Vec<(String, String)>,
 }
 
@@ -75,6 +88,11 @@ pub struct App {
     pub refresher: Refresher,
     pub settings: Settings,
     pub ready: AtomicBool,
+    /// Per receiver path.
+    pub receiver_limiter: Limiter<String>,
+    /// Per client IP address.
+    pub client_limiter: Limiter<std::net::IpAddr>,
+    pub dedup: Dedup,
 }
 
 /// Now, RFC 3339 UTC with millisecond precision.

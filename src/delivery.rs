@@ -68,6 +68,7 @@ pub async fn handle(
     );
     let mut refresh: Vec<(String, String)> = Vec::new();
     let mut extra_headers: Vec<(String, String)> = Vec::new();
+    let mut claimed: Option<String> = None;
     let body: Option<Value> = match parsed {
         Err(rej) => {
             d.source = rej.source.as_str().to_string();
@@ -81,65 +82,87 @@ pub async fn handle(
             d.source = event.source.as_str().to_string();
             d.event_type = Some(event.event_type.clone());
             d.provider_id = event.provider_id.clone();
-            match event.action {
-                Action::Ping => {
-                    d.status = 200;
-                    d.outcome = "ping".into();
-                    d.message = PING_MESSAGE.into();
-                    Some(json!({ "msg": PING_MESSAGE }))
-                }
-                Action::Handshake {
-                    status,
-                    body,
-                    headers,
-                } => {
-                    d.status = status;
-                    d.outcome = "handshake".into();
-                    d.message = format!("{} handshake answered", event.event_type);
-                    extra_headers = headers;
-                    body
-                }
-                Action::Ignore { reason } => {
-                    d.status = 200;
-                    d.outcome = "ignored".into();
-                    d.message = format!("{} event ignored: {reason}", event.event_type);
-                    Some(json!({ "msg": d.message }))
-                }
-                Action::Refresh(targets) => {
-                    describe_targets(&mut d, &targets);
-                    let eval = snap
-                        .index
-                        .evaluate(&snap.config, &receiver.project, &targets);
-                    for t in &eval.targets {
-                        let reason = match (&t.normalized, t.candidates.is_empty()) {
-                            (Err(_), _) => Some("invalid_url"),
-                            (Ok(_), true) => Some("no_subscriber"),
-                            (Ok(_), false) if t.candidates.iter().all(|c| !c.matched) => {
-                                Some("rejected_by_rules")
-                            }
-                            _ => None,
-                        };
-                        if let Some(r) = reason {
-                            app.metrics.unmatched(r);
-                        }
-                    }
-                    d.explanation = eval.explain_misses();
-                    d.detail = serde_json::to_value(&eval.targets).unwrap_or(Value::Null);
-                    d.refreshed = eval
-                        .refresh
-                        .iter()
-                        .map(|(p, w)| format!("{p}/{w}"))
-                        .collect();
-                    refresh = eval.refresh;
-                    d.status = 200;
-                    d.outcome = if refresh.is_empty() {
-                        "unmatched".into()
+            let dedupable = matches!(event.action, Action::Refresh(_) | Action::Ignore { .. });
+            let duplicate = match (&event.provider_id, dedupable) {
+                (Some(id), true) => {
+                    if app.dedup.claim(&receiver.path, id) {
+                        claimed = Some(id.clone());
+                        false
                     } else {
-                        "refreshed".into()
-                    };
-                    // Kargo's wording.
-                    d.message = format!("refreshed {} warehouse(s)", refresh.len());
-                    Some(json!({ "msg": d.message }))
+                        true
+                    }
+                }
+                _ => false,
+            };
+            if duplicate {
+                d.status = 200;
+                d.outcome = "duplicate".into();
+                d.message = format!(
+                    "duplicate delivery {}: already handled within the de-duplication window; nothing refreshed",
+                    event.provider_id.as_deref().unwrap_or_default()
+                );
+                Some(json!({ "msg": d.message }))
+            } else {
+                match event.action {
+                    Action::Ping => {
+                        d.status = 200;
+                        d.outcome = "ping".into();
+                        d.message = PING_MESSAGE.into();
+                        Some(json!({ "msg": PING_MESSAGE }))
+                    }
+                    Action::Handshake {
+                        status,
+                        body,
+                        headers,
+                    } => {
+                        d.status = status;
+                        d.outcome = "handshake".into();
+                        d.message = format!("{} handshake answered", event.event_type);
+                        extra_headers = headers;
+                        body
+                    }
+                    Action::Ignore { reason } => {
+                        d.status = 200;
+                        d.outcome = "ignored".into();
+                        d.message = format!("{} event ignored: {reason}", event.event_type);
+                        Some(json!({ "msg": d.message }))
+                    }
+                    Action::Refresh(targets) => {
+                        describe_targets(&mut d, &targets);
+                        let eval = snap
+                            .index
+                            .evaluate(&snap.config, &receiver.project, &targets);
+                        for t in &eval.targets {
+                            let reason = match (&t.normalized, t.candidates.is_empty()) {
+                                (Err(_), _) => Some("invalid_url"),
+                                (Ok(_), true) => Some("no_subscriber"),
+                                (Ok(_), false) if t.candidates.iter().all(|c| !c.matched) => {
+                                    Some("rejected_by_rules")
+                                }
+                                _ => None,
+                            };
+                            if let Some(r) = reason {
+                                app.metrics.unmatched(r);
+                            }
+                        }
+                        d.explanation = eval.explain_misses();
+                        d.detail = serde_json::to_value(&eval.targets).unwrap_or(Value::Null);
+                        d.refreshed = eval
+                            .refresh
+                            .iter()
+                            .map(|(p, w)| format!("{p}/{w}"))
+                            .collect();
+                        refresh = eval.refresh;
+                        d.status = 200;
+                        d.outcome = if refresh.is_empty() {
+                            "unmatched".into()
+                        } else {
+                            "refreshed".into()
+                        };
+                        // Kargo's wording.
+                        d.message = format!("refreshed {} warehouse(s)", refresh.len());
+                        Some(json!({ "msg": d.message }))
+                    }
                 }
             }
         }
@@ -151,6 +174,9 @@ pub async fn handle(
     if let Err(e) = app.store.record_delivery(d, refresh.clone()).await {
         // Never answer 2xx for something that is not durable: the sender will retry.
         tracing::error!(error = %e, "cannot record delivery");
+        if let Some(id) = &claimed {
+            app.dedup.release(&receiver.path, id);
+        }
         app.metrics
             .delivery(receiver.kind.as_str(), "unknown", "store_error");
         return error_response(
@@ -258,6 +284,7 @@ fn outcome_label(s: &str) -> &'static str {
         "ignored" => "ignored",
         "ping" => "ping",
         "handshake" => "handshake",
+        "duplicate" => "duplicate",
         _ => "rejected",
     }
 }

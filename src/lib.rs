@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod client;
+pub mod dedup;
 pub mod delivery;
 pub mod http;
 pub mod metrics;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dockhand::client::{self, Client};
+use dockhand::http::listener::Limits;
+use dockhand::http::ratelimit::Rate;
 use dockhand::receiver_urls;
 use dockhand::serve;
 use dockhand::store::Delivery;
@@ -107,6 +109,37 @@ struct ServeArgs {
     /// How long shutdown waits for requests in flight.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     shutdown_timeout: Duration,
+    /// Time allowed to receive a request's headers.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    header_read_timeout: Duration,
+    /// Time allowed to receive a whole request body (408 after it).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    request_timeout: Duration,
+    /// A connection with no traffic this long is closed (keep-alive included).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    idle_timeout: Duration,
+    /// Largest request head (request line and headers); at least 8192.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    max_header_bytes: usize,
+    /// Concurrent connections per listener; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    max_connections: usize,
+    /// Requests per receiver: RATE/s[:BURST]; 0 disables. Over it: 429 with Retry-After.
+    #[arg(long, default_value = "50/s:200", value_parser = parse_rate, value_name = "RATE")]
+    rate_limit_receiver: Rate,
+    /// Requests per client IP address: RATE/s[:BURST]; 0 disables.
+    #[arg(long, default_value = "100/s:400", value_parser = parse_rate, value_name = "RATE")]
+    rate_limit_client: Rate,
+    /// A provider delivery id seen again by the same receiver within this window is answered
+    /// as a duplicate and refreshes nothing (0s disables).
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    dedup_window: Duration,
+    /// PEM certificate chain: serve the webhook listener over TLS (reloaded on SIGHUP).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -190,6 +223,10 @@ struct FreightArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     dockhand_core::config::parse_duration(s)
+}
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    dockhand::http::ratelimit::parse_rate(s)
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
@@ -278,6 +315,19 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 max_body_bytes: a.max_body_bytes,
                 watch_interval: a.watch_interval.max(Duration::from_millis(100)),
                 shutdown_timeout: a.shutdown_timeout,
+                limits: Limits {
+                    max_connections: a.max_connections.max(1),
+                    header_read_timeout: a.header_read_timeout.max(Duration::from_millis(100)),
+                    idle_timeout: a.idle_timeout.max(Duration::from_millis(100)),
+                    max_header_bytes: a.max_header_bytes,
+                    tls_handshake_timeout: a.header_read_timeout.max(Duration::from_secs(1)),
+                },
+                request_timeout: a.request_timeout.max(Duration::from_millis(100)),
+                receiver_rate: a.rate_limit_receiver,
+                client_rate: a.rate_limit_client,
+                dedup_window: a.dedup_window,
+                tls_cert: a.tls_cert,
+                tls_key: a.tls_key,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -14,6 +14,8 @@ const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 pub struct Metrics {
     /// (receiver_type, source, outcome) -> count.
     deliveries: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// limit kind ("client" | "receiver") -> requests refused with 429.
+    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
     /// reason class -> count of targets that matched nothing.
     unmatched: Mutex<BTreeMap<&'static str, u64>>,
     pub warehouses_matched: AtomicU64,
@@ -39,6 +41,12 @@ impl Metrics {
     pub fn unmatched(&self, reason: &'static str) {
         if let Ok(mut m) = self.unmatched.lock() {
             *m.entry(reason).or_default() += 1;
+        }
+    }
+
+    pub fn rate_limited(&self, limit: &'static str) {
+        if let Ok(mut m) = self.rate_limited.lock() {
+            *m.entry(limit).or_default() += 1;
         }
     }
 
@@ -73,6 +81,12 @@ impl Metrics {
                     out,
                     "dockhand_unmatched_targets_total{{reason=\"{r}\"}} {v}"
                 );
+            }
+        }
+        out.push_str("# HELP dockhand_rate_limited_total Requests refused with 429, by limit.\n# TYPE dockhand_rate_limited_total counter\n");
+        if let Ok(m) = self.rate_limited.lock() {
+            for (r, v) in m.iter() {
+                let _ = writeln!(out, "dockhand_rate_limited_total{{limit=\"{r}\"}} {v}");
             }
         }
         let counters: [(&str, &str, u64); 6] = [

@@ -12,6 +12,10 @@ use arc_swap::ArcSwap;
 use dockhand_core::secret::Secret;
 
 use crate::app::{App, Settings, Snapshot};
+use crate::dedup::Dedup;
+use crate::http::listener::{self, Limits};
+use crate::http::ratelimit::{Limiter, Rate};
+use crate::http::tls::TlsConfig;
 use crate::metrics::Metrics;
 use crate::refresh::{self, Refresher};
 use crate::store::Store;
@@ -33,6 +37,13 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub watch_interval: Duration,
     pub shutdown_timeout: Duration,
+    pub limits: Limits,
+    pub request_timeout: Duration,
+    pub receiver_rate: Rate,
+    pub client_rate: Rate,
+    pub dedup_window: Duration,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Runs the server until a termination signal. Errors are user errors (exit 1).
@@ -68,7 +79,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         base_path: receiver_urls::base_path(&opts.base_url),
         base_url: opts.base_url.trim_end_matches('/').to_string(),
         max_body_bytes: opts.max_body_bytes,
+        request_timeout: opts.request_timeout,
         registry_aliases: opts.registry_aliases.clone(),
+    };
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
+        (Some(c), Some(k)) => Some(Arc::new(TlsConfig::load(c.clone(), k.clone())?)),
+        (None, None) => None,
+        _ => return Err(anyhow!("--tls-cert and --tls-key go together")),
     };
     let receivers = config.receivers.len();
     let warehouses = config.warehouses.len();
@@ -79,6 +96,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         refresher,
         settings,
         ready: AtomicBool::new(false),
+        receiver_limiter: Limiter::new(opts.receiver_rate, 100_000),
+        client_limiter: Limiter::new(opts.client_rate, 100_000),
+        dedup: Dedup::new(opts.dedup_window, 1_000_000),
     });
 
     let public = tokio::net::TcpListener::bind(opts.listen)
@@ -101,27 +121,29 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     );
     app.ready.store(true, Ordering::Relaxed);
 
-    let shutdown = Arc::new(tokio::sync::Notify::new());
-    let public_srv = {
-        let s = shutdown.clone();
-        axum::serve(
-            public,
-            http::webhook::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { s.notified().await })
-    };
-    let admin_srv = {
-        let s = shutdown.clone();
-        axum::serve(admin, http::admin::router(app.clone(), token))
-            .with_graceful_shutdown(async move { s.notified().await })
-    };
-    let public_task = tokio::spawn(async move { public_srv.await });
-    let admin_task = tokio::spawn(async move { admin_srv.await });
+    if let Some(tls) = tls.clone() {
+        spawn_tls_reload(tls);
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let public_task = tokio::spawn(listener::serve(
+        public,
+        http::webhook::router(app.clone()),
+        opts.limits.clone(),
+        tls,
+        stopped.clone(),
+    ));
+    let admin_task = tokio::spawn(listener::serve(
+        admin,
+        http::admin::router(app.clone(), token),
+        opts.limits.clone(),
+        None,
+        stopped,
+    ));
 
     wait_for_termination().await;
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     app.ready.store(false, Ordering::Relaxed);
-    shutdown.notify_waiters();
+    let _ = stop.send(true);
     let drained = tokio::time::timeout(opts.shutdown_timeout, async {
         let _ = public_task.await;
         let _ = admin_task.await;
@@ -133,6 +155,21 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     store.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads the TLS certificate and key again on SIGHUP.
+fn spawn_tls_reload(tls: Arc<TlsConfig>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let t = tls.clone();
+            let _ = tokio::task::spawn_blocking(move || t.reload()).await;
+        }
+    });
 }
 
 async fn wait_for_termination() {

@@ -66,6 +66,13 @@ fn server(extra_secret_keys: &str) -> (tempfile::TempDir, Server) {
     (dir, s)
 }
 
+/// The payload with another top-level `id` (a new delivery, not a redelivery).
+fn with_id(body: &str, id: &str) -> String {
+    let mut v: Value = serde_json::from_str(body).unwrap();
+    v["id"] = json!(id);
+    v.to_string()
+}
+
 fn last(s: &Server) -> Value {
     s.deliveries().into_iter().next().expect("a delivery")
 }
@@ -126,7 +133,11 @@ fn acr_events() {
     assert!(d["message"].as_str().unwrap().contains("replicate"), "{d}");
 
     // Without the User-Agent the body's shape is enough.
-    let (_, body) = s.post(&path, &[], &fixture("acr-push.json"));
+    let (_, body) = s.post(
+        &path,
+        &[],
+        &with_id(&fixture("acr-push.json"), "another-id"),
+    );
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
     assert_eq!(last(&s)["source"], "acr");
 
@@ -214,7 +225,7 @@ fn event_grid() {
     let (_, body) = s.post(
         &path,
         &[],
-        &fixture("eventgrid-cloudevents-image-pushed.json"),
+        &with_id(&fixture("eventgrid-cloudevents-image-pushed.json"), "ce-1"),
     );
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)", "{body}");
 

@@ -195,7 +195,8 @@ fn authorization_is_exact() {
     let (_d, s) = server(&[]);
     let path = s.receiver_path("harbor-wh-receiver");
     let body = push(&[("1.0.0", "hub.harbor.com/test-webhook/debian:1.0.0")]);
-    let cases: [(&[(&str, &str)], u16, &str); 4] = [
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Headers, u16, &str); 4] = [
         (&[], 401, "missing authorization"),
         (
             &[("Authorization", "Bearer wrong-value")],

@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -20,6 +22,10 @@ pub fn router(app: Arc<App>) -> Router {
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => {
             return (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
@@ -33,6 +39,13 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         }
         _ => {}
     }
+    // Per client address first, so guessing receiver URLs is slowed down too.
+    if let Some(ip) = peer {
+        if let Err(wait) = app.client_limiter.check(&ip) {
+            app.metrics.rate_limited("client");
+            return too_many(wait);
+        }
+    }
     let snap = app.snapshot.load_full();
     let receiver = path
         .strip_prefix(app.settings.base_path.as_str())
@@ -40,6 +53,10 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(receiver) = receiver else {
         return error_response(StatusCode::NOT_FOUND, "not found");
     };
+    if let Err(wait) = app.receiver_limiter.check(&receiver.path) {
+        app.metrics.rate_limited("receiver");
+        return too_many(wait);
+    }
     let query = req.uri().query().map(str::to_string);
     let method = req.method().clone();
     if method != Method::POST && method != Method::OPTIONS {
@@ -62,12 +79,26 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(&app, receiver, query.as_deref(), limit).await;
     }
-    let bytes = match read_limited(body, limit).await {
-        Ok(b) => b,
-        Err(ReadError::TooLarge) => {
+    let read = tokio::time::timeout(app.settings.request_timeout, read_limited(body, limit)).await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
+        Err(_) => {
+            return delivery::refuse(
+                &app,
+                receiver,
+                query.as_deref(),
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body was not received within {} s",
+                    app.settings.request_timeout.as_secs()
+                ),
+            )
+            .await
+        }
+        Ok(Err(ReadError::TooLarge)) => {
             return too_large(&app, receiver, query.as_deref(), limit).await
         }
-        Err(ReadError::Io(e)) => {
+        Ok(Err(ReadError::Io(e))) => {
             return delivery::refuse(
                 &app,
                 receiver,
@@ -90,6 +121,20 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         },
     )
     .await
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1). Not recorded as a delivery: recording
+/// would spend the very resources the limit protects; the metric counts them.
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut resp = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("rate limit exceeded; retry in {secs} s"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 async fn too_large(

@@ -101,4 +101,6 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("the store is closed")]
     Closed,
+    #[error("the store is busy (write queue full); try again")]
+    Busy,
 }

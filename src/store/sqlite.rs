@@ -50,6 +50,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX freight_by_warehouse ON freight (project, warehouse, created_at);",
 ];
 
+/// Writes waiting for the writer thread before callers are told the store is busy.
+const WRITE_QUEUE: usize = 16_384;
+
 /// A handle on the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -58,7 +61,8 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<mpsc::SyncSender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
     keep_deliveries: usize,
 }
@@ -130,8 +134,10 @@ impl Store {
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(open_err)?;
 
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        // Bounded: when the disk cannot keep up, callers get `Busy` (503, the sender retries)
+        // instead of an ever-growing queue.
+        let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
+        let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || write_loop(writer, rx, keep_deliveries))
             .map_err(|source| StoreError::NotWritable {
@@ -142,6 +148,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(handle)),
                 reader: Mutex::new(reader),
                 keep_deliveries,
             }),
@@ -161,7 +168,10 @@ impl Store {
         {
             let guard = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
             let tx = guard.as_ref().ok_or(StoreError::Closed)?;
-            tx.send(Job { op, reply }).map_err(|_| StoreError::Closed)?;
+            tx.try_send(Job { op, reply }).map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => StoreError::Busy,
+                mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+            })?;
         }
         match rx.await {
             Ok(Ok(v)) => Ok(v),
@@ -232,10 +242,19 @@ impl Store {
         .map(|_| ())
     }
 
-    /// Stops the writer after it has committed everything already submitted.
+    /// Stops the writer after it has committed everything already submitted, and waits for it.
     pub fn close(&self) {
         if let Ok(mut g) = self.inner.writer.lock() {
             g.take();
+        }
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
         }
     }
 

@@ -66,6 +66,7 @@ pub struct Server {
     pub data: PathBuf,
     _data_dir: Option<tempfile::TempDir>,
     config: Vec<PathBuf>,
+    tls: bool,
     extra: Vec<String>,
     pub http: reqwest::blocking::Client,
     log: PathBuf,
@@ -74,6 +75,12 @@ pub struct Server {
 impl Server {
     /// Starts a server on `config` paths with `extra` arguments and waits until it is ready.
     pub fn start(config: &[&Path], extra: &[&str]) -> Server {
+        Server::start_with(config, extra, false)
+    }
+
+    /// As `start`; `tls` says the webhook listener speaks TLS (readiness is then checked on
+    /// the admin listener).
+    pub fn start_with(config: &[&Path], extra: &[&str], tls: bool) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let data = data_dir.path().to_path_buf();
         let mut s = Server {
@@ -84,6 +91,7 @@ impl Server {
             data,
             _data_dir: Some(data_dir),
             config: config.iter().map(|p| p.to_path_buf()).collect(),
+            tls,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -127,7 +135,12 @@ impl Server {
         self.child = Some(cmd.spawn().expect("spawn dockhand serve"));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = self.http.get(self.url("/readyz")).send() {
+            let probe = if self.tls {
+                self.admin_url("/api/v1/receivers")
+            } else {
+                self.url("/readyz")
+            };
+            if let Ok(r) = self.http.get(probe).send() {
                 if r.status().is_success() {
                     return;
                 }
@@ -263,6 +276,22 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            return;
+        }
+        // Nothing the server wrote (log, database, WAL) may contain a secret used by the tests.
+        let mut written = vec![("log", std::fs::read(&self.log).unwrap_or_default())];
+        for f in ["dockhand.db", "dockhand.db-wal"] {
+            written.push((f, std::fs::read(self.data.join(f)).unwrap_or_default()));
+        }
+        for (what, bytes) in &written {
+            for secret in TEST_SECRETS {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "a test secret was written to the server's {what}"
+                );
+            }
+        }
     }
 }
 
@@ -303,7 +332,14 @@ spec:
 "#;
 
 /// Secret values used in tests: nothing the server writes may contain them.
-pub const TEST_SECRETS: &[&str] = &["test-azure-secret-value", "test-harbor-token-value"];
+pub const TEST_SECRETS: &[&str] = &[
+    "test-azure-secret-value",
+    "test-harbor-token-value",
+    "test-ado-password",
+    "YWRvLXVzZXI6dGVzdC1hZG8tcGFzc3dvcmQ",
+    "dGVzdC1henVyZS1hdXRo",
+    "admin-token-123",
+];
 
 /// A Warehouse manifest with one image subscription.
 pub fn image_warehouse(project: &str, name: &str, repo: &str, constraint: &str) -> String {
