@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the webhook listener, the admin API and the refresh engine.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate the configuration and print every problem (exit 1 if any).
     Check(ConfigArgs),
     /// Print each webhook receiver's URL, to register with the registry or git host.
