@@ -413,3 +413,51 @@ fn sigterm_stops_gracefully() {
     assert!(status.success(), "{status}");
     assert!(s.logs().contains("stopped"));
 }
+
+#[test]
+fn retention_keeps_the_newest_deliveries_per_receiver() {
+    let wh = image_warehouse("kargo-demo", "app", "myregistry.azurecr.io/app", "^1.0.0");
+    let dir = config_dir(&[("c.yaml", BASE_CONFIG), ("w.yaml", &wh)]);
+    let s = Server::start(&[dir.path()], &["--keep-deliveries", "3"]);
+    let path = s.receiver_path("azure-wh-receiver");
+    for i in 0..5 {
+        let (status, _) = s.post(
+            &path,
+            &[ACR_UA],
+            &acr_push(
+                &format!("keep-{i}"),
+                "myregistry.azurecr.io",
+                "app",
+                "1.0.0",
+            ),
+        );
+        assert_eq!(status, 200);
+    }
+    let ids: Vec<String> = s
+        .deliveries()
+        .iter()
+        .map(|d| d["providerId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["keep-4", "keep-3", "keep-2"]);
+}
+
+#[test]
+fn json_logs_have_one_object_per_delivery() {
+    let dir = config_dir(&[("c.yaml", BASE_CONFIG)]);
+    let s = Server::start(&[dir.path()], &["--log-format", "json"]);
+    let path = s.receiver_path("azure-wh-receiver");
+    let (status, _) = s.post(&path, &[ACR_UA], &fixture("acr-ping.json"));
+    assert_eq!(status, 200);
+    s.wait_for("delivery log line", |s| {
+        s.logs().contains("\"outcome\":\"ping\"")
+    });
+    let line = s
+        .logs()
+        .lines()
+        .find(|l| l.contains("\"outcome\":\"ping\""))
+        .unwrap()
+        .to_string();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["fields"]["receiver"], "azure-wh-receiver");
+    assert_eq!(v["fields"]["status"], 200);
+}
