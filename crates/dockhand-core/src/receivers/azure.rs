@@ -11,8 +11,10 @@
 //! 3. Anything else is a 400 that lists what this receiver accepts.
 //!
 //! # Authentication, and in which order
-//! `OPTIONS` (the CloudEvents validation handshake) needs none: Event Grid sends no custom
-//! headers with it. Otherwise:
+//! `OPTIONS` (the CloudEvents validation handshake) and a POST with `aeg-event-type:
+//! SubscriptionValidation` (the Event Grid schema handshake) need none: Event Grid documents its
+//! custom delivery headers for event deliveries, not for these, and neither can refresh anything
+//! (the validation answer is an echo of the code it carries). Otherwise:
 //! - Azure DevOps requests need the Basic credentials when the Secret has `username`/`password`;
 //!   they replace the `auth-header` check for Azure DevOps, which can send only one
 //!   `Authorization` header. Without Basic credentials they need `auth-header` like the others.
@@ -75,6 +77,13 @@ const OPTIONS_EVENT: &str = "OPTIONS";
 pub(super) fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     if *req.method == Method::OPTIONS {
         return options_handshake(req.headers);
+    }
+    if header_str(req.headers, "aeg-event-type")
+        .is_some_and(|v| v.eq_ignore_ascii_case("SubscriptionValidation"))
+    {
+        // Always a handshake or a 400 (see `event_grid_delivery`), never a refresh.
+        let value = payload::parse_json(req.body).map_err(|e| e.reject(Source::EventGrid, None))?;
+        return event_grid_delivery(&value, req.headers);
     }
     let hint = source_from_headers(req.headers);
     let mut authenticated = false;
