@@ -7,6 +7,7 @@
 
 local targets = os.getenv("BENCH_TARGETS")
 local override = os.getenv("BENCH_PATH")
+if override == "" then override = nil end
 local reqs = {}
 local n = 0
 
