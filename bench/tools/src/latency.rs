@@ -35,7 +35,10 @@ pub struct Args {
 }
 
 fn unix_ms(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1e3
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1e3
 }
 
 pub async fn run(a: Args) -> anyhow::Result<serde_json::Value> {

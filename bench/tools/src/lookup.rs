@@ -24,7 +24,11 @@ pub fn run(dir: &Path, millis: u64) -> anyhow::Result<serde_json::Value> {
     let index = Index::build(&config, &[]);
     let build = t.elapsed();
     let after_index = alloc::live();
-    let subscriptions: usize = config.warehouses.iter().map(|w| w.subscriptions.len()).sum();
+    let subscriptions: usize = config
+        .warehouses
+        .iter()
+        .map(|w| w.subscriptions.len())
+        .sum();
 
     let own = events(&config, 0, "1.4.0");
     let fanout = events(&config, 1, "1.4.0");
@@ -36,7 +40,10 @@ pub fn run(dir: &Path, millis: u64) -> anyhow::Result<serde_json::Value> {
     let (own_ns, own_matched) = measure(&index, &config, &own, limit);
     let (miss_ns, _) = measure(&index, &config, &miss, limit);
     let (fanout_ns, fanout_matched) = measure(&index, &config, &fanout, limit / 4);
-    anyhow::ensure!(own_matched == 1, "a push to a Warehouse's own image should refresh it");
+    anyhow::ensure!(
+        own_matched == 1,
+        "a push to a Warehouse's own image should refresh it"
+    );
 
     let config_bytes = after_config.saturating_sub(before);
     let index_bytes = after_index.saturating_sub(after_config);
@@ -104,5 +111,8 @@ fn measure(
         }
         done += events.len() as u64;
     }
-    (t.elapsed().as_nanos() as f64 / done.max(1) as f64, refreshed)
+    (
+        t.elapsed().as_nanos() as f64 / done.max(1) as f64,
+        refreshed,
+    )
 }

@@ -43,7 +43,10 @@ pub async fn run(a: Args) -> anyhow::Result<serde_json::Value> {
             .enumerate()
             .map(|(i, t)| {
                 let path = a.path.clone().unwrap_or_else(|| t.path.clone());
-                (path, Bytes::from(acr_push_body(&t.repository, &t.tag, i as u64)))
+                (
+                    path,
+                    Bytes::from(acr_push_body(&t.repository, &t.tag, i as u64)),
+                )
             })
             .collect(),
     );
