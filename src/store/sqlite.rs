@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file `dockhand.db` in the data directory, WAL mode,
 //! `synchronous=FULL`, schema-versioned migrations, one writer thread that batches writes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -394,6 +395,7 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, keep: usize) {
         )
         .map(|v| v as u64)
         .unwrap_or(0);
+    let mut unpruned: HashMap<(String, String), usize> = HashMap::new();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 512 {
@@ -402,7 +404,7 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, keep: usize) {
                 Err(_) => break,
             }
         }
-        let result = run_batch(&mut conn, &batch, &mut next_seq, keep);
+        let result = run_batch(&mut conn, &batch, &mut next_seq, keep, &mut unpruned);
         match result {
             Ok(replies) => {
                 for (job, r) in batch.into_iter().zip(replies) {
@@ -424,46 +426,44 @@ fn run_batch(
     batch: &[Job],
     next_seq: &mut u64,
     keep: usize,
+    unpruned: &mut HashMap<(String, String), usize>,
 ) -> rusqlite::Result<Vec<Vec<u64>>> {
     let tx = conn.transaction()?;
     let mut replies = Vec::with_capacity(batch.len());
-    let mut touched: Vec<(String, String)> = Vec::new();
     for job in batch {
         let reply = match &job.op {
             Op::Delivery { delivery, refresh } => {
                 let body = serde_json::to_string(delivery.as_ref())
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO deliveries (id, received_at, project, receiver, body)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        delivery.id,
-                        delivery.received_at,
-                        delivery.project,
-                        delivery.receiver,
-                        body
-                    ],
-                )?;
-                let key = (delivery.project.clone(), delivery.receiver.clone());
-                if !touched.contains(&key) {
-                    touched.push(key);
-                }
+                )?
+                .execute(params![
+                    delivery.id,
+                    delivery.received_at,
+                    delivery.project,
+                    delivery.receiver,
+                    body
+                ])?;
+                *unpruned
+                    .entry((delivery.project.clone(), delivery.receiver.clone()))
+                    .or_default() += 1;
                 mark_pending(&tx, refresh, &delivery.received_at, next_seq)?
             }
             Op::Request { refresh, at } => mark_pending(&tx, refresh, at, next_seq)?,
             Op::Started { project, name, at } => {
                 upsert_warehouse(&tx, project, name)?;
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE warehouses SET last_reconcile_started = ?3
                      WHERE project = ?1 AND name = ?2",
-                    params![project, name, at],
-                )?;
+                )?
+                .execute(params![project, name, at])?;
                 let seq: Option<i64> = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT seq FROM pending_refreshes WHERE project = ?1 AND name = ?2",
-                        params![project, name],
-                        |r| r.get(0),
-                    )
+                    )?
+                    .query_row(params![project, name], |r| r.get(0))
                     .optional()?;
                 vec![seq.unwrap_or(0) as u64]
             }
@@ -475,29 +475,37 @@ fn run_batch(
                 error,
             } => {
                 upsert_warehouse(&tx, project, name)?;
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE warehouses SET last_reconciled = ?3, last_error = ?4,
                         reconcile_count = reconcile_count + 1
                      WHERE project = ?1 AND name = ?2",
-                    params![project, name, at, error],
-                )?;
-                tx.execute(
+                )?
+                .execute(params![project, name, at, error])?;
+                tx.prepare_cached(
                     "DELETE FROM pending_refreshes WHERE project = ?1 AND name = ?2 AND seq <= ?3",
-                    params![project, name, *seq as i64],
-                )?;
+                )?
+                .execute(params![project, name, *seq as i64])?;
                 Vec::new()
             }
         };
         replies.push(reply);
     }
-    for (project, receiver) in touched {
-        // Retention: keep the newest `keep` deliveries of each receiver.
-        tx.execute(
+    // Retention: keep the newest `keep` deliveries of each receiver. Finding the cut-off walks
+    // `keep` index entries, so it runs once per 1% of `keep` new deliveries of a receiver rather
+    // than in every batch (profiled: at 10,000 kept it dominated the writer under load); a
+    // receiver holds at most `keep + keep / 100` deliveries in between.
+    let step = (keep / 100).max(1);
+    for ((project, receiver), n) in unpruned.iter_mut() {
+        if *n < step {
+            continue;
+        }
+        tx.prepare_cached(
             "DELETE FROM deliveries WHERE project = ?1 AND receiver = ?2 AND seq <= (
                 SELECT seq FROM deliveries WHERE project = ?1 AND receiver = ?2
                 ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
-            params![project, receiver, keep as i64],
-        )?;
+        )?
+        .execute(params![project, receiver, keep as i64])?;
+        *n = 0;
     }
     tx.commit()?;
     Ok(replies)
@@ -508,10 +516,8 @@ fn upsert_warehouse(
     project: &str,
     name: &str,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT OR IGNORE INTO warehouses (project, name) VALUES (?1, ?2)",
-        params![project, name],
-    )?;
+    tx.prepare_cached("INSERT OR IGNORE INTO warehouses (project, name) VALUES (?1, ?2)")?
+        .execute(params![project, name])?;
     Ok(())
 }
 
@@ -525,17 +531,17 @@ fn mark_pending(
     for (project, name) in refresh {
         *next_seq += 1;
         upsert_warehouse(tx, project, name)?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE warehouses SET last_refresh_requested = ?3, refresh_count = refresh_count + 1
              WHERE project = ?1 AND name = ?2",
-            params![project, name, at],
-        )?;
-        tx.execute(
+        )?
+        .execute(params![project, name, at])?;
+        tx.prepare_cached(
             "INSERT INTO pending_refreshes (project, name, seq, requested_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (project, name) DO UPDATE SET seq = excluded.seq",
-            params![project, name, *next_seq as i64, at],
-        )?;
+        )?
+        .execute(params![project, name, *next_seq as i64, at])?;
         seqs.push(*next_seq);
     }
     Ok(seqs)
