@@ -66,11 +66,14 @@ wait_http() { # url, timeout seconds
 }
 
 # start_dockhand CONFIG_DIR PORT ADMIN_PORT: starts dockhand on a fresh data dir; sets $dh_pid.
+# Rate limits and de-duplication are off: the load generator replays a fixed set of payloads from
+# one address far above the default limits, which would measure the 429 path instead.
 start_dockhand() {
   local data
   data="$(mktemp -d -p "$work")"
   "$bin/dockhand" serve --config "$1/manifests" --data-dir "$data" \
     --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" --base-url "http://127.0.0.1:$2" \
+    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s \
     2>"$data/dockhand.log" &
   dh_pid=$!
   pids+=("$dh_pid")
