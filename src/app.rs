@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use dockhand_core::config::{Config, Receiver, Warehouse};
 use dockhand_core::index::Index;
 
+use crate::discovery::Discovery;
 use crate::metrics::Metrics;
 use crate::refresh::Refresher;
 use crate::store::Store;
@@ -73,6 +74,7 @@ pub struct App {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub refresher: Refresher,
+    pub discovery: Arc<Discovery>,
     pub settings: Settings,
     pub ready: AtomicBool,
 }

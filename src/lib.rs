@@ -4,6 +4,7 @@
 pub mod app;
 pub mod client;
 pub mod delivery;
+pub mod discovery;
 pub mod http;
 pub mod metrics;
 pub mod receiver_urls;

@@ -107,6 +107,14 @@ struct ServeArgs {
     /// How long shutdown waits for requests in flight.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     shutdown_timeout: Duration,
+    /// Reach this registry host (`host` or `host:port`) over plain HTTP. Loopback registries
+    /// always are. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    /// Total time allowed to one discovery request to a registry, chart repository or git
+    /// server (git fetches get four times as long).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    discovery_timeout: Duration,
     /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -273,6 +281,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 max_body_bytes: a.max_body_bytes,
                 watch_interval: a.watch_interval.max(Duration::from_millis(100)),
                 shutdown_timeout: a.shutdown_timeout,
+                insecure_registries: a.insecure_registries,
+                discovery_timeout: a.discovery_timeout,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use dockhand_core::secret::Secret;
 
 use crate::app::{App, Settings, Snapshot};
+use crate::discovery::{self, Discovery};
 use crate::metrics::Metrics;
 use crate::refresh::{self, Refresher};
 use crate::store::Store;
@@ -33,6 +34,10 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub watch_interval: Duration,
     pub shutdown_timeout: Duration,
+    /// Registry hosts reached over plain HTTP (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
+    /// Timeout of one discovery request (`--discovery-timeout`).
+    pub discovery_timeout: Duration,
 }
 
 /// Runs the server until a termination signal. Errors are user errors (exit 1).
@@ -62,6 +67,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         None => None,
     };
     let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
+    let mut discovery = discovery::Settings::new(opts.data_dir.clone());
+    discovery.insecure_registries = opts.insecure_registries.clone();
+    discovery.timeout = opts.discovery_timeout;
+    discovery.connect_timeout = discovery.connect_timeout.min(opts.discovery_timeout);
+    let discovery = Arc::new(Discovery::new(discovery)?);
     let metrics = Arc::new(Metrics::default());
     let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
     let settings = Settings {
@@ -77,6 +87,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         store: store.clone(),
         metrics,
         refresher,
+        discovery,
         settings,
         ready: AtomicBool::new(false),
     });
