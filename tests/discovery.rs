@@ -508,3 +508,59 @@ fn malformed_oversized_and_silent_registries() {
         json!([{"repoURL": repo, "tag": "1.1.0", "digest": digest}])
     );
 }
+
+/// The token dance of Docker Hub, GHCR, ACR and Harbor: 401 with a Bearer challenge, a token
+/// from the realm (fetched with the credential's Basic auth), then the request with the token.
+#[test]
+fn bearer_token_challenge_with_credentials() {
+    let web = Web::start();
+    let repo = format!("{}/team/app", web.host());
+    let token = "test-bearer-token-value";
+    let challenge = format!(
+        "Bearer realm=\"{}\",service=\"test-registry\",scope=\"repository:team/app:pull\"",
+        web.url("/token")
+    );
+    let basic = format!("Basic {}", support::base64(b"robot:bearer-test-password"));
+    web.route(
+        "/token",
+        Reply::Auth {
+            authorization: basic,
+            challenge: "Basic realm=\"token\"".into(),
+            then: Box::new(web::json(200, &format!(r#"{{"token":"{token}","expires_in":300}}"#))),
+        },
+    );
+    let guarded = |reply: Reply| Reply::Auth {
+        authorization: format!("Bearer {token}"),
+        challenge: challenge.clone(),
+        then: Box::new(reply),
+    };
+    web.route(
+        "/v2/team/app/tags/list",
+        guarded(web::json(200, r#"{"name":"team/app","tags":["2.0.0"]}"#)),
+    );
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:00","size":1},"layers":[]}"#;
+    web.route(
+        "/v2/team/app/manifests/2.0.0",
+        guarded(Reply::Send(
+            200,
+            vec![("Docker-Content-Digest".into(), "sha256:feedbeef".into())],
+            manifest.as_bytes().to_vec(),
+        )),
+    );
+    let creds = format!("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: hub\n  namespace: kargo-demo\n  labels:\n    kargo.akuity.io/cred-type: image\nstringData:\n  repoURL: {repo}\n  username: robot\n  password: bearer-test-password\n");
+    let dir = config(&format!("{}{creds}", warehouse("hub", "", &image_sub(&repo, ""))));
+    let s = start(&dir);
+    let w = refresh(&s, "hub");
+    assert!(w["lastError"].is_null(), "{w}");
+    assert_eq!(
+        w["subscriptions"][0]["discovered"]["images"][0]["digest"],
+        "sha256:feedbeef",
+        "the registry's Docker-Content-Digest"
+    );
+    // The token is cached: a second reconcile does not fetch another.
+    let hits = web.hits();
+    refresh(&s, "hub");
+    assert_eq!(web.hits() - hits, 2, "tags and manifest only, with the cached token");
+    let all = format!("{}{}", s.logs(), s.admin_get("/api/v1/warehouses"));
+    assert!(!all.contains(token) && !all.contains("bearer-test-password"));
+}

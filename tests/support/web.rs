@@ -17,6 +17,13 @@ pub enum Reply {
     Declare(u16, u64),
     /// Keeps the connection open without answering, for this long.
     Hang(Duration),
+    /// The inner reply when the request's `Authorization` is exactly this; otherwise 401 with
+    /// this `WWW-Authenticate` challenge.
+    Auth {
+        authorization: String,
+        challenge: String,
+        then: Box<Reply>,
+    },
 }
 
 pub fn json(status: u16, body: &str) -> Reply {
@@ -101,6 +108,7 @@ fn serve(conn: TcpStream, state: &State) {
         }
         let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
         let mut length = 0usize;
+        let mut authorization = String::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -114,6 +122,9 @@ fn serve(conn: TcpStream, state: &State) {
                 if k.eq_ignore_ascii_case("content-length") {
                     length = v.trim().parse().unwrap_or(0);
                 }
+                if k.eq_ignore_ascii_case("authorization") {
+                    authorization = v.trim().to_string();
+                }
             }
         }
         let mut body = vec![0; length];
@@ -123,7 +134,23 @@ fn serve(conn: TcpStream, state: &State) {
         state.hits.fetch_add(1, Ordering::Relaxed);
         let path = target.split('?').next().unwrap_or("/").to_string();
         let reply = state.routes.lock().ok().and_then(|r| r.get(&path).cloned());
-        let reply = reply.unwrap_or_else(|| json(404, r#"{"errors":[{"code":"NOT_FOUND"}]}"#));
+        let mut reply = reply.unwrap_or_else(|| json(404, r#"{"errors":[{"code":"NOT_FOUND"}]}"#));
+        while let Reply::Auth {
+            authorization: want,
+            challenge,
+            then,
+        } = reply
+        {
+            reply = if want == authorization {
+                *then
+            } else {
+                Reply::Send(
+                    401,
+                    vec![("WWW-Authenticate".into(), challenge)],
+                    b"{}".to_vec(),
+                )
+            };
+        }
         match reply {
             Reply::Send(status, headers, body) => {
                 let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
@@ -144,6 +171,7 @@ fn serve(conn: TcpStream, state: &State) {
                 std::thread::sleep(d);
                 return;
             }
+            Reply::Auth { .. } => return,
         }
     }
 }
