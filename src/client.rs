@@ -224,7 +224,12 @@ pub fn print_freight(list: &[Value]) {
 /// Freight artifacts on one line: `image repo:tag@sha256:0123456789ab`, `chart repo name@1.2.3`,
 /// `git repo@abc1234 (main)`.
 fn artifacts_line(a: &Value) -> String {
-    let list = |k: &str| a.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |k: &str| {
+        a.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let short = |d: &str, n: usize| d.chars().take(n).collect::<String>();
     let mut parts = Vec::new();
     for i in list("images") {
@@ -240,7 +245,11 @@ fn artifacts_line(a: &Value) -> String {
             Some(n) => format!(" {n}"),
             None => String::new(),
         };
-        parts.push(format!("chart {}{name}@{}", s(&c, "repoURL"), s(&c, "version")));
+        parts.push(format!(
+            "chart {}{name}@{}",
+            s(&c, "repoURL"),
+            s(&c, "version")
+        ));
     }
     for c in list("commits") {
         let at = c
@@ -249,7 +258,11 @@ fn artifacts_line(a: &Value) -> String {
             .and_then(Value::as_str)
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        parts.push(format!("git {}@{}{at}", s(&c, "repoURL"), short(&s(&c, "id"), 12)));
+        parts.push(format!(
+            "git {}@{}{at}",
+            s(&c, "repoURL"),
+            short(&s(&c, "id"), 12)
+        ));
     }
     if parts.is_empty() {
         "-".into()

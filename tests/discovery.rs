@@ -65,7 +65,10 @@ fn refresh_until(s: &Server, name: &str, what: &str, ok: impl Fn(&Value) -> bool
         if ok(&w) {
             return w;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {w}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {w}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -111,9 +114,19 @@ fn acr_push_yields_freight_with_tag_and_digest() {
     let s = start(&dir);
     let path = s.receiver_path("azure-wh-receiver");
 
-    let (digest, _) = reg.push_image("team/app", Some("v1.2.0"), "linux", "amd64", "2024-01-02T00:00:00Z");
+    let (digest, _) = reg.push_image(
+        "team/app",
+        Some("v1.2.0"),
+        "linux",
+        "amd64",
+        "2024-01-02T00:00:00Z",
+    );
     let started = Instant::now();
-    let (status, body) = s.post(&path, &[ACR_UA], &acr_push("d1", &reg.host(), "team/app", "v1.2.0"));
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("d1", &reg.host(), "team/app", "v1.2.0"),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
     s.wait_for("Freight after the push", |s| !freight(s, "app").is_empty());
@@ -130,11 +143,23 @@ fn acr_push_yields_freight_with_tag_and_digest() {
     );
 
     // A lower version is discovered but the newest is still v1.2.0: no new Freight.
-    reg.push_image("team/app", Some("v1.1.9"), "linux", "amd64", "2024-01-03T00:00:00Z");
+    reg.push_image(
+        "team/app",
+        Some("v1.1.9"),
+        "linux",
+        "amd64",
+        "2024-01-03T00:00:00Z",
+    );
     let before = reconciles(&s, "app");
-    let (status, _) = s.post(&path, &[ACR_UA], &acr_push("d2", &reg.host(), "team/app", "v1.1.9"));
+    let (status, _) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("d2", &reg.host(), "team/app", "v1.1.9"),
+    );
     assert_eq!(status, 200);
-    s.wait_for("the reconcile of the second push", |s| reconciles(s, "app") > before);
+    s.wait_for("the reconcile of the second push", |s| {
+        reconciles(s, "app") > before
+    });
     let again = freight(&s, "app");
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(again[0]["id"], f["id"]);
@@ -151,14 +176,36 @@ fn acr_push_yields_freight_with_tag_and_digest() {
     assert!(w["lastError"].is_null(), "{w}");
 
     // The table output names the image.
-    let out = dockhand(&["freight", &format!("{PROJECT}/app"), "--server", &s.admin_server()]);
-    assert!(stdout(&out).contains(&format!("image {repo}:v1.2.0@sha256:")), "{}", stdout(&out));
+    let out = dockhand(&[
+        "freight",
+        &format!("{PROJECT}/app"),
+        "--server",
+        &s.admin_server(),
+    ]);
+    assert!(
+        stdout(&out).contains(&format!("image {repo}:v1.2.0@sha256:")),
+        "{}",
+        stdout(&out)
+    );
 
     // A higher version makes a second Freight, listed first.
-    reg.push_image("team/app", Some("v1.3.0"), "linux", "amd64", "2024-01-04T00:00:00Z");
-    s.post(&path, &[ACR_UA], &acr_push("d3", &reg.host(), "team/app", "v1.3.0"));
+    reg.push_image(
+        "team/app",
+        Some("v1.3.0"),
+        "linux",
+        "amd64",
+        "2024-01-04T00:00:00Z",
+    );
+    s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("d3", &reg.host(), "team/app", "v1.3.0"),
+    );
     s.wait_for("a second Freight", |s| freight(s, "app").len() == 2);
-    assert_eq!(freight(&s, "app")[0]["artifacts"]["images"][0]["tag"], "v1.3.0");
+    assert_eq!(
+        freight(&s, "app")[0]["artifacts"]["images"][0]["tag"],
+        "v1.3.0"
+    );
 }
 
 #[test]
@@ -166,10 +213,22 @@ fn platform_picks_its_digest_from_an_index() {
     let reg = Registry::start();
     let repo = format!("{}/team/multi", reg.host());
     let manifests = [
-        warehouse("arm", "", &image_sub(&repo, "      platform: linux/arm64\n")),
-        warehouse("amd", "", &image_sub(&repo, "      platform: linux/amd64\n")),
+        warehouse(
+            "arm",
+            "",
+            &image_sub(&repo, "      platform: linux/arm64\n"),
+        ),
+        warehouse(
+            "amd",
+            "",
+            &image_sub(&repo, "      platform: linux/amd64\n"),
+        ),
         warehouse("any", "", &image_sub(&repo, "")),
-        warehouse("s390x", "", &image_sub(&repo, "      platform: linux/s390x\n")),
+        warehouse(
+            "s390x",
+            "",
+            &image_sub(&repo, "      platform: linux/s390x\n"),
+        ),
         warehouse(
             "newest-build",
             "",
@@ -187,9 +246,25 @@ fn platform_picks_its_digest_from_an_index() {
     .concat();
     let dir = config(&manifests);
     let s = start(&dir);
-    let (index, digests) = reg.push_index("team/multi", "v2.0.0", &[("linux", "amd64"), ("linux", "arm64")]);
-    let (old, _) = reg.push_image("team/multi", Some("v1.0.0"), "linux", "arm64", "2023-01-01T00:00:00Z");
-    let (latest, _) = reg.push_image("team/multi", Some("latest"), "linux", "amd64", "2025-01-01T00:00:00Z");
+    let (index, digests) = reg.push_index(
+        "team/multi",
+        "v2.0.0",
+        &[("linux", "amd64"), ("linux", "arm64")],
+    );
+    let (old, _) = reg.push_image(
+        "team/multi",
+        Some("v1.0.0"),
+        "linux",
+        "arm64",
+        "2023-01-01T00:00:00Z",
+    );
+    let (latest, _) = reg.push_image(
+        "team/multi",
+        Some("latest"),
+        "linux",
+        "amd64",
+        "2025-01-01T00:00:00Z",
+    );
 
     let digest_of = |name: &str| {
         let w = refresh(&s, name);
@@ -198,7 +273,10 @@ fn platform_picks_its_digest_from_an_index() {
     };
     let arm = digest_of("arm");
     assert_eq!(arm["tag"], "v2.0.0");
-    assert_eq!(arm["digest"], digests[1], "the arm64 manifest, not the index");
+    assert_eq!(
+        arm["digest"], digests[1],
+        "the arm64 manifest, not the index"
+    );
     assert_eq!(digest_of("amd")["digest"], digests[0]);
     assert_eq!(digest_of("any")["digest"], index);
     // No s390x anywhere: nothing discovered, no Freight.
@@ -212,7 +290,13 @@ fn platform_picks_its_digest_from_an_index() {
     assert_eq!(nb["createdAt"], "2025-01-01T00:00:00Z");
     // Digest: the mutable tag's current digest.
     assert_eq!(digest_of("digest")["digest"], latest);
-    let (moved, _) = reg.push_image("team/multi", Some("latest"), "linux", "amd64", "2025-02-01T00:00:00Z");
+    let (moved, _) = reg.push_image(
+        "team/multi",
+        Some("latest"),
+        "linux",
+        "amd64",
+        "2025-02-01T00:00:00Z",
+    );
     assert_eq!(digest_of("digest")["digest"], moved);
     assert_eq!(freight(&s, "digest").len(), 2);
 }
@@ -252,7 +336,10 @@ fn charts_from_an_oci_registry_and_a_classic_index() {
         warehouse(
             "missing-chart",
             "",
-            &format!("  - chart:\n      repoURL: {}\n      name: nope\n", web.url("/charts")),
+            &format!(
+                "  - chart:\n      repoURL: {}\n      name: nope\n",
+                web.url("/charts")
+            ),
         ),
     ]
     .concat();
@@ -267,7 +354,10 @@ fn charts_from_an_oci_registry_and_a_classic_index() {
         .filter_map(|c| c["version"].as_str())
         .collect();
     assert_eq!(versions, ["1.2.0+build.5", "1.1.0", "1.0.0"]);
-    assert_eq!(freight(&s, "oci-chart")[0]["artifacts"]["charts"][0]["version"], "1.2.0+build.5");
+    assert_eq!(
+        freight(&s, "oci-chart")[0]["artifacts"]["charts"][0]["version"],
+        "1.2.0+build.5"
+    );
 
     let w = refresh(&s, "classic-chart");
     assert!(w["lastError"].is_null(), "{w}");
@@ -299,14 +389,20 @@ fn azure_devops_git_push_yields_freight_with_the_commit() {
         r["repository"]["remoteUrl"] = json!(url);
         r["repository"]["defaultBranch"] = json!("refs/heads/main");
         r["refUpdates"] = json!([{"name": "refs/heads/main", "oldObjectId": "0".repeat(40), "newObjectId": commit}]);
-        let (status, body) = s.post(&path, &[("User-Agent", "VSServices/16.255.0")], &payload.to_string());
+        let (status, body) = s.post(
+            &path,
+            &[("User-Agent", "VSServices/16.255.0")],
+            &payload.to_string(),
+        );
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["msg"], "refreshed 1 warehouse(s)", "{body}");
     };
 
     let first = repo.commit("app/deploy.yaml", "replicas: 1\n");
     push(&first);
-    s.wait_for("Freight with the commit", |s| !freight(s, "gitops").is_empty());
+    s.wait_for("Freight with the commit", |s| {
+        !freight(s, "gitops").is_empty()
+    });
     let f = freight(&s, "gitops");
     assert_eq!(
         f[0]["artifacts"]["commits"],
@@ -316,7 +412,10 @@ fn azure_devops_git_push_yields_freight_with_the_commit() {
     let second = repo.commit("app/deploy.yaml", "replicas: 2\n");
     push(&second);
     s.wait_for("a second Freight", |s| freight(s, "gitops").len() == 2);
-    assert_eq!(freight(&s, "gitops")[0]["artifacts"]["commits"][0]["id"], second);
+    assert_eq!(
+        freight(&s, "gitops")[0]["artifacts"]["commits"][0]["id"],
+        second
+    );
 }
 
 #[test]
@@ -367,15 +466,24 @@ fn git_strategies_paths_and_credentials() {
         w["subscriptions"][0]["discovered"]["commits"][0].clone()
     };
     let c = commit_of("semver");
-    assert_eq!((c["tag"].as_str(), c["id"].as_str()), (Some("v1.1.0"), Some(v110.as_str())));
+    assert_eq!(
+        (c["tag"].as_str(), c["id"].as_str()),
+        (Some("v1.1.0"), Some(v110.as_str()))
+    );
     assert_eq!(commit_of("lexical")["tag"], "zzz-not-semver");
     assert_eq!(commit_of("newest-tag")["tag"], "v2.0.0");
     let c = commit_of("paths");
-    assert_eq!(c["id"], src_change, "the newest commit under src/, not the docs change");
+    assert_eq!(
+        c["id"], src_change,
+        "the newest commit under src/, not the docs change"
+    );
     assert_eq!(c["branch"], "main");
     let c = commit_of("manual");
     assert_eq!(c["id"], docs_change);
-    assert!(freight(&s, "manual").is_empty(), "Manual policy: discovery only");
+    assert!(
+        freight(&s, "manual").is_empty(),
+        "Manual policy: discovery only"
+    );
     assert_eq!(commit_of("private")["id"], docs_change);
     // The regex credential does not cover the other spelling: git is refused.
     let w = refresh(&s, "no-creds");
@@ -392,21 +500,35 @@ fn registry_down_then_up() {
     let dir = config(
         &[
             warehouse("down", "", &image_sub(&repo, "")),
-            warehouse("fine", "", &format!("  - git:\n      repoURL: {}\n", local.file_url())),
+            warehouse(
+                "fine",
+                "",
+                &format!("  - git:\n      repoURL: {}\n", local.file_url()),
+            ),
         ]
         .concat(),
     );
     let s = start(&dir);
     let w = refresh(&s, "down");
     assert!(last_error(&w).contains("cannot connect"), "{w}");
-    assert!(w["subscriptions"][0]["error"].as_str().is_some_and(|e| e.contains("cannot connect")));
+    assert!(w["subscriptions"][0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("cannot connect")));
     healthy(&s);
     // Another Warehouse is not held up.
     assert!(refresh(&s, "fine")["lastError"].is_null());
 
     let reg = Registry::start_on(port, None);
-    reg.push_image("team/app", Some("1.0.0"), "linux", "amd64", "2024-01-01T00:00:00Z");
-    let w = refresh_until(&s, "down", "the error to clear", |w| w["lastError"].is_null());
+    reg.push_image(
+        "team/app",
+        Some("1.0.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    let w = refresh_until(&s, "down", "the error to clear", |w| {
+        w["lastError"].is_null()
+    });
     assert!(w["subscriptions"][0]["error"].is_null(), "{w}");
     assert_eq!(freight(&s, "down").len(), 1);
 }
@@ -415,7 +537,13 @@ fn registry_down_then_up() {
 fn unauthorized_until_a_credential_secret_is_added() {
     let reg = Registry::start_with_auth("robot", "reg-test-password");
     let repo = format!("{}/team/app", reg.host());
-    reg.push_image("team/app", Some("1.0.0"), "linux", "amd64", "2024-01-01T00:00:00Z");
+    reg.push_image(
+        "team/app",
+        Some("1.0.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
     let dir = config(&warehouse("private", "", &image_sub(&repo, "")));
     let s = start(&dir);
     let w = refresh(&s, "private");
@@ -433,7 +561,9 @@ fn unauthorized_until_a_credential_secret_is_added() {
     });
     assert!(!w.to_string().contains("wrong-test-password"));
     std::fs::write(dir.path().join("creds.yaml"), secret("reg-test-password")).expect("write");
-    refresh_until(&s, "private", "the error to clear", |w| w["lastError"].is_null());
+    refresh_until(&s, "private", "the error to clear", |w| {
+        w["lastError"].is_null()
+    });
     assert_eq!(freight(&s, "private").len(), 1);
     let all = format!("{}{}", s.logs(), s.admin_get("/api/v1/warehouses"));
     assert!(!all.contains("reg-test-password") && !all.contains("wrong-test-password"));
@@ -448,9 +578,20 @@ fn unknown_repository_then_pushed() {
     let w = refresh(&s, "later");
     assert!(last_error(&w).contains("HTTP 404"), "{w}");
     healthy(&s);
-    reg.push_image("team/later", Some("0.1.0"), "linux", "amd64", "2024-01-01T00:00:00Z");
-    refresh_until(&s, "later", "the error to clear", |w| w["lastError"].is_null());
-    assert_eq!(freight(&s, "later")[0]["artifacts"]["images"][0]["tag"], "0.1.0");
+    reg.push_image(
+        "team/later",
+        Some("0.1.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    refresh_until(&s, "later", "the error to clear", |w| {
+        w["lastError"].is_null()
+    });
+    assert_eq!(
+        freight(&s, "later")[0]["artifacts"]["images"][0]["tag"],
+        "0.1.0"
+    );
 }
 
 /// A registry that answers garbage, too much, or nothing, then pages properly.
@@ -468,12 +609,16 @@ fn malformed_oversized_and_silent_registries() {
     healthy(&s);
 
     web.route(tags, Reply::Declare(200, 100 * 1024 * 1024));
-    let w = refresh_until(&s, "odd", "the size error", |w| last_error(w).contains("larger than"));
+    let w = refresh_until(&s, "odd", "the size error", |w| {
+        last_error(w).contains("larger than")
+    });
     assert!(last_error(&w).contains("refusing to read it"), "{w}");
     healthy(&s);
 
     web.route(tags, Reply::Hang(Duration::from_secs(8)));
-    let w = refresh_until(&s, "odd", "the timeout", |w| last_error(w).contains("timeout"));
+    let w = refresh_until(&s, "odd", "the timeout", |w| {
+        last_error(w).contains("timeout")
+    });
     assert!(last_error(&w).contains("2s"), "{w}");
     healthy(&s);
 
@@ -484,24 +629,38 @@ fn malformed_oversized_and_silent_registries() {
             200,
             vec![
                 ("Content-Type".into(), "application/json".into()),
-                ("Link".into(), "</v2/team/app/tags/page2?n=1&last=1.0.0>; rel=\"next\"".into()),
+                (
+                    "Link".into(),
+                    "</v2/team/app/tags/page2?n=1&last=1.0.0>; rel=\"next\"".into(),
+                ),
             ],
             br#"{"name":"team/app","tags":["1.0.0"]}"#.to_vec(),
         ),
     );
-    web.route("/v2/team/app/tags/page2", web::json(200, r#"{"name":"team/app","tags":["1.1.0","junk"]}"#));
+    web.route(
+        "/v2/team/app/tags/page2",
+        web::json(200, r#"{"name":"team/app","tags":["1.1.0","junk"]}"#),
+    );
     let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:00","size":1},"layers":[]}"#;
     let digest = support::registry::digest(manifest.as_bytes());
     web.route(
         "/v2/team/app/manifests/1.1.0",
         Reply::Send(
             200,
-            vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into())],
+            vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
             manifest.as_bytes().to_vec(),
         ),
     );
-    web.route("/v2/team/app/manifests/1.0.0", Reply::Send(200, vec![], manifest.as_bytes().to_vec()));
-    refresh_until(&s, "odd", "the error to clear", |w| w["lastError"].is_null());
+    web.route(
+        "/v2/team/app/manifests/1.0.0",
+        Reply::Send(200, vec![], manifest.as_bytes().to_vec()),
+    );
+    refresh_until(&s, "odd", "the error to clear", |w| {
+        w["lastError"].is_null()
+    });
     let f = freight(&s, "odd");
     assert_eq!(
         f[0]["artifacts"]["images"],
@@ -526,7 +685,10 @@ fn bearer_token_challenge_with_credentials() {
         Reply::Auth {
             authorization: basic,
             challenge: "Basic realm=\"token\"".into(),
-            then: Box::new(web::json(200, &format!(r#"{{"token":"{token}","expires_in":300}}"#))),
+            then: Box::new(web::json(
+                200,
+                &format!(r#"{{"token":"{token}","expires_in":300}}"#),
+            )),
         },
     );
     let guarded = |reply: Reply| Reply::Auth {
@@ -548,19 +710,25 @@ fn bearer_token_challenge_with_credentials() {
         )),
     );
     let creds = format!("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: hub\n  namespace: kargo-demo\n  labels:\n    kargo.akuity.io/cred-type: image\nstringData:\n  repoURL: {repo}\n  username: robot\n  password: bearer-test-password\n");
-    let dir = config(&format!("{}{creds}", warehouse("hub", "", &image_sub(&repo, ""))));
+    let dir = config(&format!(
+        "{}{creds}",
+        warehouse("hub", "", &image_sub(&repo, ""))
+    ));
     let s = start(&dir);
     let w = refresh(&s, "hub");
     assert!(w["lastError"].is_null(), "{w}");
     assert_eq!(
-        w["subscriptions"][0]["discovered"]["images"][0]["digest"],
-        "sha256:feedbeef",
+        w["subscriptions"][0]["discovered"]["images"][0]["digest"], "sha256:feedbeef",
         "the registry's Docker-Content-Digest"
     );
     // The token is cached: a second reconcile does not fetch another.
     let hits = web.hits();
     refresh(&s, "hub");
-    assert_eq!(web.hits() - hits, 2, "tags and manifest only, with the cached token");
+    assert_eq!(
+        web.hits() - hits,
+        2,
+        "tags and manifest only, with the cached token"
+    );
     let all = format!("{}{}", s.logs(), s.admin_get("/api/v1/warehouses"));
     assert!(!all.contains(token) && !all.contains("bearer-test-password"));
 }

@@ -87,7 +87,9 @@ async fn index_versions(
         return Err(DiscoveryError::Status {
             url: strip_query(&url),
             status: status.as_u16(),
-            hint: format!(" {}", status.canonical_reason().unwrap_or("")).trim_end().to_string(),
+            hint: format!(" {}", status.canonical_reason().unwrap_or(""))
+                .trim_end()
+                .to_string(),
         });
     }
     let body = fetch::body(&url, resp, d.settings.max_response_bytes, d.timeout_secs()).await?;

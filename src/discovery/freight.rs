@@ -91,7 +91,12 @@ pub struct Freight {
 }
 
 impl Freight {
-    pub fn new(project: &str, warehouse: &str, artifacts: Artifacts, created_at: String) -> Freight {
+    pub fn new(
+        project: &str,
+        warehouse: &str,
+        artifacts: Artifacts,
+        created_at: String,
+    ) -> Freight {
         let id = id(project, warehouse, &artifacts);
         Freight {
             alias: alias(&id),
@@ -144,10 +149,10 @@ const ADJECTIVES: [&str; 32] = [
     "humble", "lively",
 ];
 const ANIMALS: [&str; 32] = [
-    "alpaca", "badger", "beaver", "bison", "camel", "cobra", "coyote", "dingo", "dolphin",
-    "eagle", "falcon", "ferret", "gecko", "heron", "ibis", "jackal", "koala", "lemur", "lynx",
-    "marten", "narwhal", "otter", "panda", "puffin", "quail", "raven", "salmon", "tapir",
-    "walrus", "wombat", "yak", "zebra",
+    "alpaca", "badger", "beaver", "bison", "camel", "cobra", "coyote", "dingo", "dolphin", "eagle",
+    "falcon", "ferret", "gecko", "heron", "ibis", "jackal", "koala", "lemur", "lynx", "marten",
+    "narwhal", "otter", "panda", "puffin", "quail", "raven", "salmon", "tapir", "walrus", "wombat",
+    "yak", "zebra",
 ];
 
 /// A name a person can say, derived from the id (so the same Freight always has the same

@@ -89,7 +89,10 @@ pub async fn discover(
     cred: Option<&Credential>,
 ) -> Result<Vec<Commit>, DiscoveryError> {
     let git = Git { d, sub, cred };
-    let remote = parse_ls_remote(&git.run(None, &["ls-remote", "--symref", &sub.repo_url], 1).await?);
+    let remote = parse_ls_remote(
+        &git.run(None, &["ls-remote", "--symref", &sub.repo_url], 1)
+            .await?,
+    );
     let limit = sub.discovery_limit as usize;
     let commit = |id: &str, branch: Option<&str>, tag: Option<&str>| Commit {
         repo_url: sub.repo_url.clone(),
@@ -171,7 +174,12 @@ struct Git<'a> {
 
 impl Git<'_> {
     /// Runs git with `args` (in `dir` when given); `slow` multiplies the timeout for fetches.
-    async fn run(&self, dir: Option<&Path>, args: &[&str], slow: u32) -> Result<String, DiscoveryError> {
+    async fn run(
+        &self,
+        dir: Option<&Path>,
+        args: &[&str],
+        slow: u32,
+    ) -> Result<String, DiscoveryError> {
         let mut cmd = tokio::process::Command::new("git");
         if let Some(dir) = dir {
             cmd.arg("-C").arg(dir);
@@ -242,8 +250,7 @@ impl Git<'_> {
             let detail = text
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .last()
+                .rfind(|l| !l.is_empty())
                 .unwrap_or("failed");
             return Err(DiscoveryError::Git(format!(
                 "{what} {url}: {}",
@@ -259,8 +266,9 @@ impl Git<'_> {
         let dir = self.d.git_cache_dir(&self.sub.repo_url);
         let guard = self.d.path_lock(&dir).await;
         if !dir.join("HEAD").exists() {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| DiscoveryError::Git(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                DiscoveryError::Git(format!("cannot create {}: {e}", dir.display()))
+            })?;
             let path = dir.to_string_lossy().to_string();
             self.run(None, &["init", "--bare", "-q", &path], 1).await?;
         }
@@ -275,7 +283,15 @@ impl Git<'_> {
         let depth = format!("--depth={PATH_HISTORY}");
         self.run(
             Some(&dir),
-            &["fetch", "-q", "--filter=blob:none", "--no-tags", &depth, &self.sub.repo_url, &spec],
+            &[
+                "fetch",
+                "-q",
+                "--filter=blob:none",
+                "--no-tags",
+                &depth,
+                &self.sub.repo_url,
+                &spec,
+            ],
             4,
         )
         .await?;
@@ -320,7 +336,12 @@ impl Git<'_> {
         let list = self
             .run(
                 Some(&dir),
-                &["for-each-ref", "--sort=-creatordate", "--format=%(refname:strip=2)", "refs/tags"],
+                &[
+                    "for-each-ref",
+                    "--sort=-creatordate",
+                    "--format=%(refname:strip=2)",
+                    "refs/tags",
+                ],
                 1,
             )
             .await?;
@@ -334,7 +355,9 @@ fn scrub(line: &str, cred: Option<&Credential>) -> String {
     let mut out: Vec<String> = Vec::new();
     for word in line.split(' ') {
         if word.contains("://") && word.contains('@') {
-            out.push(repo_url::redacted(word.trim_matches(|c| c == '\'' || c == '"')));
+            out.push(repo_url::redacted(
+                word.trim_matches(|c| c == '\'' || c == '"'),
+            ));
         } else {
             out.push(word.to_string());
         }

@@ -121,7 +121,11 @@ async fn resolve(
             // linux/amd64, else the first entry.
             None => entries
                 .iter()
-                .find(|e| e.platform.as_ref().is_some_and(|pl| pl.matches("linux/amd64")))
+                .find(|e| {
+                    e.platform
+                        .as_ref()
+                        .is_some_and(|pl| pl.matches("linux/amd64"))
+                })
                 .or(entries.first()),
         };
         let Some(entry) = entry else {
@@ -204,7 +208,15 @@ mod tests {
 
     #[test]
     fn semver_orders_by_version_and_applies_the_constraint() {
-        let t = tags(&["v1.1.9", "v1.2.0", "latest", "v1.10.0", "2.0.0", "v1.2.0-rc.1", "1.2"]);
+        let t = tags(&[
+            "v1.1.9",
+            "v1.2.0",
+            "latest",
+            "v1.10.0",
+            "2.0.0",
+            "v1.2.0-rc.1",
+            "1.2",
+        ]);
         let s = sub(ImageSelectionStrategy::SemVer, Some("^1.0.0"));
         assert_eq!(candidates(&s, &t), vec!["v1.10.0", "v1.2.0", "v1.1.9"]);
         let s = sub(ImageSelectionStrategy::SemVer, None);

@@ -8,7 +8,7 @@
 //! - Requests to one registry host are bounded (`per_host` at a time), whatever the number of
 //!   Warehouses reconciling.
 //! - A failing subscription fails alone; it is retried with exponential backoff (1 s doubling to
-//!   5 min), and its previous error is reported meanwhile.
+//!   5 min; a configuration reload retries at once), and its previous error is reported meanwhile.
 //! - Credentials go only into `Authorization` headers or git's askpass environment; no message
 //!   and no stored record carries one.
 
@@ -185,6 +185,16 @@ impl Discovery {
         lock.lock_owned().await
     }
 
+    /// Lets every failing subscription be retried at its next reconcile (the configuration
+    /// changed; what failed may work now). Errors stay reported until then.
+    pub fn reset_backoff(&self) {
+        if let Ok(mut m) = self.memory.lock() {
+            for entry in m.values_mut() {
+                entry.retry_at = None;
+            }
+        }
+    }
+
     /// Discovers every subscription of a Warehouse concurrently; results in subscription order.
     /// `key` names the Warehouse (`project/name`) for the backoff memory.
     pub async fn warehouse(
@@ -239,7 +249,11 @@ impl Discovery {
         sub: &Subscription,
         cred: Option<&Credential>,
     ) -> SubscriptionResult {
-        let remembered = self.memory.lock().ok().and_then(|m| m.get(mem_key).cloned());
+        let remembered = self
+            .memory
+            .lock()
+            .ok()
+            .and_then(|m| m.get(mem_key).cloned());
         if let Some(Memory {
             last,
             retry_at: Some(at),
@@ -250,14 +264,22 @@ impl Discovery {
             }
         }
         let outcome = match sub {
-            Subscription::Image(s) => image::discover(self, s, cred).await.map(|images| Artifacts {
-                images,
-                ..Artifacts::default()
-            }),
-            Subscription::Chart(s) => chart::discover(self, s, cred).await.map(|charts| Artifacts {
-                charts,
-                ..Artifacts::default()
-            }),
+            Subscription::Image(s) => {
+                image::discover(self, s, cred)
+                    .await
+                    .map(|images| Artifacts {
+                        images,
+                        ..Artifacts::default()
+                    })
+            }
+            Subscription::Chart(s) => {
+                chart::discover(self, s, cred)
+                    .await
+                    .map(|charts| Artifacts {
+                        charts,
+                        ..Artifacts::default()
+                    })
+            }
             Subscription::Git(s) => git::discover(self, s, cred).await.map(|commits| Artifacts {
                 commits,
                 ..Artifacts::default()

@@ -61,9 +61,9 @@ pub fn endpoint(
         host
     };
     let plain = is_loopback(&host)
-        || insecure_registries.iter().any(|h| {
-            h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(host_only(&host))
-        });
+        || insecure_registries
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(host_only(&host)));
     let scheme = if plain { "http" } else { "https" };
     let base = Url::parse(&format!("{scheme}://{host}/"))
         .map_err(|e| DiscoveryError::Invalid(format!("registry host {host:?}: {e}")))?;
@@ -87,9 +87,7 @@ fn strip_scheme(url: &str) -> &str {
 /// `host` of `host:port`, `[::1]` of `[::1]:5000`.
 fn host_only(host_port: &str) -> &str {
     if host_port.starts_with('[') {
-        return host_port
-            .find(']')
-            .map_or(host_port, |i| &host_port[..=i]);
+        return host_port.find(']').map_or(host_port, |i| &host_port[..=i]);
     }
     host_port.split(':').next().unwrap_or(host_port)
 }
@@ -330,8 +328,9 @@ impl<'a> Session<'a> {
                           kargo.akuity.io/cred-type for this repoURL"
                     .to_string(),
             },
-            StatusCode::FORBIDDEN => " Forbidden: the credentials may not read this repository"
-                .to_string(),
+            StatusCode::FORBIDDEN => {
+                " Forbidden: the credentials may not read this repository".to_string()
+            }
             StatusCode::NOT_FOUND => " Not Found: no such repository (or tag)".to_string(),
             StatusCode::TOO_MANY_REQUESTS => " Too Many Requests: rate limited".to_string(),
             s => format!(" {}", s.canonical_reason().unwrap_or("")),
@@ -343,7 +342,11 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn get_ok(&mut self, url: &Url, accept: &str) -> Result<reqwest::Response, DiscoveryError> {
+    async fn get_ok(
+        &mut self,
+        url: &Url,
+        accept: &str,
+    ) -> Result<reqwest::Response, DiscoveryError> {
         let resp = self.get(url, accept).await?;
         if resp.status().is_success() {
             Ok(resp)
@@ -402,8 +405,13 @@ impl<'a> Session<'a> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body =
-            fetch::body(url.as_str(), resp, MAX_MANIFEST_BYTES, self.d.timeout_secs()).await?;
+        let body = fetch::body(
+            url.as_str(),
+            resp,
+            MAX_MANIFEST_BYTES,
+            self.d.timeout_secs(),
+        )
+        .await?;
         let mut doc: ManifestDoc =
             serde_json::from_slice(&body).map_err(|e| DiscoveryError::Malformed {
                 url: url.to_string(),
@@ -422,8 +430,13 @@ impl<'a> Session<'a> {
     pub async fn config(&mut self, digest: &str) -> Result<ImageConfig, DiscoveryError> {
         let url = self.url(&format!("v2/{}/blobs/{digest}", self.ep.repo))?;
         let resp = self.get_ok(&url, "application/json, */*").await?;
-        let body =
-            fetch::body(url.as_str(), resp, MAX_MANIFEST_BYTES, self.d.timeout_secs()).await?;
+        let body = fetch::body(
+            url.as_str(),
+            resp,
+            MAX_MANIFEST_BYTES,
+            self.d.timeout_secs(),
+        )
+        .await?;
         serde_json::from_slice(&body).map_err(|e| DiscoveryError::Malformed {
             url: url.to_string(),
             what: "image config",

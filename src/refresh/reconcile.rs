@@ -43,7 +43,10 @@ pub async fn run(app: &App, project: &str, name: &str) -> Option<Duration> {
                 )
                 .await;
             let automatic = w.freight_creation_policy == FreightCreationPolicy::Automatic;
-            (Some(w.interval), record(app, project, name, &results, automatic).await)
+            (
+                Some(w.interval),
+                record(app, project, name, &results, automatic).await,
+            )
         }
         None => (
             None,

@@ -280,7 +280,11 @@ impl Store {
     }
 
     /// What the last reconcile of a Warehouse discovered, as stored.
-    pub fn discovery(&self, project: &str, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    pub fn discovery(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
         self.read(|c| {
             let body: Option<String> = c
                 .query_row(

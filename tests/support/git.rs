@@ -69,7 +69,10 @@ impl Repo {
         }
         std::fs::write(&path, text).expect("write");
         git(&self.dir(), &["add", "-A"]);
-        git(&self.dir(), &["commit", "-q", "-m", &format!("change {file}")]);
+        git(
+            &self.dir(),
+            &["commit", "-q", "-m", &format!("change {file}")],
+        );
         git(&self.dir(), &["rev-parse", "HEAD"])
     }
 
@@ -99,7 +102,8 @@ impl GitServer {
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
         let root = root.to_path_buf();
-        let expected = basic.map(|(u, p)| format!("Basic {}", super::base64(format!("{u}:{p}").as_bytes())));
+        let expected =
+            basic.map(|(u, p)| format!("Basic {}", super::base64(format!("{u}:{p}").as_bytes())));
         let flag = stop.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -162,7 +166,9 @@ fn cgi(conn: TcpStream, root: &Path, expected_auth: Option<&str>) {
             return;
         }
     }
-    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; length];
     if reader.read_exact(&mut body).is_err() {
         return;

@@ -12,7 +12,11 @@ pub fn base64(input: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -27,7 +31,10 @@ pub fn base64(input: &[u8]) -> String {
 
 #[test]
 fn base64_known_values() {
-    assert_eq!(base64(b"ado-user:test-ado-password"), "YWRvLXVzZXI6dGVzdC1hZG8tcGFzc3dvcmQ=");
+    assert_eq!(
+        base64(b"ado-user:test-ado-password"),
+        "YWRvLXVzZXI6dGVzdC1hZG8tcGFzc3dvcmQ="
+    );
     assert_eq!(base64(b"a"), "YQ==");
     assert_eq!(base64(b"ab"), "YWI=");
 }

@@ -22,7 +22,10 @@ pub struct Registry {
 
 pub fn digest(bytes: &[u8]) -> String {
     let h = Sha256::digest(bytes);
-    format!("sha256:{}", h.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 impl Registry {
@@ -113,11 +116,17 @@ impl Registry {
     pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let d = digest(bytes);
         let resp = self
-            .req(reqwest::Method::POST, &self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .req(
+                reqwest::Method::POST,
+                &self.url(&format!("/v2/{repo}/blobs/uploads/")),
+            )
             .send()
             .expect("start upload");
         assert_eq!(resp.status(), 202, "start upload: {}", resp.status());
-        let location = resp.headers()["location"].to_str().expect("location").to_string();
+        let location = resp.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
         let location = if location.starts_with('/') {
             self.url(&location)
         } else {
@@ -135,21 +144,42 @@ impl Registry {
     }
 
     /// PUTs a manifest under `reference`; returns its digest.
-    pub fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &Value) -> String {
+    pub fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &Value,
+    ) -> String {
         let bytes = serde_json::to_vec(body).expect("json");
         let resp = self
-            .req(reqwest::Method::PUT, &self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .req(
+                reqwest::Method::PUT,
+                &self.url(&format!("/v2/{repo}/manifests/{reference}")),
+            )
             .header("Content-Type", media_type)
             .body(bytes.clone())
             .send()
             .expect("put manifest");
-        assert_eq!(resp.status(), 201, "put manifest: {}", resp.text().unwrap_or_default());
+        assert_eq!(
+            resp.status(),
+            201,
+            "put manifest: {}",
+            resp.text().unwrap_or_default()
+        );
         digest(&bytes)
     }
 
     /// Pushes a one-layer image for `os/arch` built at `created`; tags it `tag` when given.
     /// Returns (manifest digest, manifest size).
-    pub fn push_image(&self, repo: &str, tag: Option<&str>, os: &str, arch: &str, created: &str) -> (String, usize) {
+    pub fn push_image(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        os: &str,
+        arch: &str,
+        created: &str,
+    ) -> (String, usize) {
         let layer = format!("layer of {repo} {os}/{arch} {created} {tag:?}").into_bytes();
         let layer_digest = self.push_blob(repo, &layer);
         let config = serde_json::to_vec(&json!({
@@ -172,12 +202,20 @@ impl Registry {
             Some(t) => t.to_string(),
             None => digest(&serde_json::to_vec(&manifest).expect("json")),
         };
-        (self.push_manifest(repo, &reference, OCI_MANIFEST, &manifest), size)
+        (
+            self.push_manifest(repo, &reference, OCI_MANIFEST, &manifest),
+            size,
+        )
     }
 
     /// Pushes an index of one image per platform under `tag`. Returns (index digest, digest
     /// of each platform's manifest in order).
-    pub fn push_index(&self, repo: &str, tag: &str, platforms: &[(&str, &str)]) -> (String, Vec<String>) {
+    pub fn push_index(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(&str, &str)],
+    ) -> (String, Vec<String>) {
         let mut entries = Vec::new();
         let mut digests = Vec::new();
         for (os, arch) in platforms {
@@ -194,7 +232,10 @@ impl Registry {
 
     /// Pushes a Helm chart as an OCI artifact (Helm's media types), tagged with `version`.
     pub fn push_chart(&self, repo: &str, version: &str) -> String {
-        let config = serde_json::to_vec(&json!({"name": repo.rsplit('/').next(), "version": version, "apiVersion": "v2"})).expect("json");
+        let config = serde_json::to_vec(
+            &json!({"name": repo.rsplit('/').next(), "version": version, "apiVersion": "v2"}),
+        )
+        .expect("json");
         let config_digest = self.push_blob(repo, &config);
         let content = format!("chart {repo} {version}").into_bytes();
         let content_digest = self.push_blob(repo, &content);
