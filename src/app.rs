@@ -12,6 +12,7 @@ use dockhand_core::secret::constant_time_eq;
 use sha2::{Digest, Sha256};
 
 use crate::dedup::Dedup;
+use crate::discovery::Discovery;
 use crate::http::ratelimit::Limiter;
 use crate::metrics::Metrics;
 use crate::refresh::Refresher;
@@ -86,6 +87,7 @@ pub struct App {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub refresher: Refresher,
+    pub discovery: Arc<Discovery>,
     pub settings: Settings,
     pub ready: AtomicBool,
     /// Per receiver path.

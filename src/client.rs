@@ -213,10 +213,60 @@ pub fn print_freight(list: &[Value]) {
                 s(f, "alias"),
                 s(f, "createdAt"),
                 f.get("artifacts")
-                    .map(|a| a.to_string())
+                    .map(artifacts_line)
                     .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     print_table(&["ID", "ALIAS", "CREATED", "ARTIFACTS"], &table);
+}
+
+/// Freight artifacts on one line: `image repo:tag@sha256:0123456789ab`, `chart repo name@1.2.3`,
+/// `git repo@abc1234 (main)`.
+fn artifacts_line(a: &Value) -> String {
+    let list = |k: &str| {
+        a.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let short = |d: &str, n: usize| d.chars().take(n).collect::<String>();
+    let mut parts = Vec::new();
+    for i in list("images") {
+        parts.push(format!(
+            "image {}:{}@{}",
+            s(&i, "repoURL"),
+            s(&i, "tag"),
+            short(&s(&i, "digest"), 19)
+        ));
+    }
+    for c in list("charts") {
+        let name = match c.get("name").and_then(Value::as_str) {
+            Some(n) => format!(" {n}"),
+            None => String::new(),
+        };
+        parts.push(format!(
+            "chart {}{name}@{}",
+            s(&c, "repoURL"),
+            s(&c, "version")
+        ));
+    }
+    for c in list("commits") {
+        let at = c
+            .get("tag")
+            .or_else(|| c.get("branch"))
+            .and_then(Value::as_str)
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        parts.push(format!(
+            "git {}@{}{at}",
+            s(&c, "repoURL"),
+            short(&s(&c, "id"), 12)
+        ));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod client;
 pub mod dedup;
 pub mod delivery;
+pub mod discovery;
 pub mod http;
 pub mod metrics;
 pub mod receiver_urls;

@@ -140,6 +140,14 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Reach this registry host (`host` or `host:port`) over plain HTTP. Loopback registries
+    /// always are. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+    /// Total time allowed to one discovery request to a registry, chart repository or git
+    /// server (git fetches get four times as long).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    discovery_timeout: Duration,
     /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -328,6 +336,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 dedup_window: a.dedup_window,
                 tls_cert: a.tls_cert,
                 tls_key: a.tls_key,
+                insecure_registries: a.insecure_registries,
+                discovery_timeout: a.discovery_timeout,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -15,6 +15,8 @@ pub fn reload(app: &App, paths: &[PathBuf]) -> bool {
             let (w, r) = (config.warehouses.len(), config.receivers.len());
             let snap = Snapshot::build(config, &app.settings.registry_aliases);
             app.snapshot.store(Arc::new(snap));
+            // A new configuration may fix what failed (a credential added): retry at once.
+            app.discovery.reset_backoff();
             app.metrics.config_reloads.fetch_add(1, Ordering::Relaxed);
             tracing::info!(warehouses = w, receivers = r, "configuration reloaded");
             true

@@ -13,6 +13,7 @@ use dockhand_core::secret::Secret;
 
 use crate::app::{App, Settings, Snapshot};
 use crate::dedup::Dedup;
+use crate::discovery::{self, Discovery};
 use crate::http::listener::{self, Limits};
 use crate::http::ratelimit::{Limiter, Rate};
 use crate::http::tls::TlsConfig;
@@ -44,6 +45,10 @@ pub struct Options {
     pub dedup_window: Duration,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Registry hosts reached over plain HTTP (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
+    /// Timeout of one discovery request (`--discovery-timeout`).
+    pub discovery_timeout: Duration,
 }
 
 /// Runs the server until a termination signal. Errors are user errors (exit 1).
@@ -73,6 +78,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         None => None,
     };
     let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
+    let mut discovery = discovery::Settings::new(opts.data_dir.clone());
+    discovery.insecure_registries = opts.insecure_registries.clone();
+    discovery.timeout = opts.discovery_timeout;
+    discovery.connect_timeout = discovery.connect_timeout.min(opts.discovery_timeout);
+    let discovery = Arc::new(Discovery::new(discovery)?);
     let metrics = Arc::new(Metrics::default());
     let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
     let settings = Settings {
@@ -94,6 +104,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         store: store.clone(),
         metrics,
         refresher,
+        discovery,
         settings,
         ready: AtomicBool::new(false),
         receiver_limiter: Limiter::new(opts.receiver_rate, 100_000),

@@ -122,11 +122,22 @@ async fn warehouse(
         Ok(s) => s,
         Err(r) => return r,
     };
+    let store = app.store.clone();
+    let (p, n) = (project.clone(), name.clone());
+    let discovered = match tokio::task::spawn_blocking(move || store.discovery(&p, &n)).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
+    };
     let snap = app.snapshot.load();
     match snap.warehouse(&project, &name) {
         Some(w) => {
             let st = states.remove(&(project, name)).unwrap_or_default();
-            Json(warehouse_json(w, &st, true)).into_response()
+            let mut v = warehouse_json(w, &st, true);
+            if let Some(d) = discovered {
+                attach_discovered(&mut v, &d);
+            }
+            Json(v).into_response()
         }
         None => error_response(
             StatusCode::NOT_FOUND,
@@ -206,6 +217,26 @@ fn warehouse_json(w: &Warehouse, st: &WarehouseState, detail: bool) -> Value {
         v["origin"] = json!(w.origin);
     }
     v
+}
+
+/// Puts what the last reconcile discovered beside each subscription (matched by position and
+/// repository URL, so a reloaded configuration never shows another repository's artifacts).
+fn attach_discovered(v: &mut Value, discovered: &Value) {
+    v["lastDiscovered"] = discovered["discoveredAt"].clone();
+    let Some(results) = discovered["subscriptions"].as_array() else {
+        return;
+    };
+    let Some(subs) = v["subscriptions"].as_array_mut() else {
+        return;
+    };
+    for (sub, result) in subs.iter_mut().zip(results) {
+        if sub["repoURL"] != result["repoURL"] {
+            continue;
+        }
+        sub["discovered"] = result["artifacts"].clone();
+        sub["discoveredAt"] = result["discoveredAt"].clone();
+        sub["error"] = result["error"].clone();
+    }
 }
 
 fn subscription_json(s: &Subscription) -> Value {

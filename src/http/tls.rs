@@ -66,7 +66,7 @@ fn build(cert: &PathBuf, key: &PathBuf) -> anyhow::Result<TlsAcceptor> {
             key.display()
         )
     })?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?

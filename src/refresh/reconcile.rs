@@ -1,9 +1,17 @@
-//! Reconciling one Warehouse. Discovery (registries, Helm repositories, git) plugs in here; until
-//! it does, a reconcile is a recorded no-op that still moves the Warehouse's state.
+//! Reconciling one Warehouse: discover the artifacts of every subscription (concurrently, see
+//! `discovery`), record them, and — when the policy is Automatic and every subscription has an
+//! artifact — record the Freight formed by the newest artifact of each. A Freight already
+//! recorded (same content, same id) is not recorded again.
 
 use std::time::{Duration, Instant};
 
+use dockhand_core::config::FreightCreationPolicy;
+use serde_json::json;
+
 use crate::app::{now_rfc3339, App};
+use crate::discovery::freight::{Artifacts, Freight};
+use crate::discovery::SubscriptionResult;
+use crate::store::NewFreight;
 
 /// Reconciles (project, name) and records the result. Returns the Warehouse's interval, or None
 /// when it is no longer configured.
@@ -20,9 +28,26 @@ pub async fn run(app: &App, project: &str, name: &str) -> Option<Duration> {
             return None;
         }
     };
-    let snap = app.snapshot.load();
+    let snap = app.snapshot.load_full();
     let (interval, error) = match snap.warehouse(project, name) {
-        Some(w) => (Some(w.interval), None),
+        Some(w) => {
+            let key = format!("{project}/{name}");
+            let results = app
+                .discovery
+                .warehouse(
+                    &key,
+                    project,
+                    &w.subscriptions,
+                    &snap.config.credentials,
+                    now_rfc3339,
+                )
+                .await;
+            let automatic = w.freight_creation_policy == FreightCreationPolicy::Automatic;
+            (
+                Some(w.interval),
+                record(app, project, name, &results, automatic).await,
+            )
+        }
         None => (
             None,
             Some("the Warehouse is no longer in the configuration".to_string()),
@@ -49,4 +74,65 @@ pub async fn run(app: &App, project: &str, name: &str) -> Option<Duration> {
         "reconciled"
     );
     interval
+}
+
+/// Stores the results and any new Freight; returns the Warehouse's error (the failing
+/// subscriptions, one clause each), None when every subscription succeeded.
+async fn record(
+    app: &App,
+    project: &str,
+    name: &str,
+    results: &[SubscriptionResult],
+    automatic: bool,
+) -> Option<String> {
+    let errors: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.error
+                .as_ref()
+                .map(|e| format!("subscriptions[{i}] ({} {}): {e}", r.kind, r.repo_url))
+        })
+        .collect();
+    let at = now_rfc3339();
+    let complete = errors.is_empty() && results.iter().all(|r| !r.artifacts.is_empty());
+    let freight = (automatic && complete).then(|| {
+        let mut artifacts = Artifacts::default();
+        for r in results {
+            artifacts.extend(r.artifacts.newest());
+        }
+        Freight::new(project, name, artifacts, at.clone())
+    });
+    let body = json!({ "discoveredAt": at, "subscriptions": results }).to_string();
+    let new_freight = freight.as_ref().and_then(|f| {
+        serde_json::to_string(f).ok().map(|body| NewFreight {
+            id: f.id.clone(),
+            created_at: f.created_at.clone(),
+            body,
+        })
+    });
+    match app
+        .store
+        .record_discovery(project, name, at, body, new_freight)
+        .await
+    {
+        Ok(true) => {
+            if let Some(f) = &freight {
+                tracing::info!(project, warehouse = name, id = %f.id, alias = %f.alias, "new Freight");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(project, warehouse = name, error = %e, "cannot record discovery");
+            return Some(format!("cannot record discovery: {e}"));
+        }
+    }
+    if errors.is_empty() {
+        None
+    } else {
+        for e in &errors {
+            tracing::warn!(project, warehouse = name, "discovery failed: {e}");
+        }
+        Some(errors.join("; "))
+    }
 }

@@ -9,7 +9,7 @@
 
 mod sqlite;
 
-pub use sqlite::Store;
+pub use sqlite::{NewFreight, Store};
 
 use serde::Serialize;
 

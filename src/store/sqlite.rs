@@ -49,6 +49,14 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
      );
      CREATE INDEX freight_by_warehouse ON freight (project, warehouse, created_at);",
+    // 2: the artifacts last discovered for each Warehouse, per subscription.
+    "CREATE TABLE discoveries (
+        project TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        discovered_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (project, warehouse)
+     );",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -100,6 +108,23 @@ enum Op {
         at: String,
         error: Option<String>,
     },
+    /// What a reconcile discovered, and the Freight it formed (kept once per id). Replies with
+    /// 1 when the Freight is new.
+    Discovered {
+        project: String,
+        name: String,
+        at: String,
+        body: String,
+        freight: Option<NewFreight>,
+    },
+}
+
+/// A Freight to record: its id, creation time and JSON document.
+#[derive(Debug, Clone)]
+pub struct NewFreight {
+    pub id: String,
+    pub created_at: String,
+    pub body: String,
 }
 
 impl Store {
@@ -241,6 +266,46 @@ impl Store {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Records what a reconcile discovered (`body`, JSON) and the Freight it formed; true when
+    /// that Freight was not recorded before.
+    pub async fn record_discovery(
+        &self,
+        project: &str,
+        name: &str,
+        at: String,
+        body: String,
+        freight: Option<NewFreight>,
+    ) -> Result<bool, StoreError> {
+        let v = self
+            .submit(Op::Discovered {
+                project: project.into(),
+                name: name.into(),
+                at,
+                body,
+                freight,
+            })
+            .await?;
+        Ok(v.first().copied() == Some(1))
+    }
+
+    /// What the last reconcile of a Warehouse discovered, as stored.
+    pub fn discovery(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.read(|c| {
+            let body: Option<String> = c
+                .query_row(
+                    "SELECT body FROM discoveries WHERE project = ?1 AND warehouse = ?2",
+                    params![project, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+        })
     }
 
     /// Stops the writer after it has committed everything already submitted, and waits for it.
@@ -486,6 +551,30 @@ fn run_batch(
                 )?
                 .execute(params![project, name, *seq as i64])?;
                 Vec::new()
+            }
+            Op::Discovered {
+                project,
+                name,
+                at,
+                body,
+                freight,
+            } => {
+                tx.execute(
+                    "INSERT INTO discoveries (project, warehouse, discovered_at, body)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (project, warehouse) DO UPDATE
+                     SET discovered_at = excluded.discovered_at, body = excluded.body",
+                    params![project, name, at, body],
+                )?;
+                let inserted = match freight {
+                    Some(f) => tx.execute(
+                        "INSERT OR IGNORE INTO freight (id, project, warehouse, created_at, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![f.id, project, name, f.created_at, f.body],
+                    )?,
+                    None => 0,
+                };
+                vec![inserted as u64]
             }
         };
         replies.push(reply);

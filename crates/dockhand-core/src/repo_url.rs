@@ -60,6 +60,11 @@ impl RepoUrlError {
     }
 }
 
+/// A URL fit for a message: any userinfo (`user:password@`) and query replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    redact(url, false)
+}
+
 /// Hides what may be a credential: the userinfo before an `@`, and a query. Git URLs
 /// (`scp_style`) treat their last `@` before any query as ending a user; image and chart URLs
 /// only an `@` with a `/` after it, because `name@sha256:…` is a digest. When in doubt, hide.

@@ -12,6 +12,7 @@ use serde_yaml_ng::Value;
 
 use super::project_config::{self, PendingReceiver};
 use super::secrets::{self, StoredSecret};
+use super::{credentials, Credential};
 use super::{manifest, warehouse, Config, Origin, Warehouse};
 
 /// The API group of the Kargo kinds read here, and the one version dockhand understands.
@@ -237,6 +238,7 @@ struct Loader {
     warehouse_names: HashMap<(String, String), Origin>,
     skipped: Vec<(Origin, String, String)>,
     regexes: warehouse::RegexCache,
+    credentials: Vec<Credential>,
 }
 
 impl Loader {
@@ -382,13 +384,21 @@ impl Loader {
             );
             return;
         }
-        self.secrets.insert(
-            key,
-            StoredSecret {
-                origin: origin.clone(),
-                values,
-            },
-        );
+        let stored = StoredSecret {
+            origin: origin.clone(),
+            values,
+        };
+        if let Some(cred_type) = credentials::cred_type(doc) {
+            self.credentials.extend(credentials::build(
+                origin,
+                &key.0,
+                &key.1,
+                cred_type,
+                &stored,
+                &mut self.problems,
+            ));
+        }
+        self.secrets.insert(key, stored);
     }
 
     fn project(&mut self, origin: &Origin, meta: manifest::Metadata) {
@@ -497,6 +507,7 @@ impl Loader {
             receivers,
             warehouses: self.warehouses,
             skipped: self.skipped,
+            credentials: self.credentials,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! a typed, validated model. `load` reads files and reports every problem with its file,
 //! document and field; the types here are what the rest of dockhand works with.
 
+mod credentials;
 mod duration;
 mod load;
 mod manifest;
@@ -10,6 +11,7 @@ mod receiver_url;
 mod secrets;
 mod warehouse;
 
+pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
 pub use duration::parse_duration;
 pub use load::{load, load_str, ConfigError, ConfigErrors};
 pub use receiver_url::receiver_path;
@@ -34,6 +36,8 @@ pub struct Config {
     /// Manifests of kinds dockhand does not use (Stage, PromotionTask, ConfigMap, ...), as
     /// (where, kind, metadata.name), so the caller can say it skipped them.
     pub skipped: Vec<(Origin, String, String)>,
+    /// Credential Secrets (`kargo.akuity.io/cred-type` label) for discovery.
+    pub credentials: Vec<Credential>,
 }
 
 /// Where a manifest came from, for messages.
@@ -99,6 +103,33 @@ pub struct Receiver {
 pub struct BasicAuth {
     pub username: String,
     pub password: Secret,
+}
+
+/// What a credential Secret is for (its `kargo.akuity.io/cred-type` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    Image,
+    Helm,
+    Git,
+}
+
+/// A Kargo credential Secret: who to be when discovering from matching repositories.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub project: String,
+    /// The Secret's name.
+    pub name: String,
+    pub kind: CredentialKind,
+    /// `repoURL` as written.
+    pub repo_url: String,
+    /// `repoURL` compiled, when `repoURLIsRegex` is `"true"`.
+    pub pattern: Option<Regex>,
+    /// The normalized repository key of an exact `repoURL`, when it has one.
+    pub key: Option<String>,
+    pub username: String,
+    pub password: Secret,
+    pub origin: Origin,
 }
 
 /// A Warehouse and its subscriptions.

@@ -370,7 +370,15 @@ fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscripti
 }
 
 fn git(at: &mut Fields<'_>, s: manifest::GitSubscription) -> GitSubscription {
-    let repo_url = at.repo_url(s.repo_url, repo_url::git_key);
+    let repo_url = at.repo_url(s.repo_url, |url| {
+        // A local repository: no webhook names it, but discovery reads it like any other.
+        match url.get(..7) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("file://") && url.len() > 7 => {
+                Ok(url.to_string())
+            }
+            _ => repo_url::git_key(url),
+        }
+    });
     let strategy = match non_empty(s.commit_selection_strategy).as_deref() {
         None | Some("NewestFromBranch") => CommitSelectionStrategy::NewestFromBranch,
         Some("SemVer") => CommitSelectionStrategy::SemVer,

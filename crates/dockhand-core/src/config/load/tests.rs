@@ -843,3 +843,86 @@ fn odd_input_is_an_error_not_a_panic() {
         assert!(!errors(&text).is_empty(), "case: {name} loaded");
     }
 }
+
+#[test]
+fn credential_secrets_are_loaded() {
+    let text = "apiVersion: v1
+kind: Secret
+metadata:
+  name: reg
+  namespace: p
+  labels:
+    kargo.akuity.io/cred-type: image
+stringData:
+  repoURL: localhost:5000/team/app
+  username: bot
+  password: hunter2
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: gits
+  namespace: p
+  labels:
+    kargo.akuity.io/cred-type: git
+stringData:
+  repoURL: ^https://git\\.example\\.com/
+  repoURLIsRegex: \"true\"
+  username: bot
+  password: hunter3
+";
+    let config = ok(text);
+    assert_eq!(config.credentials.len(), 2);
+    use crate::config::{find_credential, CredentialKind};
+    let c = find_credential(
+        &config.credentials,
+        "p",
+        CredentialKind::Image,
+        "LOCALHOST:5000/team/app",
+    )
+    .expect("image credential");
+    assert_eq!(c.username, "bot");
+    assert_eq!(c.password.expose(), "hunter2");
+    assert!(find_credential(
+        &config.credentials,
+        "q",
+        CredentialKind::Image,
+        "localhost:5000/team/app"
+    )
+    .is_none());
+    assert!(find_credential(
+        &config.credentials,
+        "p",
+        CredentialKind::Git,
+        "https://git.example.com/a/b.git"
+    )
+    .is_some());
+    assert!(find_credential(
+        &config.credentials,
+        "p",
+        CredentialKind::Git,
+        "https://other.example.com/a.git"
+    )
+    .is_none());
+}
+
+#[test]
+fn credential_secret_problems_never_quote_the_password() {
+    let text = "apiVersion: v1
+kind: Secret
+metadata:
+  name: reg
+  namespace: p
+  labels:
+    kargo.akuity.io/cred-type: image
+stringData:
+  username: bot
+  password: hunter2
+";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("needs a repoURL"), "{errs:?}");
+    assert!(!errs[0].contains("hunter2"));
+    let bad = text.replace("cred-type: image", "cred-type: ssh");
+    assert!(errors(&bad)[0].contains("unknown credential type \"ssh\""));
+}
