@@ -14,6 +14,11 @@ use dockhand::receiver_urls;
 use dockhand::serve;
 use dockhand::store::Delivery;
 
+/// mimalloc instead of glibc malloc: a large configuration leaves millions of small blocks whose
+/// bins made glibc's allocator the top of the per-event profile (BENCHMARKS.md, lookup).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Webhook receiver for Kargo Warehouses: registries and git hosts call it when something is
 /// pushed; it refreshes exactly the Warehouses that subscribe to that repository and would accept
 /// that tag or ref.

@@ -168,10 +168,15 @@ impl Index {
     }
 
     fn subscribers(&self, space: Space, project: &str, key: &str) -> &[SubRef] {
-        self.map
-            .get(compose(space, project, key).as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        // The composed key is built in a reused buffer: this is the per-event path.
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        KEY.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            compose_into(&mut buf, space, project, key);
+            self.map.get(buf.as_str()).map(Vec::as_slice).unwrap_or(&[])
+        })
     }
 
     /// Decides which Warehouses of `project` the `targets` of one delivery refresh.
@@ -253,12 +258,17 @@ impl Index {
 
 fn compose(space: Space, project: &str, key: &str) -> String {
     let mut s = String::with_capacity(project.len() + key.len() + 4);
+    compose_into(&mut s, space, project, key);
+    s
+}
+
+fn compose_into(s: &mut String, space: Space, project: &str, key: &str) {
+    s.clear();
     s.push(space.tag());
     s.push('\0');
     s.push_str(project);
     s.push('\0');
     s.push_str(key);
-    s
 }
 
 /// Does `sub` want to hear about `target`? A target with no qualifiers (a push by digest, a ref
