@@ -322,3 +322,195 @@ fn any_accepted<T>(
     }
     Err(reasons.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use crate::event::RefUpdate;
+
+    const CONFIG: &str = r#"
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: img, namespace: a}
+spec:
+  subscriptions:
+  - image: {repoURL: "Reg.example.com:5000/team/app", constraint: "^1.0.0"}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: chart, namespace: a}
+spec:
+  subscriptions:
+  - chart: {repoURL: "oci://reg.example.com:5000/team/app"}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: img, namespace: b}
+spec:
+  subscriptions:
+  - image: {repoURL: "reg.example.com:5000/team/app", imageSelectionStrategy: Lexical}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: git, namespace: a}
+spec:
+  subscriptions:
+  - git: {repoURL: "git@ssh.dev.azure.com:v3/org/proj/repo", branch: main}
+  - image: {repoURL: "nginx", imageSelectionStrategy: Lexical}
+"#;
+
+    fn oci(url: &str, image: bool, chart: bool, tags: &[&str]) -> Target {
+        Target::Oci {
+            repo_url: url.into(),
+            image,
+            chart,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn names(e: &Evaluation) -> Vec<String> {
+        e.refresh.iter().map(|(p, w)| format!("{p}/{w}")).collect()
+    }
+
+    #[test]
+    fn evaluate_table() {
+        let config = load_str("c.yaml", CONFIG).expect("config");
+        let index = Index::build(&config, &[]);
+        let git = |name: &str, id: &str| Target::Git {
+            repo_url: "https://dev.azure.com/org/proj/_git/repo".into(),
+            refs: vec![RefUpdate {
+                name: name.into(),
+                new_object_id: id.into(),
+            }],
+            default_branch: None,
+            changed_paths: None,
+        };
+        let cases: Vec<(&str, &str, Target, Vec<&str>)> = vec![
+            (
+                "tag passes",
+                "a",
+                oci("reg.example.com:5000/team/app:x", true, true, &["1.2.0"]),
+                vec!["a/img", "a/chart"],
+            ),
+            (
+                "tag fails the constraint, chart has none",
+                "a",
+                oci("reg.example.com:5000/team/app", true, true, &["0.1.0"]),
+                vec!["a/chart"],
+            ),
+            (
+                "push by digest: every subscriber",
+                "a",
+                oci("REG.example.com:5000/team/app", true, true, &[]),
+                vec!["a/img", "a/chart"],
+            ),
+            (
+                "image only",
+                "a",
+                oci("reg.example.com:5000/team/app", true, false, &[]),
+                vec!["a/img"],
+            ),
+            (
+                "other project sees its own",
+                "b",
+                oci("reg.example.com:5000/team/app", true, true, &["0.1.0"]),
+                vec!["b/img"],
+            ),
+            (
+                "unknown repository",
+                "a",
+                oci("reg.example.com:5000/team/other", true, true, &[]),
+                vec![],
+            ),
+            (
+                "Docker Hub spelling",
+                "a",
+                oci("docker.io/library/nginx", true, false, &["latest"]),
+                vec!["a/git"],
+            ),
+            (
+                "git branch",
+                "a",
+                git("refs/heads/main", "abc1"),
+                vec!["a/git"],
+            ),
+            (
+                "git other branch",
+                "a",
+                git("refs/heads/dev", "abc1"),
+                vec![],
+            ),
+            (
+                "git deleted",
+                "a",
+                git("refs/heads/main", &"0".repeat(40)),
+                vec![],
+            ),
+        ];
+        for (what, project, target, want) in cases {
+            let e = index.evaluate(&config, project, std::slice::from_ref(&target));
+            let mut got = names(&e);
+            got.sort();
+            let mut want: Vec<String> = want.into_iter().map(String::from).collect();
+            want.sort();
+            assert_eq!(got, want, "{what}: {:?}", e.explain_misses());
+        }
+    }
+
+    #[test]
+    fn misses_are_explained() {
+        let config = load_str("c.yaml", CONFIG).expect("config");
+        let index = Index::build(&config, &[]);
+        let e = index.evaluate(
+            &config,
+            "a",
+            &[
+                oci("reg.example.com:5000/team/app", true, false, &["0.1.0"]),
+                oci("reg.example.com:5000/nothing", true, false, &["1.0.0"]),
+                oci("bad url with spaces", true, false, &[]),
+            ],
+        );
+        let why = e.explain_misses();
+        assert_eq!(why.len(), 4, "{why:?}");
+        assert!(
+            why[0].contains("a/img subscription 0") && why[0].contains("^1.0.0"),
+            "{why:?}"
+        );
+        assert!(
+            why[1].contains("a/chart") && why[1].contains("image, not a Helm chart"),
+            "{why:?}"
+        );
+        assert!(
+            why[2].contains(
+                "no Warehouse in this project subscribes to reg.example.com:5000/nothing"
+            ),
+            "{why:?}"
+        );
+        assert!(why[3].starts_with("bad url with spaces:"), "{why:?}");
+    }
+
+    #[test]
+    fn registry_aliases_rewrite_payload_hosts() {
+        let config = load_str("c.yaml", CONFIG).expect("config");
+        let aliases = vec![(
+            "harbor.example.com".to_string(),
+            "reg.example.com:5000".to_string(),
+        )];
+        let index = Index::build(&config, &aliases);
+        let e = index.evaluate(
+            &config,
+            "a",
+            &[oci("Harbor.example.com/team/app", true, false, &["1.0.0"])],
+        );
+        assert_eq!(names(&e), ["a/img"]);
+        // Without the alias the same push matches nothing.
+        let plain = Index::build(&config, &[]);
+        let e = plain.evaluate(
+            &config,
+            "a",
+            &[oci("harbor.example.com/team/app", true, false, &["1.0.0"])],
+        );
+        assert!(e.refresh.is_empty());
+    }
+}
