@@ -67,17 +67,23 @@ pub fn redacted(url: &str) -> String {
 
 /// Hides what may be a credential: the userinfo before an `@`, and a query. Git URLs
 /// (`scp_style`) treat their last `@` before any query as ending a user; image and chart URLs
-/// only an `@` with a `/` after it, because `name@sha256:…` is a digest. When in doubt, hide.
+/// an `@` with a `/` after it, or in the authority of a `scheme://` URL, because `name@sha256:…`
+/// is a digest. Only a real scheme name counts (the fuzzers found `x:pw@…https://…`, where
+/// treating everything up to `://` as the scheme showed the password). When in doubt, hide.
 fn redact(url: &str, scp_style: bool) -> String {
     let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
+        Some(i) if is_scheme_name(&url[..i]) => url.split_at(i + 3),
+        _ => ("", url),
     };
     let (main, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
     let user_end = if scp_style {
         main.rfind('@')
     } else {
-        main.rfind('/').and_then(|slash| main[..slash].rfind('@'))
+        let before_slash = main.rfind('/').and_then(|slash| main[..slash].rfind('@'));
+        let in_authority = (!scheme.is_empty())
+            .then(|| main[..main.find('/').unwrap_or(main.len())].rfind('@'))
+            .flatten();
+        before_slash.max(in_authority)
     };
     let mut out = String::with_capacity(url.len().min(MAX_ERROR_URL) + 8);
     out.push_str(scheme);
@@ -100,6 +106,14 @@ fn redact(url: &str, scp_style: bool) -> String {
         out.push('…');
     }
     out
+}
+
+/// RFC 3986: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme_name(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1102,6 +1116,13 @@ mod tests {
             (IMAGE, "user:s3cr3t@myreg.io/app"),
             (CHART, "https://user:s3cr3t@charts.example.com//stable"),
             (CHART, "https://user:s3cr3t@charts.example.com/stable"),
+            // Found by fuzz/ (git_key, image_key, chart_key targets): no path after the
+            // userinfo, and a `://` that does not follow a scheme name.
+            (IMAGE, "https://user:s3cr3t@myreg.io"),
+            (IMAGE, "git+ssh://user:s3cr3t@myreg.io"),
+            (CHART, "git+ssh://user:s3cr3t@"),
+            (GIT, "\u{1}:s3cr3t@\0ttps://user:pa\u{17}a/b"),
+            (IMAGE, "x:s3cr3t@y https://h/a"),
         ];
         for (kind, input) in inputs {
             let e = match kind {

@@ -1,0 +1,13 @@
+//! The harbor receiver: any bytes, headers chosen by the leading bytes (layout in `src/lib.rs`),
+//! give an event or a 400/401 that repeats no secret, and never a panic.
+#![no_main]
+
+use dockhand_core::config::ReceiverKind;
+use dockhand_fuzz::FuzzRequest;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let request = FuzzRequest::decode(ReceiverKind::Harbor, data);
+    let result = request.send();
+    request.check(&result);
+});
