@@ -35,7 +35,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 say "building release binaries"
-cargo build --quiet --release -p dockhand --bin dockhand -p bare-hyper -p dockhand-bench
+cargo build --quiet --release -p dockhand -p bare-hyper -p dockhand-bench
 bin="$target/release"
 
 venv="$target/bench/venv"
