@@ -7,6 +7,7 @@
 
 local targets = os.getenv("BENCH_TARGETS")
 local override = os.getenv("BENCH_PATH")
+local registry = os.getenv("BENCH_REGISTRY") or "localhost:18320"
 if override == "" then override = nil end
 local reqs = {}
 local n = 0
@@ -25,7 +26,7 @@ local body_format = [[{
   },
   "request": {
     "id": "3cbb6949-7549-4fa1-86cd-a6d5451dffc7",
-    "host": "bench.azurecr.io",
+    "host": "%s",
     "method": "PUT",
     "useragent": "docker/17.09.0-ce go/go1.8.3 git-commit/afdb6d4 kernel/4.10.0-27-generic os/linux arch/amd64 UpstreamClient(Docker-Client/17.09.0-ce \\(linux\\))"
   }
@@ -39,7 +40,7 @@ function init(args)
   for line in io.lines(targets) do
     local path, repo, tag = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)")
     if path then
-      local body = string.format(body_format, #reqs, repo, tag)
+      local body = string.format(body_format, #reqs, repo, tag, registry)
       reqs[#reqs + 1] = wrk.format("POST", override or path, headers, body)
     end
   end

@@ -132,9 +132,9 @@ def main():
           f"{st['reconcilesMin']}–{st['reconcilesMax']} | {st['reconcilesTotal']} | "
           f"≤ 2 per Warehouse, all recorded: {verdict(ok)} |")
         w("")
-        w("Registry calls: reconciles are a recorded no-op until discovery lands; then each "
-          "reconcile costs one listing per subscription, i.e. registry calls = reconciles × "
-          "subscriptions (here ≤ " f"{st['reconcilesTotal'] * 3}).")
+        w("Registry calls: each reconcile discovers every subscription of the Warehouse from the "
+          "local Distribution registry (a failing one backs off, so it is called less), i.e. "
+          "registry calls ≤ reconciles × subscriptions (here ≤ " f"{st['reconcilesTotal'] * 3}).")
     print("\n".join(out))
 
 

@@ -52,7 +52,7 @@ stop_all() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
 }
-trap 'stop_all; rm -rf "$work"' EXIT
+trap 'stop_all; kill "${registry_pid:-}" 2>/dev/null; rm -rf "$work"' EXIT
 results="$work/results.jsonl"
 : >"$results"
 record() { printf '{"case":"%s","data":%s}\n' "$1" "$2" >>"$results"; }
@@ -64,6 +64,26 @@ wait_http() { # url, timeout seconds
     sleep 0.05
   done
 }
+
+# Reconciles discover from a real registry: a CNCF Distribution registry on loopback, holding no
+# repositories, so every tag listing is a quick 404 recorded as the Warehouse's error (and the git
+# subscriptions point at it too, a quick failure as well). Every subscription and push of the
+# generated configuration names this host.
+if [ ! -x /usr/bin/docker-registry ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y docker-registry >/dev/null 2>&1 ||
+      { apt-get update >/dev/null && apt-get install -y docker-registry >/dev/null; }
+  else
+    echo "bench/run.sh needs docker-registry: sudo apt-get install docker-registry" >&2
+    exit 1
+  fi
+fi
+export BENCH_REGISTRY="localhost:$((base + 20))"
+printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry" "$((base + 20))" >"$work/registry.yml"
+/usr/bin/docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+wait_http "http://$BENCH_REGISTRY/v2/" 30
 
 # start_dockhand CONFIG_DIR PORT ADMIN_PORT: starts dockhand on a fresh data dir; sets $dh_pid.
 # Rate limits and de-duplication are off: the load generator replays a fixed set of payloads from
@@ -96,10 +116,17 @@ for n in $scale 1000; do
   [ -d "$work/cfg-$n" ] || "$bin/dockhand-bench" gen --warehouses "$n" --out "$work/cfg-$n" >/dev/null
 done
 cfg1k="$work/cfg-1000"
+# The ingest configuration names a registry port where nothing listens: reconciles still run
+# (and fail fast, then back off), but no registry process competes with dockhand for this
+# machine's two cores, as a remote registry would not.
+dead_registry="127.0.0.1:$((base + 21))"
+[ -d "$work/cfg-ingest" ] ||
+  BENCH_REGISTRY="$dead_registry" "$bin/dockhand-bench" gen --warehouses 1000 --out "$work/cfg-ingest" >/dev/null
+cfg_ingest="$work/cfg-ingest"
 
 # 1. Ingest.
 p_dh=$base a_dh=$((base + 1)) p_bare=$((base + 2)) p_flask=$((base + 3))
-start_dockhand "$cfg1k" "$p_dh" "$a_dh"
+start_dockhand "$cfg_ingest" "$p_dh" "$a_dh"
 "$bin/bare-hyper" "127.0.0.1:$p_bare" & pids+=($!)
 "$venv/bin/gunicorn" --workers "$cores" --bind "127.0.0.1:$p_flask" --chdir bench \
   --log-level warning flask_handler:app 2>"$work/flask.log" & pids+=($!)
@@ -108,14 +135,14 @@ wait_http "http://127.0.0.1:$p_bare/" 30
 until curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' \
   "http://127.0.0.1:$p_flask/webhook" 2>/dev/null; do sleep 0.1; done
 
-wrk_run dockhand "http://127.0.0.1:$p_dh"
+BENCH_REGISTRY="$dead_registry" wrk_run dockhand "http://127.0.0.1:$p_dh"
 wrk_run bare "http://127.0.0.1:$p_bare" /
 wrk_run flask "http://127.0.0.1:$p_flask" /webhook
 peak="$(python3 -c 'import json,sys; print([json.loads(l)["data"]["rps"] for l in open(sys.argv[1]) if "ingest-dockhand" in l][0])' "$results")"
 rate="$(python3 -c "print(round($peak * 0.8))")"
 say "ingest: dockhand open loop at $rate req/s (80% of its peak), ${seconds}s"
-record ingest-dockhand-80 "$("$bin/dockhand-bench" rate --addr "127.0.0.1:$p_dh" \
-  --targets "$cfg1k/targets.tsv" --rate "$rate" --seconds "$seconds" --conns "$conns")"
+record ingest-dockhand-80 "$(BENCH_REGISTRY="$dead_registry" "$bin/dockhand-bench" rate --addr "127.0.0.1:$p_dh" \
+  --targets "$cfg_ingest/targets.tsv" --rate "$rate" --seconds "$seconds" --conns "$conns")"
 stop_all
 
 # 2. Push-to-reconcile latency (fresh store).

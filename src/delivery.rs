@@ -67,6 +67,7 @@ pub async fn handle(
         },
     );
     let mut refresh: Vec<(String, String)> = Vec::new();
+    let mut refresh_subscriptions: Vec<Vec<u32>> = Vec::new();
     let mut extra_headers: Vec<(String, String)> = Vec::new();
     let mut claimed: Option<String> = None;
     let body: Option<Value> = match parsed {
@@ -153,6 +154,7 @@ pub async fn handle(
                             .map(|(p, w)| format!("{p}/{w}"))
                             .collect();
                         refresh = eval.refresh;
+                        refresh_subscriptions = eval.subscriptions;
                         d.status = 200;
                         d.outcome = if refresh.is_empty() {
                             "unmatched".into()
@@ -192,8 +194,8 @@ pub async fn handle(
     app.metrics
         .warehouses_matched
         .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    for (p, w) in &refresh {
-        app.refresher.request(p, w);
+    for ((p, w), subs) in refresh.iter().zip(&refresh_subscriptions) {
+        app.refresher.request(p, w, Some(subs));
     }
     log.emit();
 

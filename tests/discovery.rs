@@ -734,3 +734,94 @@ fn bearer_token_challenge_with_credentials() {
     let all = format!("{}{}", s.logs(), s.admin_get("/api/v1/warehouses"));
     assert!(!all.contains(token) && !all.contains("bearer-test-password"));
 }
+
+#[test]
+fn a_webhook_rediscovers_only_the_subscriptions_it_names() {
+    // Two subscriptions; a push to one must not call the other's registry again while its last
+    // discovery is younger than the interval. A whole-Warehouse refresh looks at both.
+    let reg = Registry::start();
+    let (a, b) = (
+        format!("{}/team/a", reg.host()),
+        format!("{}/team/b", reg.host()),
+    );
+    let dir = config(&warehouse(
+        "two",
+        "",
+        &format!("{}{}", image_sub(&a, ""), image_sub(&b, "")),
+    ));
+    let s = start(&dir);
+    let path = s.receiver_path("azure-wh-receiver");
+    let images = |s: &Server| -> Vec<(String, String)> {
+        freight(s, "two")
+            .first()
+            .map(|f| {
+                f["artifacts"]["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| {
+                        (
+                            i["repoURL"].as_str().unwrap().to_string(),
+                            i["tag"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    reg.push_image(
+        "team/a",
+        Some("1.0.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    reg.push_image(
+        "team/b",
+        Some("1.0.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    refresh(&s, "two");
+    assert_eq!(
+        images(&s),
+        [(a.clone(), "1.0.0".into()), (b.clone(), "1.0.0".into())]
+    );
+
+    // b gets 2.0.0 (no webhook for it); a gets 1.1.0 and its webhook.
+    reg.push_image(
+        "team/b",
+        Some("2.0.0"),
+        "linux",
+        "amd64",
+        "2024-01-02T00:00:00Z",
+    );
+    reg.push_image(
+        "team/a",
+        Some("1.1.0"),
+        "linux",
+        "amd64",
+        "2024-01-02T00:00:00Z",
+    );
+    let before = reconciles(&s, "two");
+    let (_, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("only-a", &reg.host(), "team/a", "1.1.0"),
+    );
+    assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
+    s.wait_for("the webhook's reconcile", |s| reconciles(s, "two") > before);
+    s.wait_for("Freight with a 1.1.0", |s| {
+        images(s).first().is_some_and(|i| i.1 == "1.1.0")
+    });
+    // b was not listed again: its 1.0.0 from the last discovery stands.
+    assert_eq!(
+        images(&s),
+        [(a.clone(), "1.1.0".into()), (b.clone(), "1.0.0".into())]
+    );
+
+    // A whole refresh discovers b again.
+    refresh(&s, "two");
+    assert_eq!(images(&s), [(a, "1.1.0".into()), (b, "2.0.0".into())]);
+}

@@ -89,6 +89,16 @@ fn is_zero(n: &u32) -> bool {
 struct Memory {
     last: SubscriptionResult,
     retry_at: Option<Instant>,
+    /// When `last` was discovered successfully (None after a failure).
+    fresh_at: Option<Instant>,
+}
+
+/// Which subscriptions of a Warehouse may reuse their last successful discovery: every one not in
+/// `only`, if it is younger than `max_age`.
+#[derive(Debug, Clone, Copy)]
+pub struct Reuse<'a> {
+    pub only: &'a std::collections::BTreeSet<u32>,
+    pub max_age: Duration,
 }
 
 /// The discovery engine: HTTP clients, per-host limits, token cache, backoff. One per process.
@@ -203,6 +213,7 @@ impl Discovery {
         project: &str,
         subscriptions: &[Subscription],
         credentials: &[Credential],
+        reuse: Option<Reuse<'_>>,
         now: impl Fn() -> String,
     ) -> Vec<SubscriptionResult> {
         let mut tasks = tokio::task::JoinSet::new();
@@ -216,8 +227,13 @@ impl Discovery {
             };
             let cred = find_credential(credentials, project, kind, sub.repo_url()).cloned();
             let mem_key = format!("{key}#{i}#{}", sub.repo_url());
+            let max_age = reuse
+                .filter(|r| !r.only.contains(&(i as u32)))
+                .map(|r| r.max_age);
             tasks.spawn(async move {
-                let result = me.subscription(&mem_key, &sub, cred.as_ref()).await;
+                let result = me
+                    .subscription(&mem_key, &sub, cred.as_ref(), max_age)
+                    .await;
                 (i, result)
             });
         }
@@ -242,12 +258,14 @@ impl Discovery {
         results
     }
 
-    /// One subscription, or its remembered failure while it backs off.
+    /// One subscription, or its remembered failure while it backs off, or (with `max_age`) its
+    /// last success when that is younger.
     async fn subscription(
         &self,
         mem_key: &str,
         sub: &Subscription,
         cred: Option<&Credential>,
+        max_age: Option<Duration>,
     ) -> SubscriptionResult {
         let remembered = self
             .memory
@@ -257,10 +275,16 @@ impl Discovery {
         if let Some(Memory {
             last,
             retry_at: Some(at),
+            ..
         }) = &remembered
         {
             if *at > Instant::now() {
                 return last.clone();
+            }
+        }
+        if let (Some(max_age), Some(m)) = (max_age, &remembered) {
+            if m.fresh_at.is_some_and(|t| t.elapsed() < max_age) {
+                return m.last.clone();
             }
         }
         let outcome = match sub {
@@ -290,6 +314,7 @@ impl Discovery {
             repo_url: sub.repo_url().to_string(),
             ..SubscriptionResult::default()
         };
+        let succeeded = outcome.is_ok();
         let retry_at = match outcome {
             Ok(artifacts) => {
                 result.artifacts = artifacts;
@@ -314,6 +339,7 @@ impl Discovery {
                 Memory {
                     last: result.clone(),
                     retry_at,
+                    fresh_at: succeeded.then(Instant::now),
                 },
             );
         }

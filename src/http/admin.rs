@@ -163,7 +163,7 @@ async fn refresh(
     {
         return internal(e);
     }
-    app.refresher.request(&project, &name);
+    app.refresher.request(&project, &name, None);
     (
         StatusCode::ACCEPTED,
         Json(json!({"msg": format!("refresh of {project}/{name} requested")})),

@@ -12,7 +12,7 @@
 
 mod reconcile;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,8 +24,32 @@ use crate::metrics::Metrics;
 
 type Key = (String, String);
 
+/// What the next reconcile of a Warehouse must discover again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Dirty {
+    #[default]
+    Nothing,
+    /// These subscriptions (a webhook named their repositories); the others may reuse what was
+    /// discovered within the Warehouse's interval.
+    Some(BTreeSet<u32>),
+    /// Every subscription (admin refresh, interval, resumed after a restart).
+    All,
+}
+
+impl Dirty {
+    fn add(&mut self, only: Option<&[u32]>) {
+        match (only, &mut *self) {
+            (_, Dirty::All) => {}
+            (None, _) => *self = Dirty::All,
+            (Some(subs), Dirty::Some(set)) => set.extend(subs.iter().copied()),
+            (Some(subs), Dirty::Nothing) => *self = Dirty::Some(subs.iter().copied().collect()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Slot {
+    dirty: Dirty,
     queued: bool,
     running: bool,
     follow_up: bool,
@@ -65,8 +89,10 @@ impl Refresher {
         )
     }
 
-    /// Asks for a reconcile of (project, name). The caller has already made it durable.
-    pub fn request(&self, project: &str, name: &str) {
+    /// Asks for a reconcile of (project, name) — of the subscriptions `only` names, or of all
+    /// when None. The caller has already made the request durable (as a whole-Warehouse pending
+    /// refresh: after a crash everything is discovered again, a superset).
+    pub fn request(&self, project: &str, name: &str, only: Option<&[u32]>) {
         let s = &self.shared;
         s.metrics
             .refreshes_requested
@@ -77,6 +103,7 @@ impl Refresher {
                 return;
             };
             let slot = slots.entry(key.clone()).or_default();
+            slot.dirty.add(only);
             if slot.queued {
                 s.metrics
                     .refreshes_coalesced
@@ -111,20 +138,20 @@ impl Refresher {
         }
     }
 
-    /// Marks `key` running; false when it is already running (cannot happen with one queue entry
-    /// per Warehouse, but cheap to guard).
-    fn begin(&self, key: &Key) -> bool {
+    /// Marks `key` running and takes what it must discover; None when it is already running
+    /// (cannot happen with one queue entry per Warehouse, but cheap to guard).
+    fn begin(&self, key: &Key) -> Option<Dirty> {
         let Ok(mut slots) = self.shared.slots.lock() else {
-            return false;
+            return None;
         };
         let slot = slots.entry(key.clone()).or_default();
         slot.queued = false;
         if slot.running {
-            return false;
+            return None;
         }
         slot.running = true;
         slot.last_start = Some(Instant::now());
-        true
+        Some(std::mem::take(&mut slot.dirty))
     }
 
     /// Marks `key` done; re-queues it once if requests arrived while it ran.
@@ -178,7 +205,7 @@ fn remaining_cooldown(slot: &Slot, cooldown: Duration) -> Duration {
 pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> {
     for (project, name) in app.store.pending()? {
         tracing::info!(project, warehouse = name, "resuming pending refresh");
-        app.refresher.request(&project, &name);
+        app.refresher.request(&project, &name, None);
     }
     let rx = Arc::new(tokio::sync::Mutex::new(queue.0));
     for _ in 0..workers.max(1) {
@@ -189,8 +216,8 @@ pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> 
                 let next = rx.lock().await.recv().await;
                 let Some(key) = next else { break };
                 app.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                if app.refresher.begin(&key) {
-                    let interval = reconcile::run(&app, &key.0, &key.1).await;
+                if let Some(dirty) = app.refresher.begin(&key) {
+                    let interval = reconcile::run(&app, &key.0, &key.1, dirty).await;
                     app.refresher.end(&key, interval);
                 }
             }
@@ -218,9 +245,26 @@ pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> 
                     tracing::warn!(project, warehouse = name, error = %e, "cannot record interval refresh");
                     continue;
                 }
-                app2.refresher.request(&project, &name);
+                app2.refresher.request(&project, &name, None);
             }
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirty_sets_merge_and_all_wins() {
+        let mut d = Dirty::default();
+        d.add(Some(&[2]));
+        d.add(Some(&[0, 2]));
+        assert_eq!(d, Dirty::Some([0, 2].into_iter().collect()));
+        d.add(None);
+        assert_eq!(d, Dirty::All);
+        d.add(Some(&[1]));
+        assert_eq!(d, Dirty::All);
+    }
 }

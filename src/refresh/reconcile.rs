@@ -10,12 +10,13 @@ use serde_json::json;
 
 use crate::app::{now_rfc3339, App};
 use crate::discovery::freight::{Artifacts, Freight};
-use crate::discovery::SubscriptionResult;
+use crate::discovery::{Reuse, SubscriptionResult};
+use crate::refresh::Dirty;
 use crate::store::NewFreight;
 
 /// Reconciles (project, name) and records the result. Returns the Warehouse's interval, or None
 /// when it is no longer configured.
-pub async fn run(app: &App, project: &str, name: &str) -> Option<Duration> {
+pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<Duration> {
     let started = Instant::now();
     let seq = match app
         .store
@@ -32,6 +33,15 @@ pub async fn run(app: &App, project: &str, name: &str) -> Option<Duration> {
     let (interval, error) = match snap.warehouse(project, name) {
         Some(w) => {
             let key = format!("{project}/{name}");
+            // A webhook names the subscriptions it concerns; the others reuse what was
+            // discovered within the interval instead of calling their registries again.
+            let reuse = match &dirty {
+                Dirty::Some(only) => Some(Reuse {
+                    only,
+                    max_age: w.interval,
+                }),
+                Dirty::All | Dirty::Nothing => None,
+            };
             let results = app
                 .discovery
                 .warehouse(
@@ -39,6 +49,7 @@ pub async fn run(app: &App, project: &str, name: &str) -> Option<Duration> {
                     project,
                     &w.subscriptions,
                     &snap.config.credentials,
+                    reuse,
                     now_rfc3339,
                 )
                 .await;

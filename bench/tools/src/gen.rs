@@ -9,7 +9,7 @@ use std::path::Path;
 use dockhand_core::config::{receiver_path, ReceiverKind};
 use serde_json::json;
 
-use crate::REGISTRY;
+use crate::registry;
 
 pub fn run(warehouses: usize, per_project: usize, out: &Path) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(per_project > 0, "--per-project must be positive");
@@ -29,12 +29,13 @@ pub fn run(warehouses: usize, per_project: usize, out: &Path) -> anyhow::Result<
              apiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata:\n  name: {project}\n  namespace: {project}\nspec:\n  webhookReceivers:\n  - name: acr\n    azure:\n      secretRef:\n        name: acr-secret\n"
         );
         let path = receiver_path(ReceiverKind::Azure, &project, "acr", &secret);
+        let reg = registry();
         let first = p * per_project;
         for w in first..(first + per_project).min(warehouses) {
             let name = format!("w{w:06}");
             let _ = write!(
                 y,
-                "---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata:\n  name: {name}\n  namespace: {project}\nspec:\n  subscriptions:\n  - image:\n      repoURL: {REGISTRY}/{project}/app-{w:06}\n      constraint: ^1.0.0\n  - image:\n      repoURL: {REGISTRY}/{project}/base\n      constraint: \">=1.0.0 <3.0.0\"\n  - git:\n      repoURL: https://dev.azure.com/bench/{project}/_git/svc-{w:06}\n      branch: main\n"
+                "---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata:\n  name: {name}\n  namespace: {project}\nspec:\n  subscriptions:\n  - image:\n      repoURL: {reg}/{project}/app-{w:06}\n      constraint: ^1.0.0\n  - image:\n      repoURL: {reg}/{project}/base\n      constraint: \">=1.0.0 <3.0.0\"\n  - git:\n      repoURL: http://{reg}/git/{project}/svc-{w:06}.git\n      branch: main\n"
             );
             let _ = writeln!(
                 targets,

@@ -111,11 +111,16 @@ pub fn read_targets(path: &std::path::Path) -> anyhow::Result<Vec<Push>> {
     Ok(out)
 }
 
-/// The registry host every generated subscription and push uses.
-pub const REGISTRY: &str = "bench.azurecr.io";
+/// The registry host every generated subscription and push uses: `BENCH_REGISTRY`, which
+/// bench/run.sh points at a local Distribution registry so that reconciles (discovery) talk to a
+/// real registry on loopback.
+pub fn registry() -> String {
+    std::env::var("BENCH_REGISTRY").unwrap_or_else(|_| "localhost:18320".to_string())
+}
 
 /// An ACR push webhook body, the shape of `tests/fixtures/acr-push.json`.
 pub fn acr_push_body(repository: &str, tag: &str, n: u64) -> String {
+    let registry = registry();
     format!(
         r#"{{
   "id": "cb8c3971-9adc-488b-bdd8-{n:012x}",
@@ -131,7 +136,7 @@ pub fn acr_push_body(repository: &str, tag: &str, n: u64) -> String {
   }},
   "request": {{
     "id": "3cbb6949-7549-4fa1-86cd-a6d5451dffc7",
-    "host": "{REGISTRY}",
+    "host": "{registry}",
     "method": "PUT",
     "useragent": "docker/17.09.0-ce go/go1.8.3 git-commit/afdb6d4 kernel/4.10.0-27-generic os/linux arch/amd64 UpstreamClient(Docker-Client/17.09.0-ce \\(linux\\))"
   }}

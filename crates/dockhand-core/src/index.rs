@@ -81,6 +81,9 @@ pub struct TargetResult {
 pub struct Evaluation {
     /// Warehouses to refresh, as (project, name), de-duplicated, in configuration order.
     pub refresh: Vec<(String, String)>,
+    /// For each entry of `refresh`, the subscriptions (indices in `spec.subscriptions`) the
+    /// delivery concerns: discovery needs to look at only those again.
+    pub subscriptions: Vec<Vec<u32>>,
     pub targets: Vec<TargetResult>,
 }
 
@@ -182,20 +185,26 @@ impl Index {
     /// Decides which Warehouses of `project` the `targets` of one delivery refresh.
     pub fn evaluate(&self, config: &Config, project: &str, targets: &[Target]) -> Evaluation {
         let mut eval = Evaluation::default();
-        let mut chosen: Vec<u32> = Vec::new();
+        let mut chosen: Vec<SubRef> = Vec::new();
         for target in targets {
             let result = self.evaluate_target(config, project, target, &mut chosen);
             eval.targets.push(result);
         }
-        chosen.sort_unstable();
+        chosen.sort_unstable_by_key(|r| (r.warehouse, r.subscription));
         chosen.dedup();
-        eval.refresh = chosen
-            .into_iter()
-            .map(|wi| {
-                let w = &config.warehouses[wi as usize];
-                (w.project.clone(), w.name.clone())
-            })
-            .collect();
+        let mut last: Option<u32> = None;
+        for r in chosen {
+            if last == Some(r.warehouse) {
+                if let Some(subs) = eval.subscriptions.last_mut() {
+                    subs.push(r.subscription);
+                }
+                continue;
+            }
+            last = Some(r.warehouse);
+            let w = &config.warehouses[r.warehouse as usize];
+            eval.refresh.push((w.project.clone(), w.name.clone()));
+            eval.subscriptions.push(vec![r.subscription]);
+        }
         eval
     }
 
@@ -204,7 +213,7 @@ impl Index {
         config: &Config,
         project: &str,
         target: &Target,
-        chosen: &mut Vec<u32>,
+        chosen: &mut Vec<SubRef>,
     ) -> TargetResult {
         let normalized = match target {
             Target::Oci { repo_url, .. } => {
@@ -237,7 +246,7 @@ impl Index {
             let verdict = judge(sub, target);
             let matched = verdict.is_ok();
             if matched {
-                chosen.push(r.warehouse);
+                chosen.push(*r);
             }
             candidates.push(Candidate {
                 project: w.project.clone(),
@@ -456,6 +465,22 @@ spec:
             want.sort();
             assert_eq!(got, want, "{what}: {:?}", e.explain_misses());
         }
+    }
+
+    #[test]
+    fn matched_subscriptions_are_listed_per_warehouse() {
+        let config = load_str("c.yaml", CONFIG).expect("config");
+        let index = Index::build(&config, &[]);
+        let git = Target::Git {
+            repo_url: "https://dev.azure.com/org/proj/_git/repo".into(),
+            refs: vec![],
+            default_branch: None,
+            changed_paths: None,
+        };
+        // a/git's subscription 0 (git) and 1 (nginx) both named by one delivery.
+        let e = index.evaluate(&config, "a", &[oci("nginx", true, false, &[]), git]);
+        assert_eq!(names(&e), ["a/git"]);
+        assert_eq!(e.subscriptions, [vec![0, 1]]);
     }
 
     #[test]
