@@ -103,7 +103,7 @@ start_dockhand() {
 wrk_run() {
   local name=$1 url=$2
   BENCH_TARGETS="$cfg1k/targets.tsv" BENCH_PATH="${3:-}" \
-    wrk -t1 -c"$conns" -d2s -s bench/acr_push.lua "$url/" >/dev/null
+    wrk -t1 -c"$conns" -d5s -s bench/acr_push.lua "$url/" >/dev/null
   say "ingest: $name (${seconds}s, $conns connections)"
   local line
   line="$(BENCH_TARGETS="$cfg1k/targets.tsv" BENCH_PATH="${3:-}" \

@@ -89,12 +89,13 @@ fn is_zero(n: &u32) -> bool {
 struct Memory {
     last: SubscriptionResult,
     retry_at: Option<Instant>,
-    /// When `last` was discovered successfully (None after a failure).
-    fresh_at: Option<Instant>,
+    /// When `last` was discovered (or failed).
+    at: Instant,
 }
 
-/// Which subscriptions of a Warehouse may reuse their last successful discovery: every one not in
-/// `only`, if it is younger than `max_age`.
+/// Which subscriptions of a Warehouse may reuse their last discovery (its artifacts, or its error
+/// until the next whole refresh or interval retries it): every one not in `only`, if that
+/// discovery is younger than `max_age`.
 #[derive(Debug, Clone, Copy)]
 pub struct Reuse<'a> {
     pub only: &'a std::collections::BTreeSet<u32>,
@@ -259,7 +260,7 @@ impl Discovery {
     }
 
     /// One subscription, or its remembered failure while it backs off, or (with `max_age`) its
-    /// last success when that is younger.
+    /// last result when that is younger.
     async fn subscription(
         &self,
         mem_key: &str,
@@ -283,7 +284,7 @@ impl Discovery {
             }
         }
         if let (Some(max_age), Some(m)) = (max_age, &remembered) {
-            if m.fresh_at.is_some_and(|t| t.elapsed() < max_age) {
+            if m.at.elapsed() < max_age {
                 return m.last.clone();
             }
         }
@@ -314,7 +315,6 @@ impl Discovery {
             repo_url: sub.repo_url().to_string(),
             ..SubscriptionResult::default()
         };
-        let succeeded = outcome.is_ok();
         let retry_at = match outcome {
             Ok(artifacts) => {
                 result.artifacts = artifacts;
@@ -339,7 +339,7 @@ impl Discovery {
                 Memory {
                     last: result.clone(),
                     retry_at,
-                    fresh_at: succeeded.then(Instant::now),
+                    at: Instant::now(),
                 },
             );
         }
