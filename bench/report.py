@@ -132,9 +132,10 @@ def main():
           f"{st['reconcilesMin']}–{st['reconcilesMax']} | {st['reconcilesTotal']} | "
           f"≤ 2 per Warehouse, all recorded: {verdict(ok)} |")
         w("")
-        w("Registry calls: each reconcile discovers every subscription of the Warehouse from the "
-          "local Distribution registry (a failing one backs off, so it is called less), i.e. "
-          "registry calls ≤ reconciles × subscriptions (here ≤ " f"{st['reconcilesTotal'] * 3}).")
+        w("Registry calls: a webhook's reconcile discovers the subscription the push named (here "
+          "1 of 3) from the local Distribution registry, plus, on a Warehouse's first reconcile, "
+          "the other two; so registry calls ≤ reconciles × subscriptions (here ≤ "
+          f"{st['reconcilesTotal'] * 3}) and, after the first, about one per reconcile.")
     print("\n".join(out))
 
 
