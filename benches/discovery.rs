@@ -119,17 +119,9 @@ fn connection(conn: TcpStream, responses: &HashMap<String, Vec<u8>>) {
 
 fn subscription(repo_url: String) -> ImageSubscription {
     ImageSubscription {
-        repo_url,
-        strategy: ImageSelectionStrategy::SemVer,
         constraint: Some("^5.0.0".into()),
         semver: Some(Constraint::parse("^5.0.0").expect("constraint")),
-        strict_semvers: true,
-        allow_tags: Vec::new(),
-        ignore_tags: Vec::new(),
-        ignore_tags_regex: Vec::new(),
-        platform: None,
-        discovery_limit: 20,
-        insecure_skip_tls_verify: false,
+        ..ImageSubscription::new(repo_url, ImageSelectionStrategy::SemVer)
     }
 }
 

@@ -387,21 +387,10 @@ mod tests {
         let remote = parse_ls_remote(text);
         assert_eq!(remote.head.as_deref(), Some("main"));
         assert_eq!(remote.refs.len(), 5);
-        let sub = GitSubscription {
-            repo_url: "https://git.example.com/app.git".into(),
-            strategy: CommitSelectionStrategy::SemVer,
-            branch: None,
-            strict_semvers: true,
-            semver_constraint: None,
-            semver: None,
-            allow_tags: Vec::new(),
-            ignore_tags: Vec::new(),
-            ignore_tags_regex: Vec::new(),
-            include_paths: Vec::new(),
-            exclude_paths: Vec::new(),
-            discovery_limit: 20,
-            insecure_skip_tls_verify: false,
-        };
+        let sub = GitSubscription::new(
+            "https://git.example.com/app.git",
+            CommitSelectionStrategy::SemVer,
+        );
         // The annotated tag resolves to its commit; `latest` is no semantic version.
         assert_eq!(
             tags(&sub, &remote),

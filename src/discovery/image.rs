@@ -185,20 +185,12 @@ mod tests {
 
     fn sub(strategy: ImageSelectionStrategy, constraint: Option<&str>) -> ImageSubscription {
         ImageSubscription {
-            repo_url: "localhost:5000/app".into(),
-            strategy,
             constraint: constraint.map(str::to_string),
             semver: match strategy {
                 ImageSelectionStrategy::SemVer => constraint.map(|c| Constraint::parse(c).unwrap()),
                 _ => None,
             },
-            strict_semvers: true,
-            allow_tags: Vec::new(),
-            ignore_tags: Vec::new(),
-            ignore_tags_regex: Vec::new(),
-            platform: None,
-            discovery_limit: 20,
-            insecure_skip_tls_verify: false,
+            ..ImageSubscription::new("localhost:5000/app", strategy)
         }
     }
 

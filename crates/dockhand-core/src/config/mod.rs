@@ -209,6 +209,26 @@ pub struct ImageSubscription {
     pub insecure_skip_tls_verify: bool,
 }
 
+impl ImageSubscription {
+    /// A subscription to `repo_url` with Kargo's defaults (SemVer, strict, no constraint,
+    /// discoveryLimit 20).
+    pub fn new(repo_url: impl Into<String>, strategy: ImageSelectionStrategy) -> Self {
+        ImageSubscription {
+            repo_url: repo_url.into(),
+            strategy,
+            constraint: None,
+            semver: None,
+            strict_semvers: true,
+            allow_tags: Vec::new(),
+            ignore_tags: Vec::new(),
+            ignore_tags_regex: Vec::new(),
+            platform: None,
+            discovery_limit: 20,
+            insecure_skip_tls_verify: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CommitSelectionStrategy {
     NewestFromBranch,
@@ -234,6 +254,28 @@ pub struct GitSubscription {
     pub exclude_paths: Vec<PathSelector>,
     pub discovery_limit: u32,
     pub insecure_skip_tls_verify: bool,
+}
+
+impl GitSubscription {
+    /// A subscription to `repo_url` with Kargo's defaults (strict, no constraint, no path
+    /// filters, discoveryLimit 20).
+    pub fn new(repo_url: impl Into<String>, strategy: CommitSelectionStrategy) -> Self {
+        GitSubscription {
+            repo_url: repo_url.into(),
+            strategy,
+            branch: None,
+            strict_semvers: true,
+            semver_constraint: None,
+            semver: None,
+            allow_tags: Vec::new(),
+            ignore_tags: Vec::new(),
+            ignore_tags_regex: Vec::new(),
+            include_paths: Vec::new(),
+            exclude_paths: Vec::new(),
+            discovery_limit: 20,
+            insecure_skip_tls_verify: false,
+        }
+    }
 }
 
 /// `spec.subscriptions[].chart`, as Kargo's CRD.

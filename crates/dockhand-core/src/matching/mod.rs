@@ -280,19 +280,7 @@ mod tests {
 
     /// An image subscription with Kargo's defaults; tests change what they exercise.
     fn image(strategy: ImageSelectionStrategy) -> ImageSubscription {
-        ImageSubscription {
-            repo_url: "ghcr.io/acme/app".to_string(),
-            strategy,
-            constraint: None,
-            semver: None,
-            strict_semvers: true,
-            allow_tags: Vec::new(),
-            ignore_tags: Vec::new(),
-            ignore_tags_regex: Vec::new(),
-            platform: None,
-            discovery_limit: 20,
-            insecure_skip_tls_verify: false,
-        }
+        ImageSubscription::new("ghcr.io/acme/app", strategy)
     }
 
     fn with_constraint(mut sub: ImageSubscription, constraint: &str) -> ImageSubscription {
@@ -304,21 +292,7 @@ mod tests {
     }
 
     fn git(strategy: CommitSelectionStrategy) -> GitSubscription {
-        GitSubscription {
-            repo_url: "https://github.com/acme/app.git".to_string(),
-            strategy,
-            branch: None,
-            strict_semvers: true,
-            semver_constraint: None,
-            semver: None,
-            allow_tags: Vec::new(),
-            ignore_tags: Vec::new(),
-            ignore_tags_regex: Vec::new(),
-            include_paths: Vec::new(),
-            exclude_paths: Vec::new(),
-            discovery_limit: 20,
-            insecure_skip_tls_verify: false,
-        }
+        GitSubscription::new("https://github.com/acme/app.git", strategy)
     }
 
     fn chart(constraint: Option<&str>) -> ChartSubscription {
