@@ -2,7 +2,7 @@
 //! `synchronous=FULL`, schema-versioned migrations, one writer thread that batches writes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -69,11 +69,9 @@ pub struct Store {
 }
 
 struct Inner {
-    path: PathBuf,
     writer: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
-    keep_deliveries: usize,
 }
 
 type Reply = oneshot::Sender<Result<Vec<u64>, String>>;
@@ -172,21 +170,11 @@ impl Store {
             })?;
         Ok(Store {
             inner: Arc::new(Inner {
-                path,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
                 reader: Mutex::new(reader),
-                keep_deliveries,
             }),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
-    pub fn keep_deliveries(&self) -> usize {
-        self.inner.keep_deliveries
     }
 
     async fn submit(&self, op: Op) -> Result<Vec<u64>, StoreError> {
