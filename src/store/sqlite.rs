@@ -82,9 +82,14 @@ struct Job {
 }
 
 enum Op {
-    /// Insert a delivery and mark its Warehouses pending, atomically.
+    /// Insert a delivery (already serialized, by the caller's thread rather than the one
+    /// writer) and mark its Warehouses pending, atomically.
     Delivery {
-        delivery: Box<Delivery>,
+        id: String,
+        received_at: String,
+        project: String,
+        receiver: String,
+        body: String,
         refresh: Vec<(String, String)>,
     },
     /// Mark Warehouses pending (admin refresh). Replies with each one's pending sequence.
@@ -202,8 +207,14 @@ impl Store {
         delivery: Delivery,
         refresh: Vec<(String, String)>,
     ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(&delivery)
+            .map_err(|e| StoreError::Sql(rusqlite::Error::ToSqlConversionFailure(e.into())))?;
         self.submit(Op::Delivery {
-            delivery: Box::new(delivery),
+            id: delivery.id,
+            received_at: delivery.received_at,
+            project: delivery.project,
+            receiver: delivery.receiver,
+            body,
             refresh,
         })
         .await
@@ -485,24 +496,23 @@ fn run_batch(
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
         let reply = match &job.op {
-            Op::Delivery { delivery, refresh } => {
-                let body = serde_json::to_string(delivery.as_ref())
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            Op::Delivery {
+                id,
+                received_at,
+                project,
+                receiver,
+                body,
+                refresh,
+            } => {
                 tx.prepare_cached(
                     "INSERT INTO deliveries (id, received_at, project, receiver, body)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![
-                    delivery.id,
-                    delivery.received_at,
-                    delivery.project,
-                    delivery.receiver,
-                    body
-                ])?;
+                .execute(params![id, received_at, project, receiver, body])?;
                 *unpruned
-                    .entry((delivery.project.clone(), delivery.receiver.clone()))
+                    .entry((project.clone(), receiver.clone()))
                     .or_default() += 1;
-                mark_pending(&tx, refresh, &delivery.received_at, next_seq)?
+                mark_pending(&tx, refresh, received_at, next_seq)?
             }
             Op::Request { refresh, at } => mark_pending(&tx, refresh, at, next_seq)?,
             Op::Started { project, name, at } => {
@@ -607,10 +617,12 @@ fn mark_pending(
     let mut seqs = Vec::with_capacity(refresh.len());
     for (project, name) in refresh {
         *next_seq += 1;
-        upsert_warehouse(tx, project, name)?;
         tx.prepare_cached(
-            "UPDATE warehouses SET last_refresh_requested = ?3, refresh_count = refresh_count + 1
-             WHERE project = ?1 AND name = ?2",
+            "INSERT INTO warehouses (project, name, last_refresh_requested, refresh_count)
+             VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (project, name) DO UPDATE
+             SET last_refresh_requested = excluded.last_refresh_requested,
+                 refresh_count = refresh_count + 1",
         )?
         .execute(params![project, name, at])?;
         tx.prepare_cached(
