@@ -276,3 +276,25 @@ fn a_pending_refresh_survives_sigkill() {
     });
     assert_eq!(s.deliveries().len(), 2);
 }
+
+#[test]
+fn every_warehouse_is_reconciled_each_interval() {
+    let mut cfg = BASE_CONFIG.to_string();
+    cfg.push_str("---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata: {name: fast, namespace: kargo-demo}\nspec:\n  interval: 1s\n  subscriptions:\n  - image: {repoURL: myregistry.azurecr.io/fast}\n");
+    cfg.push_str(&image_warehouse(
+        "kargo-demo",
+        "slow",
+        "myregistry.azurecr.io/slow",
+        "^1.0.0",
+    ));
+    let dir = config_dir(&[("c.yaml", &cfg)]);
+    let s = Server::start(&[dir.path()], &["--refresh-cooldown", "0s"]);
+    s.wait_for("two interval reconciles", |s| {
+        s.warehouse("kargo-demo", "fast")["reconcileCount"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2
+    });
+    // The default interval (5m) has not elapsed for the other one.
+    assert_eq!(s.warehouse("kargo-demo", "slow")["reconcileCount"], 0);
+}

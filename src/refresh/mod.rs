@@ -12,7 +12,8 @@
 
 mod reconcile;
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -173,23 +174,23 @@ impl Refresher {
         self.enqueue(key.clone(), delay);
     }
 
-    /// Warehouses whose interval has elapsed since their last reconcile (or that were never
-    /// reconciled by this process and were first seen `interval` ago).
-    fn due(&self, warehouses: &[(Key, Duration)]) -> Vec<Key> {
-        let now = Instant::now();
+    /// Is the interval reconcile of (project, name) due at `now`? If not, when to look again:
+    /// a reconcile for any other reason (a webhook) restarts the interval.
+    fn interval_due(&self, key: &Key, now: Instant, interval: Duration) -> Result<(), Instant> {
         let Ok(mut slots) = self.shared.slots.lock() else {
-            return Vec::new();
+            return Err(now + interval);
         };
-        let mut out = Vec::new();
-        for (key, interval) in warehouses {
-            let slot = slots.entry(key.clone()).or_default();
-            let due = *slot.next_interval_due.get_or_insert(now + *interval);
-            if due <= now && !slot.queued && !slot.running {
-                slot.next_interval_due = Some(now + *interval);
-                out.push(key.clone());
+        let slot = slots.entry(key.clone()).or_default();
+        if slot.queued || slot.running {
+            return Err(now + interval);
+        }
+        match slot.next_interval_due {
+            Some(due) if due > now => Err(due),
+            _ => {
+                slot.next_interval_due = Some(now + interval);
+                Ok(())
             }
         }
-        out
     }
 }
 
@@ -223,33 +224,55 @@ pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> 
             }
         });
     }
-    let app2 = app.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let snap = app2.snapshot.load();
-            let list: Vec<(Key, Duration)> = snap
+    tokio::spawn(interval_schedule(app));
+    Ok(())
+}
+
+/// Requests the interval reconcile of every Warehouse. Due times live in a heap rebuilt when the
+/// configuration changes, so a tick costs the due Warehouses only, not all of them.
+async fn interval_schedule(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
+    let mut current: Option<Arc<crate::app::Snapshot>> = None;
+    loop {
+        tick.tick().await;
+        let snap = app.snapshot.load_full();
+        let now = Instant::now();
+        if !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &snap)) {
+            heap = snap
                 .config
                 .warehouses
                 .iter()
-                .map(|w| ((w.project.clone(), w.name.clone()), w.interval))
+                .enumerate()
+                .map(|(i, w)| Reverse((now + w.interval, i)))
                 .collect();
-            for (project, name) in app2.refresher.due(&list) {
-                let at = now_rfc3339();
-                if let Err(e) = app2
-                    .store
-                    .request_refresh(vec![(project.clone(), name.clone())], at)
-                    .await
-                {
-                    tracing::warn!(project, warehouse = name, error = %e, "cannot record interval refresh");
-                    continue;
+            current = Some(snap.clone());
+        }
+        while let Some(&Reverse((due, i))) = heap.peek() {
+            if due > now {
+                break;
+            }
+            heap.pop();
+            let w = &snap.config.warehouses[i];
+            let key = (w.project.clone(), w.name.clone());
+            match app.refresher.interval_due(&key, now, w.interval) {
+                Err(later) => heap.push(Reverse((later, i))),
+                Ok(()) => {
+                    heap.push(Reverse((now + w.interval, i)));
+                    let (project, name) = key;
+                    if let Err(e) = app
+                        .store
+                        .request_refresh(vec![(project.clone(), name.clone())], now_rfc3339())
+                        .await
+                    {
+                        tracing::warn!(project, warehouse = name, error = %e, "cannot record interval refresh");
+                        continue;
+                    }
+                    app.refresher.request(&project, &name, None);
                 }
-                app2.refresher.request(&project, &name, None);
             }
         }
-    });
-    Ok(())
+    }
 }
 
 #[cfg(test)]
