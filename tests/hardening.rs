@@ -441,3 +441,76 @@ fn acknowledged_deliveries_and_refreshes_survive_sigkill() {
         "no delivery was acknowledged before the kills"
     );
 }
+
+/// A project with one azure receiver; `auth` adds the Secret's `auth-header`, which every request
+/// to that receiver must then carry.
+fn colliding_project(ns: &str, receiver: &str, auth: bool) -> String {
+    let auth = if auth {
+        "  auth-header: Bearer collision-auth\n"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: {ns}\nstringData:\n  secret: collision-secret\n{auth}---\napiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata:\n  name: {ns}\n  namespace: {ns}\nspec:\n  webhookReceivers:\n  - name: {receiver}\n    azure:\n      secretRef:\n        name: s\n{}",
+        image_warehouse(ns, "app", "myregistry.azurecr.io/app", "^1.0.0")
+    )
+}
+
+/// Issue 17, item 1: `rt` + `az` and `r` + `taz` hash to one path. Before the fix, one URL served
+/// both and a request without the Authorization `rt/az` requires refreshed `r`'s Warehouses.
+#[test]
+fn two_receivers_on_one_url_are_a_configuration_error() {
+    let rt = colliding_project("rt", "az", true);
+    let r = colliding_project("r", "taz", false);
+    let both = config_dir(&[("rt.yaml", &rt), ("r.yaml", &r)]);
+    let dir = both.path().to_str().unwrap();
+
+    let out = dockhand(&["check", "--config", dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("receiver rt/az has the same URL path as receiver r/taz"),
+        "{said}"
+    );
+
+    let out = dockhand(&[
+        "serve",
+        "--config",
+        dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("same URL path"), "{}", stderr(&out));
+
+    // Running with rt alone, adding r is a rejected reload: the path stays rt/az's, which still
+    // demands its Authorization, and r's Warehouse is never refreshed through it.
+    let dir = config_dir(&[("rt.yaml", &rt)]);
+    let s = Server::start(&[dir.path()], &[]);
+    let path = s.receiver_path("az");
+    std::fs::write(dir.path().join("r.yaml"), &r).unwrap();
+    s.wait_for("rejected reload", |s| s.logs().contains("reload rejected"));
+    assert!(s.logs().contains("same URL path"), "{}", s.logs());
+    let push = acr_push("c1", "myregistry.azurecr.io", "app", "1.0.0");
+    let (status, body) = s.post(&path, &[ACR_UA], &push);
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("missing authorization"))
+    );
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA, ("Authorization", "Bearer collision-auth")],
+        &push,
+    );
+    assert_eq!(status, 200, "{body}");
+    let refreshed: Vec<Value> = s.deliveries()[0]["refreshed"].as_array().unwrap().clone();
+    assert_eq!(refreshed, vec![json!("rt/app")]);
+    assert!(s
+        .admin_get("/api/v1/warehouses")
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["project"] == "rt"));
+}

@@ -499,6 +499,14 @@ impl Loader {
                 receivers.push(r);
             }
         }
+        for (earlier, later) in super::path_collisions(&receivers) {
+            let (a, b) = (&receivers[earlier], &receivers[later]);
+            self.problems.field(
+                &b.origin,
+                "spec.webhookReceivers",
+                super::collision_message(a, b),
+            );
+        }
         if !self.problems.0.is_empty() {
             return Err(ConfigErrors(self.problems.0));
         }

@@ -14,7 +14,7 @@ mod warehouse;
 pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
 pub use duration::parse_duration;
 pub use load::{load, load_str, ConfigError, ConfigErrors};
-pub use receiver_url::receiver_path;
+pub use receiver_url::{collision_message, path_collisions, receiver_path};
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 
 use std::time::Duration;

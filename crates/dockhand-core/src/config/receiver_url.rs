@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::ReceiverKind;
+use super::{Receiver, ReceiverKind};
 
 /// `/{type}/{hex(sha256(project + name + secret))}`: plain concatenation, no separators,
 /// lower-case hex.
@@ -22,6 +22,35 @@ pub fn receiver_path(kind: ReceiverKind, project: &str, name: &str, secret: &str
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
     out
+}
+
+/// Pairs of receivers (earlier, later: indexes into `receivers`) that have the same path.
+///
+/// Kargo hashes `project + name + secret` without separators, so project `rt` with receiver `az`
+/// and project `r` with receiver `taz` share a path when their secrets are equal. One path must
+/// lead to one receiver: otherwise a request could be authenticated by one receiver's rules and
+/// refresh another project's Warehouses.
+pub fn path_collisions(receivers: &[Receiver]) -> Vec<(usize, usize)> {
+    let mut first: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(receivers.len());
+    let mut out = Vec::new();
+    for (i, r) in receivers.iter().enumerate() {
+        match first.entry(r.path.as_str()) {
+            std::collections::hash_map::Entry::Occupied(e) => out.push((*e.get(), i)),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+        }
+    }
+    out
+}
+
+/// The message for a receiver whose path another receiver already has: names both.
+pub fn collision_message(earlier: &Receiver, later: &Receiver) -> String {
+    format!(
+        "receiver {}/{} has the same URL path as receiver {}/{} ({}): Kargo hashes project + name + secret without separators, so both would be served on one URL; rename one of them or give it another secret",
+        later.project, later.name, earlier.project, earlier.name, earlier.origin
+    )
 }
 
 #[cfg(test)]

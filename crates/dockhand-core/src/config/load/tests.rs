@@ -926,3 +926,53 @@ stringData:
     let bad = text.replace("cred-type: image", "cred-type: ssh");
     assert!(errors(&bad)[0].contains("unknown credential type \"ssh\""));
 }
+
+/// Kargo's hash input is plain concatenation: `rt` + `az` and `r` + `taz` with one secret give one
+/// path. That must be a configuration error naming both receivers, not one URL serving two.
+#[test]
+fn receivers_sharing_a_url_path_are_refused() {
+    let project = |ns: &str, receiver: &str| {
+        format!(
+            "apiVersion: v1
+kind: Secret
+metadata:
+  name: s
+  namespace: {ns}
+stringData:
+  secret: same
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata:
+  name: {ns}
+  namespace: {ns}
+spec:
+  webhookReceivers:
+  - name: {receiver}
+    azure:
+      secretRef:
+        name: s
+"
+        )
+    };
+    let text = format!("{}---\n{}", project("rt", "az"), project("r", "taz"));
+    assert_eq!(
+        errors(&text),
+        vec!["f.yaml (document 3) spec.webhookReceivers: receiver r/taz has the same URL path as receiver rt/az (f.yaml (document 1)): Kargo hashes project + name + secret without separators, so both would be served on one URL; rename one of them or give it another secret"]
+    );
+    // The same names with different secrets, or a different type, are two paths.
+    let other_secret = format!(
+        "{}---\n{}",
+        project("rt", "az"),
+        project("r", "taz").replace("secret: same", "secret: other")
+    );
+    assert_eq!(ok(&other_secret).receivers.len(), 2);
+    let other_type = format!(
+        "{}---\n{}",
+        project("rt", "az"),
+        project("r", "taz")
+            .replace("secret: same", "secret: same\n  auth-header: same")
+            .replace("azure:", "harbor:")
+    );
+    assert_eq!(ok(&other_type).receivers.len(), 2);
+}
