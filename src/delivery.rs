@@ -86,7 +86,7 @@ pub async fn handle(
             let dedupable = matches!(event.action, Action::Refresh(_) | Action::Ignore { .. });
             let duplicate = match (&event.provider_id, dedupable) {
                 (Some(id), true) => {
-                    if app.dedup.claim(&receiver.path, id) {
+                    if app.dedup.claim(&receiver.project, &receiver.name, id) {
                         claimed = Some(id.clone());
                         false
                     } else {
@@ -177,7 +177,7 @@ pub async fn handle(
         // Never answer 2xx for something that is not durable: the sender will retry.
         tracing::error!(error = %e, "cannot record delivery");
         if let Some(id) = &claimed {
-            app.dedup.release(&receiver.path, id);
+            app.dedup.release(&receiver.project, &receiver.name, id);
         }
         app.metrics
             .delivery(receiver.kind.as_str(), "unknown", "store_error");

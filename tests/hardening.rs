@@ -514,3 +514,48 @@ fn two_receivers_on_one_url_are_a_configuration_error() {
         .iter()
         .all(|w| w["project"] == "rt"));
 }
+
+/// Issue 17, item 2: the de-duplication table keeps a fixed-size digest per id. Before, each
+/// distinct 1 MiB id stayed in memory for the whole window (RSS grew ~1.2 MB per push).
+#[test]
+fn huge_delivery_ids_do_not_grow_memory() {
+    let (_dir, s, path) = setup(&[]);
+    let push = |i: usize| {
+        let id = format!("{i:04}{}", "x".repeat(1 << 20));
+        let (status, _) = s.post(
+            &path,
+            &[ACR_UA],
+            &acr_push(&id, "myregistry.azurecr.io", "app", "1.0.0"),
+        );
+        assert_eq!(status, 200);
+    };
+    // Warm up allocator pools and the store's buffers first, then measure 40 more.
+    for i in 0..10 {
+        push(i);
+    }
+    let before = s.rss_kib();
+    for i in 10..50 {
+        push(i);
+    }
+    let grown = s.rss_kib().saturating_sub(before);
+    assert!(
+        grown < 20 * 1024,
+        "RSS grew {grown} KiB over 40 deliveries with 1 MiB ids"
+    );
+    // The ids are still recognised as duplicates.
+    let id = format!("{:04}{}", 42, "x".repeat(1 << 20));
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push(&id, "myregistry.azurecr.io", "app", "1.0.0"),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("duplicate delivery"),
+        "{body}"
+    );
+    still_serving(&s, &path);
+}
