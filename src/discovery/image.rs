@@ -96,11 +96,17 @@ pub async fn discover(
         }
     }
     if want_created {
-        // Newest build first; tags without a build time last.
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        // Newest build first; tags without a (parseable) build time last.
+        out.sort_by_key(|image| std::cmp::Reverse(build_time(image.created_at.as_deref())));
         out.truncate(limit);
     }
     Ok(out)
+}
+
+/// An image config's `created` time. Compared as instants, not strings: RFC 3339 with and
+/// without fractional seconds, or with another offset, does not sort as text.
+fn build_time(created: Option<&str>) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(created?, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// The image `tag` names, or None when it has no manifest for the subscription's platform.

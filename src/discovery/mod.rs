@@ -22,7 +22,9 @@ pub mod registry;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use dockhand_core::config::{find_credential, Credential, CredentialKind, Subscription};
@@ -158,7 +160,7 @@ impl Discovery {
     /// Waits for a free request slot of `host`.
     async fn host_permit(&self, host: &str) -> Option<OwnedSemaphorePermit> {
         let sem = {
-            let mut hosts = self.hosts.lock().ok()?;
+            let mut hosts = self.hosts.lock();
             hosts
                 .entry(host.to_ascii_lowercase())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_host.max(1))))
@@ -168,7 +170,7 @@ impl Discovery {
     }
 
     fn cached_token(&self, key: &str) -> Option<Secret> {
-        let tokens = self.tokens.lock().ok()?;
+        let tokens = self.tokens.lock();
         tokens
             .get(key)
             .filter(|(_, until)| *until > Instant::now())
@@ -176,10 +178,9 @@ impl Discovery {
     }
 
     fn cache_token(&self, key: String, token: Secret, until: Instant) {
-        if let Ok(mut tokens) = self.tokens.lock() {
-            tokens.retain(|_, (_, u)| *u > Instant::now());
-            tokens.insert(key, (token, until));
-        }
+        let mut tokens = self.tokens.lock();
+        tokens.retain(|_, (_, u)| *u > Instant::now());
+        tokens.insert(key, (token, until));
     }
 
     fn git_cache_dir(&self, url: &str) -> PathBuf {
@@ -189,20 +190,20 @@ impl Discovery {
     }
 
     async fn path_lock(&self, path: &Path) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = match self.paths.lock() {
-            Ok(mut paths) => paths.entry(path.to_path_buf()).or_default().clone(),
-            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
-        };
+        let lock = self
+            .paths
+            .lock()
+            .entry(path.to_path_buf())
+            .or_default()
+            .clone();
         lock.lock_owned().await
     }
 
     /// Lets every failing subscription be retried at its next reconcile (the configuration
     /// changed; what failed may work now). Errors stay reported until then.
     pub fn reset_backoff(&self) {
-        if let Ok(mut m) = self.memory.lock() {
-            for entry in m.values_mut() {
-                entry.retry_at = None;
-            }
+        for entry in self.memory.lock().values_mut() {
+            entry.retry_at = None;
         }
     }
 
@@ -268,11 +269,7 @@ impl Discovery {
         cred: Option<&Credential>,
         max_age: Option<Duration>,
     ) -> SubscriptionResult {
-        let remembered = self
-            .memory
-            .lock()
-            .ok()
-            .and_then(|m| m.get(mem_key).cloned());
+        let remembered = self.memory.lock().get(mem_key).cloned();
         if let Some(Memory {
             last,
             retry_at: Some(at),
@@ -333,16 +330,14 @@ impl Discovery {
             }
         };
         tracing::debug!(subscription = mem_key, error = ?result.error, "discovered");
-        if let Ok(mut m) = self.memory.lock() {
-            m.insert(
-                mem_key.to_string(),
-                Memory {
-                    last: result.clone(),
-                    retry_at,
-                    at: Instant::now(),
-                },
-            );
-        }
+        self.memory.lock().insert(
+            mem_key.to_string(),
+            Memory {
+                last: result.clone(),
+                retry_at,
+                at: Instant::now(),
+            },
+        );
         result
     }
 }
