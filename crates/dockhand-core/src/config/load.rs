@@ -73,6 +73,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     }
     for file in files {
         let name = file.display().to_string();
+        if let Ok(meta) = std::fs::metadata(&file) {
+            if meta.len() > super::limits::MAX_FILE_BYTES {
+                loader
+                    .problems
+                    .file(&name, super::limits::too_large(meta.len()));
+                continue;
+            }
+        }
         match std::fs::read(&file) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => loader.add_file(&name, &text),
@@ -243,6 +251,10 @@ struct Loader {
 
 impl Loader {
     fn add_file(&mut self, file: &str, text: &str) {
+        if let Err(message) = super::limits::check(text) {
+            self.problems.file(file, message);
+            return;
+        }
         for (document, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let origin = Origin {
                 file: file.to_string(),

@@ -4,6 +4,7 @@
 
 mod credentials;
 mod duration;
+mod limits;
 mod load;
 mod manifest;
 mod project_config;
@@ -13,6 +14,7 @@ mod warehouse;
 
 pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
 pub use duration::parse_duration;
+pub use limits::{MAX_FILE_BYTES, MAX_FLOW_DEPTH};
 pub use load::{load, load_str, ConfigError, ConfigErrors};
 pub use receiver_url::{collision_message, path_collisions, receiver_path};
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
