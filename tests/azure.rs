@@ -330,3 +330,35 @@ fn malformed_bodies_are_400_recorded_and_harmless() {
     let (_, body) = s.post(&path, &[ACR_UA], &fixture("acr-push.json"));
     assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
 }
+
+/// Issue 17, item 16: an OCI chart subscription without `semverConstraint` is refreshed only by a
+/// pushed tag that is a version, as Kargo's chart selector decides; `latest` refreshes nothing and
+/// the delivery says why.
+#[test]
+fn chart_without_constraint_needs_a_version_tag() {
+    let wh = "apiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata: {name: any-chart, namespace: kargo-demo}\nspec:\n  subscriptions:\n  - chart: {repoURL: 'oci://myregistry.azurecr.io/helm/other'}\n";
+    let dir = config_dir(&[("c.yaml", BASE_CONFIG), ("w.yaml", wh)]);
+    let s = Server::start(&[dir.path()], &[]);
+    let path = s.receiver_path("azure-wh-receiver");
+    let push = |id: &str, tag: &str| {
+        let mut body: Value =
+            serde_json::from_str(&acr_push(id, "myregistry.azurecr.io", "helm/other", tag))
+                .unwrap();
+        body["target"]["mediaType"] = json!("application/vnd.cncf.helm.config.v1+json");
+        s.post(&path, &[ACR_UA], &body.to_string())
+    };
+    let (status, body) = push("v1", "latest");
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (200, Some("refreshed 0 warehouse(s)"))
+    );
+    assert!(
+        s.deliveries()[0]["explanation"]
+            .to_string()
+            .contains("chart version \\\"latest\\\" is not a semantic version"),
+        "{}",
+        s.deliveries()[0]
+    );
+    let (_, body) = push("v2", "0.3.0");
+    assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
+}

@@ -77,16 +77,15 @@ pub fn image_tag(sub: &ImageSubscription, tag: &str) -> Result<(), Rejection> {
 
 /// Would `sub` consider chart `version`? A `.tgz` suffix (a package file name) and a leading
 /// `v` are tolerated; versions are read leniently (`1.2` is 1.2.0), as Kargo's Helm discovery.
+/// The version must be one even without a `semverConstraint`: Kargo's chart selector refreshes
+/// only for a pushed tag that parses as a version, so `latest` on an OCI chart refreshes nothing.
 pub fn chart_version(sub: &ChartSubscription, version: &str) -> Result<(), Rejection> {
-    let Some(constraint) = sub.semver.as_ref() else {
-        return Ok(());
-    };
     let bare = version.strip_suffix(".tgz").unwrap_or(version);
     semver_rule(
         "chart version",
         bare,
         false,
-        Some(constraint),
+        sub.semver.as_ref(),
         "semverConstraint",
     )
 }
@@ -427,7 +426,18 @@ mod tests {
         let any = chart(None);
         let caret = chart(Some("^1.2"));
         let rows: &[(&ChartSubscription, &str, Option<&str>)] = &[
-            (&any, "whatever", None),
+            (&any, "1.0.0", None),
+            (&any, "0.1.0-rc.1", None),
+            (
+                &any,
+                "whatever",
+                Some("chart version \"whatever\" is not a semantic version"),
+            ),
+            (
+                &any,
+                "latest",
+                Some("chart version \"latest\" is not a semantic version"),
+            ),
             (&caret, "1.2.0", None),
             (&caret, "1.4", None),
             (&caret, "v1.4.1", None),
