@@ -344,6 +344,10 @@ fn pod_is_non_root_read_only_and_without_capabilities() {
             pod_security["seccompProfile"]["type"], "RuntimeDefault",
             "{label}"
         );
+        assert_eq!(
+            pod["enableServiceLinks"], false,
+            "{label}: Service links would add DOCKHAND_* variables beside the flags' own"
+        );
         for key in ["hostNetwork", "hostPID", "hostIPC"] {
             assert_ne!(pod[key], true, "{label}: {key}");
         }
