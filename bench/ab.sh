@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A/B ingest comparison of two dockhand binaries on this machine, alternating A and B so that
+# machine noise falls on both alike (BENCHMARKS.md: "compare ratios in one run").
+#
+#   bench/ab.sh OLD_BINARY NEW_BINARY [ROUNDS]
+#
+# Each round starts each binary on a fresh data dir with the bench configuration (1,000
+# Warehouses, rate limits and de-duplication off, as bench/run.sh's ingest), warms it up for 5 s,
+# then measures wrk at BENCH_CONNS (32) connections for BENCH_SECONDS (10). Prints one line per
+# run and the median requests/s of each with the ratio B/A. Needs wrk and the release build of
+# dockhand-bench (cargo build --release -p dockhand-bench).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+a="$1" b="$2" rounds="${3:-3}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+seconds="${BENCH_SECONDS:-10}" conns="${BENCH_CONNS:-32}" port="${BENCH_PORT_BASE:-18400}"
+gen="$target/release/dockhand-bench"
+command -v wrk >/dev/null || { echo "bench/ab.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
+[ -x "$gen" ] || { echo "build it first: cargo build --release -p dockhand-bench" >&2; exit 1; }
+work="$(mktemp -d)"
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+# Reconciles fail fast against a port where nothing listens, as in bench/run.sh's ingest.
+BENCH_REGISTRY="127.0.0.1:$((port + 9))" "$gen" gen --warehouses 1000 --out "$work/cfg" >/dev/null
+
+run() { # label binary
+  local data="$work/data-$RANDOM"
+  "$2" serve --config "$work/cfg/manifests" --data-dir "$data" \
+    --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+    --base-url "http://127.0.0.1:$port" \
+    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s 2>"$work/log" &
+  pid=$!
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; do sleep 0.05; done
+  BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$conns" -d5s -s bench/acr_push.lua \
+    "http://127.0.0.1:$port/" >/dev/null
+  local rps
+  rps="$(BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$conns" -d"${seconds}s" \
+    -s bench/acr_push.lua "http://127.0.0.1:$port/" | grep '^{' |
+    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))')"
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  rm -rf "$data"
+  echo "$1 $rps"
+}
+
+results="$work/results"
+for i in $(seq "$rounds"); do
+  run A "$a" | tee -a "$results"
+  run B "$b" | tee -a "$results"
+done
+python3 - "$results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    k, v = line.split()
+    runs.setdefault(k, []).append(float(v))
+ma, mb = statistics.median(runs["A"]), statistics.median(runs["B"])
+print(f"median A {ma:.0f} req/s, B {mb:.0f} req/s, B/A = {mb / ma:.2f}")
+PY
