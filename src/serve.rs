@@ -310,3 +310,128 @@ async fn on_reload(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::parse_rate;
+
+    const CONFIG: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: demo}
+stringData: {secret: in-process-secret}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  webhookReceivers:
+  - name: acr
+    azure: {secretRef: {name: s}}
+";
+
+    fn options(config: PathBuf, data_dir: PathBuf) -> Options {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Options {
+            config: vec![config],
+            listen: any,
+            admin_listen: any,
+            data_dir,
+            base_url: "http://127.0.0.1".to_string(),
+            keep_deliveries: 100,
+            refresh_workers: 1,
+            refresh_cooldown: Duration::from_secs(1),
+            admin_token_file: None,
+            registry_aliases: Vec::new(),
+            max_body_bytes: 1 << 20,
+            watch_interval: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(2),
+            limits: Limits {
+                max_connections: 16,
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(5),
+                max_header_bytes: 16 << 10,
+                tls_handshake_timeout: Duration::from_secs(5),
+            },
+            request_timeout: Duration::from_secs(5),
+            receiver_rate: parse_rate("0").unwrap(),
+            client_rate: parse_rate("0").unwrap(),
+            dedup_window: Duration::from_secs(60),
+            tls_cert: None,
+            tls_key: None,
+            insecure_registries: Vec::new(),
+            discovery_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A server on port 0 in this process: bind, learn the addresses, take a webhook, stop
+    /// when the shutdown future completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_in_process_on_port_zero_and_stops_on_the_shutdown_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.yaml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let server = Server::bind(options(config, dir.path().join("data")))
+            .await
+            .unwrap();
+        let public = server.local_addr().unwrap();
+        let admin = server.admin_addr().unwrap();
+        assert_ne!(public.port(), 0);
+        assert_ne!(admin.port(), 0);
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+
+        let http = reqwest::Client::new();
+        let receivers: serde_json::Value = http
+            .get(format!("http://{admin}/api/v1/receivers"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let path = receivers[0]["path"].as_str().unwrap().to_string();
+        let push = serde_json::json!({
+            "id": "in-process-1",
+            "timestamp": "2026-11-21T12:00:00.0000000Z",
+            "action": "push",
+            "target": {"repository": "app", "tag": "1.0.0",
+                       "mediaType": "application/vnd.oci.image.manifest.v1+json"},
+            "request": {"host": "myregistry.azurecr.io"}
+        });
+        let resp = http
+            .post(format!("http://{public}{path}"))
+            .header("User-Agent", "AzureContainerRegistry/1.0.0")
+            .json(&push)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["msg"], "refreshed 0 warehouse(s)");
+        let deliveries: serde_json::Value = http
+            .get(format!("http://{admin}/api/v1/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(deliveries[0]["providerId"], "in-process-1", "{deliveries}");
+
+        let asked = Instant::now();
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(3), running)
+            .await
+            .expect("stops within --shutdown-timeout + 1 s")
+            .unwrap()
+            .unwrap();
+        assert!(asked.elapsed() < Duration::from_secs(3));
+        // Stopped means stopped: the listener is gone.
+        assert!(tokio::net::TcpStream::connect(public).await.is_err());
+    }
+}
