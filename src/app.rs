@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use crate::dedup::Dedup;
 use crate::discovery::Discovery;
-use crate::http::ratelimit::Limiter;
 use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
 use crate::refresh::Refresher;
 use crate::store::Store;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dockhand::client::{self, Client};
 use dockhand::http::listener::Limits;
-use dockhand::http::ratelimit::Rate;
+use dockhand::ratelimit::Rate;
 use dockhand::receiver_urls;
 use dockhand::serve;
 use dockhand::store::Delivery;
@@ -239,7 +239,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_rate(s: &str) -> Result<Rate, String> {
-    dockhand::http::ratelimit::parse_rate(s)
+    dockhand::ratelimit::parse_rate(s)
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
@@ -273,13 +273,59 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(cli.command)) {
+    let code = match rt.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    };
+    // `serve` has stopped everything it started; a blocking task still running (a config walk
+    // on a hung file system) must not hold the exit, which SIGTERM's deadline promises.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The one SIGHUP handler: each signal asks the server to reload its configuration and its TLS
+/// certificate.
+fn forward_sighup(reload: dockhand::source::ReloadRequests) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload on file change only");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received; reloading");
+            reload.request();
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = reload;
 }
 
 fn init_logging(format: LogFormat) {
@@ -314,7 +360,7 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve(a) => {
-            serve::run(serve::Options {
+            let server = serve::Server::bind(serve::Options {
                 config: a.config.config,
                 listen: a.listen,
                 admin_listen: a.admin_listen,
@@ -345,6 +391,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 discovery_timeout: a.discovery_timeout,
             })
             .await?;
+            forward_sighup(server.reload_requests());
+            server.run(termination()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(a) => match dockhand_core::config::load(&a.config) {

@@ -1,11 +1,26 @@
-//! `dockhand serve`: load the configuration, open the store, start the refresh engine and the two
-//! listeners, reload on change, and shut down gracefully on SIGTERM/SIGINT.
+//! `dockhand serve` as a library: `Server::bind` loads the first configuration, opens the store
+//! and binds both listeners (so a caller learns the addresses, port 0 included); `Server::run`
+//! serves until the `shutdown` future completes. No signal handling here: the binary wires
+//! SIGTERM/SIGINT to `shutdown` and SIGHUP to `Server::reload_requests`, and a test can run a
+//! server in-process.
+//!
+//! Lifecycle. Every background task (refresh workers, interval schedule, configuration source,
+//! reload on request) runs under one `TaskTracker` and stops on one `CancellationToken`.
+//! Shutdown runs in this order, each step bounded so that the whole takes at most
+//! `--shutdown-timeout` plus one second:
+//! 1. not ready, stop accepting;
+//! 2. let requests in flight finish (up to `--shutdown-timeout`);
+//! 3. cancel the background tasks and wait for them (up to `TASK_STOP_TIMEOUT`);
+//! 4. close the store, and only if every task has stopped, since a worker may still write.
+//!    Skipping it loses nothing: every write a caller awaited is already committed. Closing is
+//!    bounded too (`STORE_CLOSE_TIMEOUT`).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use arc_swap::ArcSwap;
@@ -15,12 +30,25 @@ use crate::app::{App, Settings, Snapshot};
 use crate::dedup::Dedup;
 use crate::discovery::{self, Discovery};
 use crate::http::listener::{self, Limits};
-use crate::http::ratelimit::{Limiter, Rate};
 use crate::http::tls::TlsConfig;
 use crate::metrics::Metrics;
+use crate::ratelimit::{Limiter, Rate};
 use crate::refresh::{self, Refresher};
+use crate::source::{ConfigSource, FileSource, ReloadRequests, Sink, SourceError};
 use crate::store::Store;
-use crate::{http, receiver_urls, reload};
+use crate::{http, receiver_urls};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long background tasks get to stop once cancelled. They stop at their next await, so
+/// this is only reached by a task stuck in blocking work.
+const TASK_STOP_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// How long closing the store (committing what was submitted) may take. With the two bounds
+/// above and the binary's 200 ms for blocking tasks, shutdown stays within
+/// `--shutdown-timeout` plus one second.
+const STORE_CLOSE_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Everything `serve` needs, from the command line.
 #[derive(Debug, Clone)]
@@ -51,156 +79,374 @@ pub struct Options {
     pub discovery_timeout: Duration,
 }
 
-/// Runs the server until a termination signal. Errors are user errors (exit 1).
-pub async fn run(opts: Options) -> anyhow::Result<()> {
-    let config = dockhand_core::config::load(&opts.config).map_err(|errors| {
-        for e in &errors.0 {
-            eprintln!("error: {e}");
-        }
-        anyhow!(
-            "the configuration has {} problem(s); fix them (dockhand check --config ... lists them) and start again",
-            errors.0.len()
-        )
-    })?;
-    for (origin, kind, name) in &config.skipped {
-        tracing::info!("{origin}: skipping {kind} {name} (not used by dockhand)");
+/// Runs the server until `shutdown` completes. Errors are user errors (exit 1).
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    Server::bind(opts).await?.run(shutdown).await
+}
+
+/// A server ready to run: configuration loaded, store open, listeners bound.
+pub struct Server {
+    app: Arc<App>,
+    public: TcpListener,
+    admin: TcpListener,
+    token: Option<Secret>,
+    tls: Option<Arc<TlsConfig>>,
+    queue: refresh::Queue,
+    source: Box<dyn ConfigSource>,
+    reload: ReloadRequests,
+    opts: Options,
+}
+
+impl Server {
+    /// Loads the configuration from the `--config` files, opens the store and binds both
+    /// listeners.
+    pub async fn bind(opts: Options) -> anyhow::Result<Server> {
+        let source = FileSource::new(opts.config.clone(), opts.watch_interval);
+        Server::bind_with(opts, Box::new(source)).await
     }
-    let token = match &opts.admin_token_file {
-        Some(p) => {
-            let t = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read --admin-token-file {}", p.display()))?;
-            let t = t.trim();
-            if t.is_empty() {
-                return Err(anyhow!("--admin-token-file {} is empty", p.display()));
+
+    /// As `bind`, with the configuration from `source`.
+    pub async fn bind_with(
+        opts: Options,
+        mut source: Box<dyn ConfigSource>,
+    ) -> anyhow::Result<Server> {
+        let config = match source.initial().await {
+            Ok(update) => {
+                crate::source::report_left_out(&update.left_out);
+                update.config
             }
-            Some(Secret::new(t))
-        }
-        None => None,
-    };
-    let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
-    let mut discovery = discovery::Settings::new(opts.data_dir.clone());
-    discovery.insecure_registries = opts.insecure_registries.clone();
-    discovery.timeout = opts.discovery_timeout;
-    discovery.connect_timeout = discovery.connect_timeout.min(opts.discovery_timeout);
-    let discovery = Arc::new(Discovery::new(discovery)?);
-    let metrics = Arc::new(Metrics::default());
-    let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
-    let settings = Settings {
-        base_path: receiver_urls::base_path(&opts.base_url),
-        base_url: opts.base_url.trim_end_matches('/').to_string(),
-        max_body_bytes: opts.max_body_bytes,
-        request_timeout: opts.request_timeout,
-        registry_aliases: opts.registry_aliases.clone(),
-    };
-    let tls = match (&opts.tls_cert, &opts.tls_key) {
-        (Some(c), Some(k)) => Some(Arc::new(TlsConfig::load(c.clone(), k.clone())?)),
-        (None, None) => None,
-        _ => return Err(anyhow!("--tls-cert and --tls-key go together")),
-    };
-    let receivers = config.receivers.len();
-    let warehouses = config.warehouses.len();
-    let app = Arc::new(App {
-        snapshot: ArcSwap::from_pointee(Snapshot::build(config, &opts.registry_aliases)),
-        store: store.clone(),
-        metrics,
-        refresher,
-        discovery,
-        settings,
-        ready: AtomicBool::new(false),
-        receiver_limiter: Limiter::new(opts.receiver_rate, 100_000),
-        client_limiter: Limiter::new(opts.client_rate, 100_000),
-        dedup: Dedup::new(opts.dedup_window, 1_000_000),
-    });
-
-    let public = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (--listen)", opts.listen))?;
-    let admin = tokio::net::TcpListener::bind(opts.admin_listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (--admin-listen)", opts.admin_listen))?;
-
-    refresh::start(app.clone(), queue, opts.refresh_workers)?;
-    reload::spawn(app.clone(), opts.config.clone(), opts.watch_interval);
-
-    tracing::info!(
-        listen = %public.local_addr()?,
-        admin = %admin.local_addr()?,
-        data_dir = %opts.data_dir.display(),
-        receivers,
-        warehouses,
-        "dockhand serving"
-    );
-    app.ready.store(true, Ordering::Relaxed);
-
-    if let Some(tls) = tls.clone() {
-        spawn_tls_reload(tls);
-    }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let public_task = tokio::spawn(listener::serve(
-        public,
-        http::webhook::router(app.clone()),
-        opts.limits.clone(),
-        tls,
-        stopped.clone(),
-    ));
-    let admin_task = tokio::spawn(listener::serve(
-        admin,
-        http::admin::router(app.clone(), token),
-        opts.limits.clone(),
-        None,
-        stopped,
-    ));
-
-    wait_for_termination().await;
-    tracing::info!("shutting down: no new connections; finishing requests in flight");
-    app.ready.store(false, Ordering::Relaxed);
-    let _ = stop.send(true);
-    let drained = tokio::time::timeout(opts.shutdown_timeout, async {
-        let _ = public_task.await;
-        let _ = admin_task.await;
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("shutdown timeout reached with requests still in flight");
-    }
-    store.close();
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Reads the TLS certificate and key again on SIGHUP.
-fn spawn_tls_reload(tls: Arc<TlsConfig>) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let t = tls.clone();
-            let _ = tokio::task::spawn_blocking(move || t.reload()).await;
-        }
-    });
-}
-
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+            Err(SourceError::Invalid(errors)) => {
+                for e in &errors.0 {
+                    eprintln!("error: {e}");
                 }
+                return Err(anyhow!(
+                    "the configuration has {} problem(s); fix them (dockhand check --config ... lists them) and start again",
+                    errors.0.len()
+                ));
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            Err(e) => return Err(e.into()),
+        };
+        for (origin, kind, name) in &config.skipped {
+            tracing::info!("{origin}: skipping {kind} {name} (not used by dockhand)");
+        }
+        let token = match &opts.admin_token_file {
+            Some(p) => {
+                let t = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read --admin-token-file {}", p.display()))?;
+                let t = t.trim();
+                if t.is_empty() {
+                    return Err(anyhow!("--admin-token-file {} is empty", p.display()));
+                }
+                Some(Secret::new(t))
             }
+            None => None,
+        };
+        let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
+        let mut discovery = discovery::Settings::new(opts.data_dir.clone());
+        discovery.insecure_registries = opts.insecure_registries.clone();
+        discovery.timeout = opts.discovery_timeout;
+        discovery.connect_timeout = discovery.connect_timeout.min(opts.discovery_timeout);
+        let discovery = Arc::new(Discovery::new(discovery)?);
+        let metrics = Arc::new(Metrics::default());
+        let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
+        let settings = Settings {
+            base_path: receiver_urls::base_path(&opts.base_url),
+            base_url: opts.base_url.trim_end_matches('/').to_string(),
+            max_body_bytes: opts.max_body_bytes,
+            request_timeout: opts.request_timeout,
+            registry_aliases: opts.registry_aliases.clone(),
+        };
+        let tls = match (&opts.tls_cert, &opts.tls_key) {
+            (Some(c), Some(k)) => Some(Arc::new(TlsConfig::load(c.clone(), k.clone())?)),
+            (None, None) => None,
+            _ => return Err(anyhow!("--tls-cert and --tls-key go together")),
+        };
+        let app = Arc::new(App {
+            snapshot: ArcSwap::from_pointee(Snapshot::build(config, &opts.registry_aliases)),
+            store,
+            metrics,
+            refresher,
+            discovery,
+            settings,
+            ready: AtomicBool::new(false),
+            receiver_limiter: Limiter::new(opts.receiver_rate, 100_000),
+            client_limiter: Limiter::new(opts.client_rate, 100_000),
+            dedup: Dedup::new(opts.dedup_window, 1_000_000),
+        });
+        let public = TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--listen)", opts.listen))?;
+        let admin = TcpListener::bind(opts.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--admin-listen)", opts.admin_listen))?;
+        Ok(Server {
+            app,
+            public,
+            admin,
+            token,
+            tls,
+            queue,
+            source,
+            reload: ReloadRequests::default(),
+            opts,
+        })
+    }
+
+    /// The webhook listener's address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.public.local_addr()
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin.local_addr()
+    }
+
+    /// Where to ask for a reload of the configuration and the TLS certificate (the binary
+    /// sends SIGHUP here). A request made before `run` is served once it starts.
+    pub fn reload_requests(&self) -> ReloadRequests {
+        self.reload.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops in the order the module doc gives.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Server {
+            app,
+            public,
+            admin,
+            token,
+            tls,
+            queue,
+            source,
+            reload,
+            opts,
+        } = self;
+        let tasks = TaskTracker::new();
+        let cancel = CancellationToken::new();
+
+        refresh::start(app.clone(), queue, opts.refresh_workers, &tasks, &cancel)?;
+        // One path for a reload request: the certificate and the configuration source both
+        // hear it.
+        let source_reload = ReloadRequests::default();
+        tasks.spawn(source.run(
+            Sink::new(app.clone()),
+            source_reload.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(on_reload(
+            reload,
+            source_reload,
+            tls.clone(),
+            cancel.clone(),
+        ));
+        tasks.close();
+
+        tracing::info!(
+            listen = %public.local_addr()?,
+            admin = %admin.local_addr()?,
+            data_dir = %opts.data_dir.display(),
+            receivers = app.snapshot.load().config.receivers.len(),
+            warehouses = app.snapshot.load().config.warehouses.len(),
+            "dockhand serving"
+        );
+        app.ready.store(true, Ordering::Relaxed);
+
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let public_task = tokio::spawn(listener::serve(
+            public,
+            http::webhook::router(app.clone()),
+            opts.limits.clone(),
+            tls,
+            stopped.clone(),
+        ));
+        let admin_task = tokio::spawn(listener::serve(
+            admin,
+            http::admin::router(app.clone(), token),
+            opts.limits.clone(),
+            None,
+            stopped,
+        ));
+
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        app.ready.store(false, Ordering::Relaxed);
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(opts.shutdown_timeout, async {
+            let _ = public_task.await;
+            let _ = admin_task.await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown timeout reached with requests still in flight");
+        }
+
+        let asked = Instant::now();
+        cancel.cancel();
+        if tokio::time::timeout(TASK_STOP_TIMEOUT, tasks.wait())
+            .await
+            .is_ok()
+        {
+            tracing::debug!(took = ?asked.elapsed(), "background tasks stopped");
+            let store = app.store.clone();
+            let closing = tokio::task::spawn_blocking(move || store.close());
+            if tokio::time::timeout(STORE_CLOSE_TIMEOUT, closing)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the store did not close within {STORE_CLOSE_TIMEOUT:?}");
+            }
+        } else {
+            tracing::warn!(
+                running = tasks.len(),
+                "background tasks still running after {TASK_STOP_TIMEOUT:?}; leaving the store open (every accepted write is committed)"
+            );
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Serves reload requests until cancelled: the TLS certificate is read again, and the
+/// configuration source is asked to reload.
+async fn on_reload(
+    requests: ReloadRequests,
+    source: ReloadRequests,
+    tls: Option<Arc<TlsConfig>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = requests.requested() => {}
+        }
+        source.request();
+        if let Some(tls) = tls.clone() {
+            let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::parse_rate;
+
+    const CONFIG: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: demo}
+stringData: {secret: in-process-secret}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  webhookReceivers:
+  - name: acr
+    azure: {secretRef: {name: s}}
+";
+
+    fn options(config: PathBuf, data_dir: PathBuf) -> Options {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Options {
+            config: vec![config],
+            listen: any,
+            admin_listen: any,
+            data_dir,
+            base_url: "http://127.0.0.1".to_string(),
+            keep_deliveries: 100,
+            refresh_workers: 1,
+            refresh_cooldown: Duration::from_secs(1),
+            admin_token_file: None,
+            registry_aliases: Vec::new(),
+            max_body_bytes: 1 << 20,
+            watch_interval: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(2),
+            limits: Limits {
+                max_connections: 16,
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(5),
+                max_header_bytes: 16 << 10,
+                tls_handshake_timeout: Duration::from_secs(5),
+            },
+            request_timeout: Duration::from_secs(5),
+            receiver_rate: parse_rate("0").unwrap(),
+            client_rate: parse_rate("0").unwrap(),
+            dedup_window: Duration::from_secs(60),
+            tls_cert: None,
+            tls_key: None,
+            insecure_registries: Vec::new(),
+            discovery_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A server on port 0 in this process: bind, learn the addresses, take a webhook, stop
+    /// when the shutdown future completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_in_process_on_port_zero_and_stops_on_the_shutdown_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.yaml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let server = Server::bind(options(config, dir.path().join("data")))
+            .await
+            .unwrap();
+        let public = server.local_addr().unwrap();
+        let admin = server.admin_addr().unwrap();
+        assert_ne!(public.port(), 0);
+        assert_ne!(admin.port(), 0);
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+
+        let http = reqwest::Client::new();
+        let receivers: serde_json::Value = http
+            .get(format!("http://{admin}/api/v1/receivers"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let path = receivers[0]["path"].as_str().unwrap().to_string();
+        let push = serde_json::json!({
+            "id": "in-process-1",
+            "timestamp": "2026-11-21T12:00:00.0000000Z",
+            "action": "push",
+            "target": {"repository": "app", "tag": "1.0.0",
+                       "mediaType": "application/vnd.oci.image.manifest.v1+json"},
+            "request": {"host": "myregistry.azurecr.io"}
+        });
+        let resp = http
+            .post(format!("http://{public}{path}"))
+            .header("User-Agent", "AzureContainerRegistry/1.0.0")
+            .json(&push)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["msg"], "refreshed 0 warehouse(s)");
+        let deliveries: serde_json::Value = http
+            .get(format!("http://{admin}/api/v1/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(deliveries[0]["providerId"], "in-process-1", "{deliveries}");
+
+        let asked = Instant::now();
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(3), running)
+            .await
+            .expect("stops within --shutdown-timeout + 1 s")
+            .unwrap()
+            .unwrap();
+        assert!(asked.elapsed() < Duration::from_secs(3));
+        // Stopped means stopped: the listener is gone.
+        assert!(tokio::net::TcpStream::connect(public).await.is_err());
     }
 }

@@ -1,8 +1,7 @@
 //! The two HTTP listeners: the public webhook listener and the loopback admin API, with the
-//! accept loop, limits, rate limiting and TLS they share.
+//! accept loop, limits and TLS they share (rate limiting is `crate::ratelimit`, held by `App`).
 
 pub mod admin;
 pub mod listener;
-pub mod ratelimit;
 pub mod tls;
 pub mod webhook;

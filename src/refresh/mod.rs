@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::{now_rfc3339, App};
 use crate::metrics::Metrics;
@@ -201,9 +203,16 @@ fn remaining_cooldown(slot: &Slot, cooldown: Duration) -> Duration {
     }
 }
 
-/// Starts `workers` reconcile workers and the interval scheduler, and re-queues the refreshes
-/// left pending by a previous run.
-pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> {
+/// Starts `workers` reconcile workers and the interval scheduler on `tasks`, and re-queues the
+/// refreshes left pending by a previous run. All stop when `cancel` fires; a reconcile cut short
+/// keeps its pending row, so the next start resumes it.
+pub fn start(
+    app: Arc<App>,
+    queue: Queue,
+    workers: usize,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
     for (project, name) in app.store.pending()? {
         tracing::info!(project, warehouse = name, "resuming pending refresh");
         app.refresher.request(&project, &name, None);
@@ -212,30 +221,40 @@ pub fn start(app: Arc<App>, queue: Queue, workers: usize) -> anyhow::Result<()> 
     for _ in 0..workers.max(1) {
         let app = app.clone();
         let rx = rx.clone();
-        tokio::spawn(async move {
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
             loop {
-                let next = rx.lock().await.recv().await;
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    next = async { rx.lock().await.recv().await } => next,
+                };
                 let Some(key) = next else { break };
                 app.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 if let Some(dirty) = app.refresher.begin(&key) {
-                    let interval = reconcile::run(&app, &key.0, &key.1, dirty).await;
+                    let interval = tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        interval = reconcile::run(&app, &key.0, &key.1, dirty) => interval,
+                    };
                     app.refresher.end(&key, interval);
                 }
             }
         });
     }
-    tokio::spawn(interval_schedule(app));
+    tasks.spawn(interval_schedule(app, cancel.clone()));
     Ok(())
 }
 
 /// Requests the interval reconcile of every Warehouse. Due times live in a heap rebuilt when the
 /// configuration changes, so a tick costs the due Warehouses only, not all of them.
-async fn interval_schedule(app: Arc<App>) {
+async fn interval_schedule(app: Arc<App>, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
     let mut current: Option<Arc<crate::app::Snapshot>> = None;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let snap = app.snapshot.load_full();
         let now = Instant::now();
         if !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &snap)) {

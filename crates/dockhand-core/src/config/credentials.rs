@@ -7,7 +7,7 @@
 use regex::Regex;
 use serde_yaml_ng::Value;
 
-use super::load::Problems;
+use super::diagnostics::Problems;
 use super::secrets::{SecretValue, StoredSecret};
 use super::{Credential, CredentialKind, Origin};
 use crate::repo_url;

@@ -6,10 +6,13 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+// `project_config` still reaches these through `load`; re-exported until it imports them from
+// `diagnostics` itself (its owner changes that file).
+pub(super) use super::diagnostics::{type_name, Problems};
+use super::diagnostics::{typed, ConfigError, ConfigErrors};
 use super::project_config::{self, PendingReceiver};
 use super::secrets::{self, StoredSecret};
 use super::{credentials, Credential};
@@ -19,33 +22,6 @@ use super::{manifest, warehouse, Config, Origin, Warehouse};
 const KARGO_GROUP: &str = "kargo.akuity.io";
 const KARGO_API_VERSION: &str = "kargo.akuity.io/v1alpha1";
 
-/// One problem in the configuration, located.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {message}")]
-pub struct ConfigError {
-    /// `file`, `file (document N)` or `file (document N) field.path`.
-    pub location: String,
-    pub message: String,
-}
-
-/// Every problem found; loading goes on after the first so `check` can print them all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl std::fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
 /// Loads every `*.yaml`/`*.yml` under `paths` (files or directories, recursively).
 ///
 /// Directories are read in name order, so the result does not depend on the file system.
@@ -53,25 +29,51 @@ impl std::error::Error for ConfigErrors {}
 /// `..data` links of a Kubernetes ConfigMap volume, which would load every file twice. A file
 /// named directly is read whatever its extension, and a file reached twice is read once.
 pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
-    let mut loader = Loader::default();
+    read(paths).finish()
+}
+
+/// Loads like [`load`] but object by object: a Warehouse, a receiver or a Secret with a problem
+/// is reported and left out, and the others are returned with the problems. A live source (a
+/// cluster, where one broken object must not stop the rest) uses this; `check` and files-mode
+/// start-up use the strict [`load`], which accepts nothing when anything is wrong.
+///
+/// What a problem leaves out is the object it belongs to: a broken Warehouse, a receiver entry
+/// (or a receiver whose Secret is missing or broken), a document that is not a manifest. A YAML
+/// syntax error leaves out the rest of its file, since the parser cannot resume after it.
+pub fn load_lenient(paths: &[PathBuf]) -> (Config, Vec<ConfigError>) {
+    read(paths).finish_lenient()
+}
+
+/// The files [`load`] reads for `paths`, in the order it reads them, and the problems met
+/// finding them (a path that cannot be read). The same walk serves the reload watcher, so what
+/// it watches is exactly what a load reads: dot-entries passed over, symlink loops ended.
+pub fn config_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ConfigError>) {
+    let mut problems = Problems::default();
+    let files = find_files(paths, &mut problems);
+    (files, problems.0)
+}
+
+fn find_files(paths: &[PathBuf], problems: &mut Problems) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut seen = HashSet::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                walk(path, &mut files, &mut seen, &mut loader.problems);
-            }
+            Ok(meta) if meta.is_dir() => walk(path, &mut files, &mut seen, problems),
             Ok(_) => {
                 if seen.insert(canonical(path)) {
                     files.push(path.clone());
                 }
             }
-            Err(e) => loader
-                .problems
-                .file(&path.display().to_string(), format!("cannot read: {e}")),
+            Err(e) => problems.file(&path.display().to_string(), format!("cannot read: {e}")),
         }
     }
-    for file in files {
+    files
+}
+
+/// Reads every file under `paths` into a loader, recording problems as it goes.
+fn read(paths: &[PathBuf]) -> Loader {
+    let mut loader = Loader::default();
+    for file in find_files(paths, &mut loader.problems) {
         let name = file.display().to_string();
         if let Ok(meta) = std::fs::metadata(&file) {
             if meta.len() > super::limits::MAX_FILE_BYTES {
@@ -89,7 +91,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
             Err(e) => loader.problems.file(&name, format!("cannot read: {e}")),
         }
     }
-    loader.finish()
+    loader
 }
 
 /// Loads manifests from one string, named `file` in messages.
@@ -152,79 +154,6 @@ fn is_yaml(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
-}
-
-/// The problems found so far.
-#[derive(Debug, Default)]
-pub(super) struct Problems(Vec<ConfigError>);
-
-impl Problems {
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// A problem with a whole file.
-    pub(super) fn file(&mut self, file: &str, message: impl Into<String>) {
-        self.0.push(ConfigError {
-            location: file.to_string(),
-            message: message.into(),
-        });
-    }
-
-    /// A problem with a whole document.
-    pub(super) fn document(&mut self, origin: &Origin, message: impl Into<String>) {
-        self.0.push(ConfigError {
-            location: origin.to_string(),
-            message: message.into(),
-        });
-    }
-
-    /// A problem with one field, `field` a path like `spec.subscriptions[0].image.repoURL`.
-    pub(super) fn field(&mut self, origin: &Origin, field: &str, message: impl Into<String>) {
-        self.0.push(ConfigError {
-            location: format!("{origin} {field}"),
-            message: message.into(),
-        });
-    }
-}
-
-/// Deserializes `doc` as `T`; a type error is reported at the field serde was reading.
-pub(super) fn typed<T: DeserializeOwned>(
-    origin: &Origin,
-    doc: &Value,
-    problems: &mut Problems,
-) -> Option<T> {
-    // Tracking the path costs as much as the deserializing; it is only needed for a message.
-    if let Ok(t) = T::deserialize(doc) {
-        return Some(t);
-    }
-    match serde_path_to_error::deserialize::<_, T>(doc) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            if path == "." {
-                problems.document(origin, message);
-            } else {
-                problems.field(origin, &path, message);
-            }
-            None
-        }
-    }
-}
-
-/// A YAML value's type, in words, for "expected X, found Y" messages (never the value itself:
-/// it might be a secret).
-pub(super) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Sequence(_) => "list",
-        Value::Mapping(_) => "mapping",
-        Value::Tagged(_) => "tagged value",
-    }
 }
 
 /// The state of one load: what has been read so far and what is wrong with it.
@@ -504,31 +433,54 @@ impl Loader {
         self.warehouses.extend(built);
     }
 
-    fn finish(mut self) -> Result<Config, ConfigErrors> {
+    /// The configuration, or every problem if there is any.
+    fn finish(self) -> Result<Config, ConfigErrors> {
+        let (config, problems) = self.finish_lenient();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// The objects that loaded without a problem, and the problems. Every reader above already
+    /// leaves out the object a problem belongs to, so this only stops short of refusing.
+    fn finish_lenient(mut self) -> (Config, Vec<ConfigError>) {
         let mut receivers = Vec::with_capacity(self.receivers.len());
         for pending in std::mem::take(&mut self.receivers) {
             if let Some(r) = project_config::resolve(pending, &self.secrets, &mut self.problems) {
                 receivers.push(r);
             }
         }
-        for (earlier, later) in super::path_collisions(&receivers) {
+        // One path, one receiver: both receivers of a colliding pair are left out (and a strict
+        // load fails), never served on one URL.
+        let collisions = super::path_collisions(&receivers);
+        let mut colliding = vec![false; receivers.len()];
+        for &(earlier, later) in &collisions {
             let (a, b) = (&receivers[earlier], &receivers[later]);
             self.problems.field(
                 &b.origin,
                 "spec.webhookReceivers",
                 super::collision_message(a, b),
             );
+            colliding[earlier] = true;
+            colliding[later] = true;
         }
-        if !self.problems.0.is_empty() {
-            return Err(ConfigErrors(self.problems.0));
+        if !collisions.is_empty() {
+            let mut i = 0;
+            receivers.retain(|_| {
+                i += 1;
+                !colliding[i - 1]
+            });
         }
-        Ok(Config {
+        let config = Config {
             projects: self.projects.into_iter().collect(),
             receivers,
             warehouses: self.warehouses,
             skipped: self.skipped,
             credentials: self.credentials,
-        })
+        };
+        (config, self.problems.0)
     }
 }
 

@@ -3,6 +3,7 @@
 //! document and field; the types here are what the rest of dockhand works with.
 
 mod credentials;
+mod diagnostics;
 mod duration;
 mod limits;
 mod load;
@@ -13,9 +14,10 @@ mod secrets;
 mod warehouse;
 
 pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
+pub use diagnostics::{ConfigError, ConfigErrors};
 pub use duration::parse_duration;
 pub use limits::{MAX_FILE_BYTES, MAX_FLOW_DEPTH};
-pub use load::{load, load_str, ConfigError, ConfigErrors};
+pub use load::{config_files, load, load_lenient, load_str};
 pub use receiver_url::{collision_message, path_collisions, receiver_path};
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 

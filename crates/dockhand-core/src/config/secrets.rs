@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use serde_yaml_ng::Value;
 
-use super::load::{type_name, Problems};
+use super::diagnostics::{type_name, Problems};
 use super::Origin;
 use crate::secret::Secret;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_yaml_ng::Value;
 
-use super::load::{typed, Problems};
+use super::diagnostics::{typed, Problems};
 use super::{
     duration, manifest, ChartSubscription, CommitSelectionStrategy, FreightCreationPolicy,
     GitSubscription, ImageSelectionStrategy, ImageSubscription, Origin, Subscription, Warehouse,

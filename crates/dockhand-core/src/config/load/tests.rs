@@ -975,4 +975,62 @@ spec:
             .replace("azure:", "harbor:")
     );
     assert_eq!(ok(&other_type).receivers.len(), 2);
+
+#[test]
+fn lenient_load_skips_the_broken_objects_and_keeps_the_rest() {
+    let named = |name: &str, subscriptions: &str| {
+        warehouse("", subscriptions).replace("name: w", &format!("name: {name}"))
+    };
+    let good = "  - image: {repoURL: ghcr.io/a/b}\n";
+    let text = [
+        named("first", good),
+        named(
+            "broken",
+            "  - image: {repoURL: ghcr.io/a/b, semverConstraint: '>>1'}\n",
+        ),
+        named("last", good),
+        AZURE_SECRET.to_string(),
+        // Two receivers: the second names a Secret that does not exist.
+        azure_receiver("s").replace(
+            "        name: s\n",
+            "        name: s\n  - name: r2\n    azure:\n      secretRef:\n        name: missing\n",
+        ),
+    ]
+    .join("---\n");
+
+    // Strict: the same text is refused whole, with the same problems lenient reports.
+    let strict = errors(&text);
+    assert_eq!(strict.len(), 2, "{strict:#?}");
+
+    let mut loader = Loader::default();
+    loader.add_file("f.yaml", &text);
+    let (config, problems) = loader.finish_lenient();
+    let names: Vec<&str> = config.warehouses.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["first", "last"]);
+    let receivers: Vec<&str> = config.receivers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(receivers, ["r"]);
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, strict);
+    assert!(
+        lines[0].starts_with("f.yaml (document 1) spec.subscriptions[0]"),
+        "{lines:#?}"
+    );
+    assert!(lines[1].contains("\"missing\" not found"), "{lines:#?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn config_files_ends_symlink_loops_and_passes_over_dot_entries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("a/b")).expect("mkdir");
+    std::fs::write(root.join("a/b/w.yaml"), "x: 1").expect("write");
+    std::fs::write(root.join(".hidden.yaml"), "x: 1").expect("write");
+    // Two loops: each directory links back to an ancestor.
+    std::os::unix::fs::symlink(root, root.join("a/up")).expect("symlink");
+    std::os::unix::fs::symlink(root.join("a"), root.join("a/b/again")).expect("symlink");
+
+    let (files, problems) = config_files(&[root.to_path_buf()]);
+    assert_eq!(files, [root.join("a/b/w.yaml")]);
+    assert!(problems.is_empty(), "{problems:?}");
 }
