@@ -2,6 +2,7 @@
 //! accept loop, limits, rate limiting and TLS they share.
 
 pub mod admin;
+pub mod api;
 pub mod listener;
 pub mod ratelimit;
 pub mod tls;
