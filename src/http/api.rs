@@ -6,7 +6,9 @@
 //! changing a Rust type elsewhere cannot change the API by accident; `tests/admin_api.rs` pins
 //! the shape of every endpoint. Conventions:
 //! - field names are camelCase, repository URLs are `repoURL` (as Kargo's API spells them);
-//! - every field is always present: `null` when there is no value, `[]` when a list is empty;
+//! - every field is always present (`null` when there is no value, `[]` when a list is empty),
+//!   except in artifacts, which follow Kargo's Freight: empty lists and absent optional fields
+//!   (`createdAt`, `name`, `branch`, `tag`) are left out;
 //! - enumerations are Kargo's spellings (`SemVer`, `NewestFromBranch`, `Automatic`).
 
 use dockhand_core::config::{
@@ -436,14 +438,14 @@ impl From<freight::Freight> for Freight {
     }
 }
 
-/// Artifacts grouped by kind, as Kargo's Freight lists them.
+/// Artifacts grouped by kind, as Kargo's Freight lists them (a kind without any is left out).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifacts {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Image>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub charts: Vec<Chart>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<Commit>,
 }
 
@@ -455,6 +457,7 @@ pub struct Image {
     pub tag: String,
     pub digest: String,
     /// The image config's `created`, when it was read (NewestBuild).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
 }
 
@@ -464,6 +467,7 @@ pub struct Chart {
     #[serde(rename = "repoURL")]
     pub repo_url: String,
     /// Classic repositories only; an OCI chart URL names the chart itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub version: String,
 }
@@ -474,7 +478,9 @@ pub struct Commit {
     #[serde(rename = "repoURL")]
     pub repo_url: String,
     pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
 }
 
