@@ -392,4 +392,19 @@ fn every_admin_endpoint_has_its_pinned_shape() {
         let body: Value = r.json().expect("json");
         pin("error body", &body, &[("error", T::Str)]);
     }
+
+    // The CLI clients read the same types: every table renders.
+    let server = s.admin_server();
+    for (args, expect) in [
+        (vec!["warehouses", "kargo-demo/mixed"], "mixed"),
+        (vec!["warehouses"], "gitops"),
+        (vec!["deliveries"], "bad..host"),
+        (vec!["freight", "kargo-demo/gitops"], "(main)"),
+    ] {
+        let mut argv = args.clone();
+        argv.extend(["--server", &server]);
+        let out = dockhand(&argv);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains(expect), "{args:?}: {}", stdout(&out));
+    }
 }

@@ -574,4 +574,75 @@ mod tests {
         let wire = serde_json::to_value(Delivery::from(stored_delivery(json!(null)))).unwrap();
         assert_eq!(wire["detail"], json!(null));
     }
+
+    /// The CLI reads what the server writes: `dockhand warehouses P/W` parses the detail.
+    #[test]
+    fn a_warehouse_detail_reads_back() {
+        let sub = |spec| Subscription {
+            spec,
+            discovered: Some(Artifacts {
+                commits: vec![Commit {
+                    repo_url: "https://git.example.com/app".into(),
+                    id: "abc".into(),
+                    branch: Some("main".into()),
+                    tag: None,
+                }],
+                ..Artifacts::default()
+            }),
+            discovered_at: Some("2026-01-01T00:00:00Z".into()),
+            error: None,
+        };
+        let detail = WarehouseDetail {
+            warehouse: Warehouse {
+                project: "p".into(),
+                name: "w".into(),
+                interval: "300s".into(),
+                freight_creation_policy: "Automatic".into(),
+                last_refresh_requested: None,
+                last_reconcile_started: None,
+                last_reconciled: Some("2026-01-01T00:00:00Z".into()),
+                pending: false,
+                refresh_count: 1,
+                reconcile_count: 2,
+                last_error: None,
+            },
+            origin: Origin {
+                file: "w.yaml".into(),
+                document: 0,
+            },
+            last_discovered: None,
+            subscriptions: vec![
+                sub(SubscriptionSpec::Image {
+                    repo_url: "ghcr.io/acme/app".into(),
+                    image_selection_strategy: "SemVer".into(),
+                    constraint: None,
+                    strict_semvers: true,
+                    platform: None,
+                    discovery_limit: 20,
+                }),
+                sub(SubscriptionSpec::Git {
+                    repo_url: "https://git.example.com/app".into(),
+                    commit_selection_strategy: "NewestFromBranch".into(),
+                    branch: None,
+                    semver_constraint: None,
+                    discovery_limit: 20,
+                }),
+                sub(SubscriptionSpec::Chart {
+                    repo_url: "https://charts.example.com".into(),
+                    name: Some("app".into()),
+                    semver_constraint: None,
+                    discovery_limit: 20,
+                }),
+            ],
+        };
+        let json = serde_json::to_value(&detail).unwrap();
+        assert_eq!(json["subscriptions"][1]["kind"], "git");
+        assert_eq!(
+            json["subscriptions"][1]["repoURL"],
+            "https://git.example.com/app"
+        );
+        assert_eq!(json["reconcileCount"], 2);
+        let back: WarehouseDetail = serde_json::from_value(json).unwrap();
+        assert_eq!(back, detail);
+    }
 }
