@@ -1,11 +1,11 @@
 //! The CLI's clients of the admin API (`deliveries`, `warehouses`, `refresh`, `freight`) and
-//! their table output.
+//! their table output. Bodies are read as the admin API's wire types (`http::api`).
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
+use crate::http::api::{Artifacts, Delivery, Freight, Warehouse};
 use crate::receiver_urls::ReceiverRow;
-use crate::store::Delivery;
 
 /// A client of one dockhand admin listener.
 pub struct Client {
@@ -167,26 +167,23 @@ pub fn print_deliveries(list: &[Delivery]) {
     );
 }
 
-fn s(v: &Value, k: &str) -> String {
-    match v.get(k) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
+/// An optional field in a table cell.
+fn or_dash(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
 }
 
-pub fn print_warehouses(list: &[Value]) {
+pub fn print_warehouses(list: &[Warehouse]) {
     let table: Vec<Vec<String>> = list
         .iter()
         .map(|w| {
             vec![
-                s(w, "project"),
-                s(w, "name"),
-                s(w, "pending"),
-                s(w, "lastRefreshRequested"),
-                s(w, "lastReconciled"),
-                s(w, "reconcileCount"),
-                s(w, "lastError"),
+                w.project.clone(),
+                w.name.clone(),
+                w.pending.to_string(),
+                or_dash(&w.last_refresh_requested),
+                or_dash(&w.last_reconciled),
+                w.reconcile_count.to_string(),
+                or_dash(&w.last_error),
             ]
         })
         .collect();
@@ -204,17 +201,15 @@ pub fn print_warehouses(list: &[Value]) {
     );
 }
 
-pub fn print_freight(list: &[Value]) {
+pub fn print_freight(list: &[Freight]) {
     let table: Vec<Vec<String>> = list
         .iter()
         .map(|f| {
             vec![
-                s(f, "id"),
-                s(f, "alias"),
-                s(f, "createdAt"),
-                f.get("artifacts")
-                    .map(artifacts_line)
-                    .unwrap_or_else(|| "-".into()),
+                f.id.clone(),
+                f.alias.clone(),
+                f.created_at.clone(),
+                artifacts_line(&f.artifacts),
             ]
         })
         .collect();
@@ -223,46 +218,32 @@ pub fn print_freight(list: &[Value]) {
 
 /// Freight artifacts on one line: `image repo:tag@sha256:0123456789ab`, `chart repo name@1.2.3`,
 /// `git repo@abc1234 (main)`.
-fn artifacts_line(a: &Value) -> String {
-    let list = |k: &str| {
-        a.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+fn artifacts_line(a: &Artifacts) -> String {
     let short = |d: &str, n: usize| d.chars().take(n).collect::<String>();
     let mut parts = Vec::new();
-    for i in list("images") {
+    for i in &a.images {
         parts.push(format!(
             "image {}:{}@{}",
-            s(&i, "repoURL"),
-            s(&i, "tag"),
-            short(&s(&i, "digest"), 19)
+            i.repo_url,
+            i.tag,
+            short(&i.digest, 19)
         ));
     }
-    for c in list("charts") {
-        let name = match c.get("name").and_then(Value::as_str) {
+    for c in &a.charts {
+        let name = match &c.name {
             Some(n) => format!(" {n}"),
             None => String::new(),
         };
-        parts.push(format!(
-            "chart {}{name}@{}",
-            s(&c, "repoURL"),
-            s(&c, "version")
-        ));
+        parts.push(format!("chart {}{name}@{}", c.repo_url, c.version));
     }
-    for c in list("commits") {
+    for c in &a.commits {
         let at = c
-            .get("tag")
-            .or_else(|| c.get("branch"))
-            .and_then(Value::as_str)
+            .tag
+            .as_ref()
+            .or(c.branch.as_ref())
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        parts.push(format!(
-            "git {}@{}{at}",
-            s(&c, "repoURL"),
-            short(&s(&c, "id"), 12)
-        ));
+        parts.push(format!("git {}@{}{at}", c.repo_url, short(&c.id, 12)));
     }
     if parts.is_empty() {
         "-".into()

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dockhand::client::{self, Client};
+use dockhand::http::api;
 use dockhand::http::listener::Limits;
 use dockhand::ratelimit::Rate;
 use dockhand::receiver_urls;
 use dockhand::serve;
-use dockhand::store::Delivery;
 
 /// mimalloc instead of glibc malloc: a large configuration leaves millions of small blocks whose
 /// bins made glibc's allocator the top of the per-event profile (BENCHMARKS.md, lookup).
@@ -444,7 +444,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             match a.server.output {
                 Output::Json => print_json(&v)?,
                 Output::Table => {
-                    let list: Vec<Delivery> = serde_json::from_value(v)?;
+                    let list: Vec<api::Delivery> = serde_json::from_value(v)?;
                     client::print_deliveries(&list);
                 }
             }
@@ -464,7 +464,10 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                         .await?;
                     match a.server.output {
                         Output::Json => print_json(&v)?,
-                        Output::Table => client::print_warehouses(std::slice::from_ref(&v)),
+                        Output::Table => {
+                            let w: api::WarehouseDetail = serde_json::from_value(v)?;
+                            client::print_warehouses(std::slice::from_ref(&w.warehouse))
+                        }
                     }
                 }
                 None => {
@@ -472,7 +475,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     match a.server.output {
                         Output::Json => print_json(&v)?,
                         Output::Table => {
-                            client::print_warehouses(v.as_array().map(Vec::as_slice).unwrap_or(&[]))
+                            let list: Vec<api::Warehouse> = serde_json::from_value(v)?;
+                            client::print_warehouses(&list)
                         }
                     }
                 }
@@ -492,7 +496,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             match a.server.output {
                 Output::Json => print_json(&v)?,
                 Output::Table => {
-                    println!("{}", v.get("msg").and_then(|m| m.as_str()).unwrap_or("ok"))
+                    let r: api::RefreshRequested = serde_json::from_value(v)?;
+                    println!("{}", r.msg)
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -512,7 +517,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             match a.server.output {
                 Output::Json => print_json(&v)?,
                 Output::Table => {
-                    client::print_freight(v.as_array().map(Vec::as_slice).unwrap_or(&[]))
+                    let list: Vec<api::Freight> = serde_json::from_value(v)?;
+                    client::print_freight(&list)
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -7,7 +7,6 @@
 //! Hand-written on reqwest rather than on an OCI client crate: discovery needs a ceiling on every
 //! body, a per-call timeout and a per-host concurrency bound, and reads only three endpoints.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use dockhand_core::config::Credential;
@@ -51,7 +50,7 @@ pub fn endpoint(
     insecure_tls: bool,
     insecure_registries: &[String],
 ) -> Result<Endpoint, DiscoveryError> {
-    let bare = strip_scheme(repo_url);
+    let bare = repo_url::strip_image_scheme(repo_url);
     let key = repo_url::image_key(bare).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
     let host = repo_url::registry_host(&key).to_string();
     let repo = key[host.len()..].trim_start_matches('/').to_string();
@@ -60,10 +59,11 @@ pub fn endpoint(
     } else {
         host
     };
-    let plain = is_loopback(&host)
-        || insecure_registries
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(&host) || h.eq_ignore_ascii_case(host_only(&host)));
+    let plain = repo_url::is_loopback(&host)
+        || insecure_registries.iter().any(|h| {
+            h.eq_ignore_ascii_case(&host)
+                || h.eq_ignore_ascii_case(repo_url::host_without_port(&host))
+        });
     let scheme = if plain { "http" } else { "https" };
     let base = Url::parse(&format!("{scheme}://{host}/"))
         .map_err(|e| DiscoveryError::Invalid(format!("registry host {host:?}: {e}")))?;
@@ -73,33 +73,6 @@ pub fn endpoint(
         repo,
         insecure_tls,
     })
-}
-
-fn strip_scheme(url: &str) -> &str {
-    for scheme in ["oci://", "https://", "http://", "docker://"] {
-        if url.len() >= scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return &url[scheme.len()..];
-        }
-    }
-    url
-}
-
-/// `host` of `host:port`, `[::1]` of `[::1]:5000`.
-fn host_only(host_port: &str) -> &str {
-    if host_port.starts_with('[') {
-        return host_port.find(']').map_or(host_port, |i| &host_port[..=i]);
-    }
-    host_port.split(':').next().unwrap_or(host_port)
-}
-
-/// `localhost`, `127.0.0.0/8`, `[::1]`: reached over plain HTTP, as Docker does.
-pub fn is_loopback(host_port: &str) -> bool {
-    let host = host_only(host_port);
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let ip = host.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Clone)]

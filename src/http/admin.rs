@@ -1,5 +1,6 @@
 //! The admin listener (loopback by default): the JSON API under `/api/v1/` that the CLI clients
 //! use, and `/metrics`. Optional bearer token (`--admin-token-file`), compared in constant time.
+//! Bodies are the wire types of `api.rs`, built from the configuration and the store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +11,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dockhand_core::config::{Subscription, Warehouse};
 use dockhand_core::secret::Secret;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
+use super::api;
 use crate::app::{now_rfc3339, App};
 use crate::delivery::error_response;
+use crate::discovery::freight::Freight;
 use crate::receiver_urls;
 use crate::store::{DeliveryFilter, WarehouseState};
 
@@ -56,7 +57,13 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 async fn receivers(State(app): State<Arc<App>>) -> Response {
     let snap = app.snapshot.load();
-    Json(receiver_urls::rows(&snap.config, &app.settings.base_url)).into_response()
+    let rows = receiver_urls::rows(&snap.config, &app.settings.base_url);
+    Json(
+        rows.into_iter()
+            .map(api::Receiver::from)
+            .collect::<Vec<_>>(),
+    )
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -76,7 +83,12 @@ async fn deliveries(State(app): State<Arc<App>>, Query(q): Query<DeliveryQuery>)
     };
     let store = app.store.clone();
     match tokio::task::spawn_blocking(move || store.deliveries(&filter)).await {
-        Ok(Ok(list)) => Json(list).into_response(),
+        Ok(Ok(list)) => Json(
+            list.into_iter()
+                .map(api::Delivery::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
@@ -100,7 +112,7 @@ async fn warehouses(State(app): State<Arc<App>>) -> Response {
         Err(r) => return r,
     };
     let snap = app.snapshot.load();
-    let list: Vec<Value> = snap
+    let list: Vec<api::Warehouse> = snap
         .config
         .warehouses
         .iter()
@@ -108,7 +120,7 @@ async fn warehouses(State(app): State<Arc<App>>) -> Response {
             let st = states
                 .remove(&(w.project.clone(), w.name.clone()))
                 .unwrap_or_default();
-            warehouse_json(w, &st, false)
+            api::Warehouse::new(w, st)
         })
         .collect();
     Json(list).into_response()
@@ -133,11 +145,7 @@ async fn warehouse(
     match snap.warehouse(&project, &name) {
         Some(w) => {
             let st = states.remove(&(project, name)).unwrap_or_default();
-            let mut v = warehouse_json(w, &st, true);
-            if let Some(d) = discovered {
-                attach_discovered(&mut v, &d);
-            }
-            Json(v).into_response()
+            Json(api::WarehouseDetail::new(w, st, discovered)).into_response()
         }
         None => error_response(
             StatusCode::NOT_FOUND,
@@ -166,7 +174,9 @@ async fn refresh(
     app.refresher.request(&project, &name, None);
     (
         StatusCode::ACCEPTED,
-        Json(json!({"msg": format!("refresh of {project}/{name} requested")})),
+        Json(api::RefreshRequested {
+            msg: format!("refresh of {project}/{name} requested"),
+        }),
     )
         .into_response()
 }
@@ -184,9 +194,26 @@ async fn freight(State(app): State<Arc<App>>, Query(q): Query<FreightQuery>) -> 
     })
     .await
     {
-        Ok(Ok(list)) => Json(list).into_response(),
+        Ok(Ok(list)) => Json(
+            list.into_iter()
+                .filter_map(served_freight)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
+    }
+}
+
+/// A stored Freight body as served; one this version cannot read is left out (and logged)
+/// rather than failing the whole list.
+fn served_freight(body: serde_json::Value) -> Option<api::Freight> {
+    match serde_json::from_value::<Freight>(body) {
+        Ok(f) => Some(api::Freight::from(f)),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored Freight not readable; left out of the list");
+            None
+        }
     }
 }
 
@@ -196,74 +223,4 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         app.metrics.render(),
     )
         .into_response()
-}
-
-fn warehouse_json(w: &Warehouse, st: &WarehouseState, detail: bool) -> Value {
-    let mut v = json!({
-        "project": w.project,
-        "name": w.name,
-        "interval": format!("{}s", w.interval.as_secs()),
-        "freightCreationPolicy": w.freight_creation_policy,
-        "lastRefreshRequested": st.last_refresh_requested,
-        "lastReconcileStarted": st.last_reconcile_started,
-        "lastReconciled": st.last_reconciled,
-        "pending": st.pending,
-        "refreshCount": st.refresh_count,
-        "reconcileCount": st.reconcile_count,
-        "lastError": st.last_error,
-    });
-    if detail {
-        v["subscriptions"] = w.subscriptions.iter().map(subscription_json).collect();
-        v["origin"] = json!(w.origin);
-    }
-    v
-}
-
-/// Puts what the last reconcile discovered beside each subscription (matched by position and
-/// repository URL, so a reloaded configuration never shows another repository's artifacts).
-fn attach_discovered(v: &mut Value, discovered: &Value) {
-    v["lastDiscovered"] = discovered["discoveredAt"].clone();
-    let Some(results) = discovered["subscriptions"].as_array() else {
-        return;
-    };
-    let Some(subs) = v["subscriptions"].as_array_mut() else {
-        return;
-    };
-    for (sub, result) in subs.iter_mut().zip(results) {
-        if sub["repoURL"] != result["repoURL"] {
-            continue;
-        }
-        sub["discovered"] = result["artifacts"].clone();
-        sub["discoveredAt"] = result["discoveredAt"].clone();
-        sub["error"] = result["error"].clone();
-    }
-}
-
-fn subscription_json(s: &Subscription) -> Value {
-    match s {
-        Subscription::Image(i) => json!({
-            "kind": "image",
-            "repoURL": i.repo_url,
-            "imageSelectionStrategy": i.strategy,
-            "constraint": i.constraint,
-            "strictSemvers": i.strict_semvers,
-            "platform": i.platform,
-            "discoveryLimit": i.discovery_limit,
-        }),
-        Subscription::Git(g) => json!({
-            "kind": "git",
-            "repoURL": g.repo_url,
-            "commitSelectionStrategy": g.strategy,
-            "branch": g.branch,
-            "semverConstraint": g.semver_constraint,
-            "discoveryLimit": g.discovery_limit,
-        }),
-        Subscription::Chart(c) => json!({
-            "kind": "chart",
-            "repoURL": c.repo_url,
-            "name": c.name,
-            "semverConstraint": c.semver_constraint,
-            "discoveryLimit": c.discovery_limit,
-        }),
-    }
 }

@@ -2,6 +2,7 @@
 //! accept loop, limits and TLS they share (rate limiting is `crate::ratelimit`, held by `App`).
 
 pub mod admin;
+pub mod api;
 pub mod listener;
 pub mod tls;
 pub mod webhook;
