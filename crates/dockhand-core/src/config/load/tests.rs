@@ -975,6 +975,7 @@ spec:
             .replace("azure:", "harbor:")
     );
     assert_eq!(ok(&other_type).receivers.len(), 2);
+}
 
 #[test]
 fn lenient_load_skips_the_broken_objects_and_keeps_the_rest() {
