@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod client;
+pub mod clock;
 pub mod dedup;
 pub mod delivery;
 pub mod discovery;
@@ -12,4 +13,5 @@ pub mod receiver_urls;
 pub mod refresh;
 pub mod reload;
 pub mod serve;
+pub mod snapshot;
 pub mod store;

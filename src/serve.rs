@@ -19,7 +19,7 @@ use crate::http::ratelimit::{Limiter, Rate};
 use crate::http::tls::TlsConfig;
 use crate::metrics::Metrics;
 use crate::refresh::{self, Refresher};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::{http, receiver_urls, reload};
 
 /// Everything `serve` needs, from the command line.
@@ -77,14 +77,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
+    // The backend is chosen here; everything else holds an `Arc<dyn Store>`.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, opts.keep_deliveries)?);
     let mut discovery = discovery::Settings::new(opts.data_dir.clone());
     discovery.insecure_registries = opts.insecure_registries.clone();
     discovery.timeout = opts.discovery_timeout;
     discovery.connect_timeout = discovery.connect_timeout.min(opts.discovery_timeout);
     let discovery = Arc::new(Discovery::new(discovery)?);
     let metrics = Arc::new(Metrics::default());
-    let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
     let settings = Settings {
         base_path: receiver_urls::base_path(&opts.base_url),
         base_url: opts.base_url.trim_end_matches('/').to_string(),
@@ -99,8 +99,19 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     };
     let receivers = config.receivers.len();
     let warehouses = config.warehouses.len();
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
+        config,
+        &opts.registry_aliases,
+    )));
+    let (refresher, queue) = Refresher::new(refresh::Parts {
+        store: store.clone(),
+        snapshot: snapshot.clone(),
+        discovery: discovery.clone(),
+        metrics: metrics.clone(),
+        cooldown: opts.refresh_cooldown,
+    });
     let app = Arc::new(App {
-        snapshot: ArcSwap::from_pointee(Snapshot::build(config, &opts.registry_aliases)),
+        snapshot,
         store: store.clone(),
         metrics,
         refresher,
@@ -119,7 +130,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (--admin-listen)", opts.admin_listen))?;
 
-    refresh::start(app.clone(), queue, opts.refresh_workers)?;
+    app.refresher.start(queue, opts.refresh_workers).await?;
     reload::spawn(app.clone(), opts.config.clone(), opts.watch_interval);
 
     tracing::info!(
@@ -163,7 +174,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     if drained.is_err() {
         tracing::warn!("shutdown timeout reached with requests still in flight");
     }
-    store.close();
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
