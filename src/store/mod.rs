@@ -14,6 +14,9 @@
 
 mod sqlite;
 
+#[cfg(test)]
+pub(crate) mod contract;
+
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

@@ -744,3 +744,81 @@ fn mark_pending(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::{store_contract, Harness};
+
+    /// SQLite storage in a temporary directory.
+    struct SqliteHarness {
+        dir: tempfile::TempDir,
+    }
+
+    impl SqliteHarness {
+        fn new() -> SqliteHarness {
+            SqliteHarness {
+                dir: tempfile::tempdir().expect("temporary directory"),
+            }
+        }
+
+        fn connect(&self) -> Connection {
+            Connection::open(self.dir.path().join("dockhand.db")).expect("open the database")
+        }
+    }
+
+    #[async_trait]
+    impl Harness for SqliteHarness {
+        async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError> {
+            // A short queue, so that the busy check fills it in a few writes.
+            let store = SqliteStore::open_with_queue(self.dir.path(), keep_deliveries, 4)?;
+            Ok(Arc::new(store))
+        }
+
+        async fn write_schema_version(&self, version: i64) {
+            self.connect()
+                .execute_batch(&format!("PRAGMA user_version = {version}"))
+                .expect("set user_version");
+        }
+
+        async fn hold_writes(&self) -> Option<Box<dyn Send>> {
+            // Another connection holding the write lock stalls the writer thread (it waits in
+            // SQLite's busy handler), so submitted writes stay queued.
+            let conn = self.connect();
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .expect("take the write lock");
+            Some(Box::new(conn))
+        }
+    }
+
+    store_contract!(SqliteHarness::new());
+
+    #[tokio::test]
+    async fn pending_sequences_of_a_version_2_database_carry_over() {
+        let h = SqliteHarness::new();
+        {
+            let conn = h.connect();
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).expect("old migration");
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO pending_refreshes (project, name, seq, requested_at)
+                 VALUES ('a', 'old', 7, '2026-11-26T10:00:00.000Z');",
+            )
+            .expect("old pending refresh");
+        }
+        let store = h.open(100).await.expect("open and migrate");
+        let new = WarehouseRef::new("a", "new");
+        store
+            .request_refresh(vec![new.clone()], "2026-11-26T10:00:01.000Z".into())
+            .await
+            .expect("request");
+        let seq = store
+            .reconcile_started(&new, "2026-11-26T10:00:02.000Z".into())
+            .await
+            .expect("started");
+        assert_eq!(seq, RefreshSeq(8));
+        store.close().await;
+    }
+}
