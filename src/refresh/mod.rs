@@ -325,6 +325,46 @@ async fn interval_schedule(refresher: Refresher) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
+
+    fn refresher(dir: &std::path::Path) -> (Refresher, Queue, Arc<dyn Store>) {
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.join("data"), 100).expect("open store"));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
+            dockhand_core::config::Config::default(),
+            &[],
+        )));
+        let discovery =
+            Discovery::new(crate::discovery::Settings::new(dir.join("data"))).expect("discovery");
+        let (refresher, queue) = Refresher::new(Parts {
+            store: store.clone(),
+            snapshot,
+            discovery: Arc::new(discovery),
+            metrics: Arc::new(Metrics::default()),
+            cooldown: Duration::ZERO,
+        });
+        (refresher, queue, store)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_queued_once_durable_and_not_when_the_store_refuses() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (refresher, mut queue, store) = refresher(dir.path());
+        let w = WarehouseRef::new("a", "app");
+
+        refresher.request(vec![w.clone()]).await.expect("request");
+        assert_eq!(
+            store.pending().await.expect("pending"),
+            std::slice::from_ref(&w)
+        );
+        assert_eq!(queue.0.try_recv().ok(), Some(w.clone()));
+
+        store.close().await;
+        let other = WarehouseRef::new("a", "other");
+        let err = refresher.request(vec![other]).await.err();
+        assert!(matches!(err, Some(StoreError::Closed)), "{err:?}");
+        assert!(queue.0.try_recv().is_err(), "queued although not durable");
+    }
 
     #[test]
     fn dirty_sets_merge_and_all_wins() {
