@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dockhand_core::config::Receiver;
 use dockhand_core::event::{Action, Source, Target};
+use dockhand_core::index::WarehouseRefresh;
 use dockhand_core::receivers;
 use serde_json::{json, Value};
 
@@ -66,8 +67,7 @@ pub async fn handle(
             body: req.body,
         },
     );
-    let mut refresh: Vec<(String, String)> = Vec::new();
-    let mut refresh_subscriptions: Vec<Vec<u32>> = Vec::new();
+    let mut refresh: Vec<WarehouseRefresh> = Vec::new();
     let mut extra_headers: Vec<(String, String)> = Vec::new();
     let mut claimed: Option<String> = None;
     let body: Option<Value> = match parsed {
@@ -151,10 +151,9 @@ pub async fn handle(
                         d.refreshed = eval
                             .refresh
                             .iter()
-                            .map(|(p, w)| format!("{p}/{w}"))
+                            .map(|r| r.warehouse.to_string())
                             .collect();
                         refresh = eval.refresh;
-                        refresh_subscriptions = eval.subscriptions;
                         d.status = 200;
                         d.outcome = if refresh.is_empty() {
                             "unmatched".into()
@@ -173,7 +172,8 @@ pub async fn handle(
 
     let id = d.id.clone();
     let log = LogLine::of(&d);
-    if let Err(e) = app.store.record_delivery(d, refresh.clone()).await {
+    // Durable first, then queued (the refresher does both): a 2xx means committed.
+    if let Err(e) = app.refresher.record_delivery(d, &refresh).await {
         // Never answer 2xx for something that is not durable: the sender will retry.
         tracing::error!(error = %e, "cannot record delivery");
         if let Some(id) = &claimed {
@@ -194,9 +194,6 @@ pub async fn handle(
     app.metrics
         .warehouses_matched
         .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    for ((p, w), subs) in refresh.iter().zip(&refresh_subscriptions) {
-        app.refresher.request(p, w, Some(subs));
-    }
     log.emit();
 
     let status = StatusCode::from_u16(log.status).unwrap_or(StatusCode::OK);

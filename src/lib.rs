@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod client;
+pub mod clock;
 pub mod dedup;
 pub mod delivery;
 pub mod discovery;
@@ -12,5 +13,6 @@ pub mod ratelimit;
 pub mod receiver_urls;
 pub mod refresh;
 pub mod serve;
+pub mod snapshot;
 pub mod source;
 pub mod store;

@@ -35,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate};
 use crate::refresh::{self, Refresher};
 use crate::source::{ConfigSource, FileSource, ReloadRequests, Sink, SourceError};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use crate::{http, receiver_urls};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -141,14 +141,15 @@ impl Server {
             }
             None => None,
         };
-        let store = Store::open(&opts.data_dir, opts.keep_deliveries)?;
+        // The backend is chosen here; everything else holds an `Arc<dyn Store>`.
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&opts.data_dir, opts.keep_deliveries)?);
         let mut discovery = discovery::Settings::new(opts.data_dir.clone());
         discovery.insecure_registries = opts.insecure_registries.clone();
         discovery.timeout = opts.discovery_timeout;
         discovery.connect_timeout = discovery.connect_timeout.min(opts.discovery_timeout);
         let discovery = Arc::new(Discovery::new(discovery)?);
         let metrics = Arc::new(Metrics::default());
-        let (refresher, queue) = Refresher::new(metrics.clone(), opts.refresh_cooldown);
         let settings = Settings {
             base_path: receiver_urls::base_path(&opts.base_url),
             base_url: opts.base_url.trim_end_matches('/').to_string(),
@@ -161,8 +162,19 @@ impl Server {
             (None, None) => None,
             _ => return Err(anyhow!("--tls-cert and --tls-key go together")),
         };
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
+            config,
+            &opts.registry_aliases,
+        )));
+        let (refresher, queue) = Refresher::new(refresh::Parts {
+            store: store.clone(),
+            snapshot: snapshot.clone(),
+            discovery: discovery.clone(),
+            metrics: metrics.clone(),
+            cooldown: opts.refresh_cooldown,
+        });
         let app = Arc::new(App {
-            snapshot: ArcSwap::from_pointee(Snapshot::build(config, &opts.registry_aliases)),
+            snapshot,
             store,
             metrics,
             refresher,
@@ -224,7 +236,9 @@ impl Server {
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
 
-        refresh::start(app.clone(), queue, opts.refresh_workers, &tasks, &cancel)?;
+        app.refresher
+            .start(queue, opts.refresh_workers, &tasks, &cancel)
+            .await?;
         // One path for a reload request: the certificate and the configuration source both
         // hear it.
         let source_reload = ReloadRequests::default();
@@ -287,9 +301,7 @@ impl Server {
             .is_ok()
         {
             tracing::debug!(took = ?asked.elapsed(), "background tasks stopped");
-            let store = app.store.clone();
-            let closing = tokio::task::spawn_blocking(move || store.close());
-            if tokio::time::timeout(STORE_CLOSE_TIMEOUT, closing)
+            if tokio::time::timeout(STORE_CLOSE_TIMEOUT, app.store.close())
                 .await
                 .is_err()
             {

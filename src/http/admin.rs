@@ -12,14 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dockhand_core::secret::Secret;
+use dockhand_core::warehouse_ref::WarehouseRef;
 use serde::Deserialize;
 
 use super::api;
-use crate::app::{now_rfc3339, App};
+use crate::app::App;
 use crate::delivery::error_response;
 use crate::discovery::freight::Freight;
 use crate::receiver_urls;
-use crate::store::{DeliveryFilter, WarehouseState};
+use crate::store::{DeliveryFilter, FreightFilter, WarehouseState};
 
 pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
     let token = Arc::new(token);
@@ -81,27 +82,20 @@ async fn deliveries(State(app): State<Arc<App>>, Query(q): Query<DeliveryQuery>)
         query: q.query,
         limit: q.limit.unwrap_or(100).min(10_000),
     };
-    let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || store.deliveries(&filter)).await {
-        Ok(Ok(list)) => Json(
+    match app.store.deliveries(filter).await {
+        Ok(list) => Json(
             list.into_iter()
                 .map(api::Delivery::from)
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
 }
 
-async fn states(app: &App) -> Result<HashMap<(String, String), WarehouseState>, Response> {
-    let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || store.warehouse_states()).await {
-        Ok(Ok(list)) => Ok(list
-            .into_iter()
-            .map(|s| ((s.project.clone(), s.name.clone()), s))
-            .collect()),
-        Ok(Err(e)) => Err(internal(e)),
+async fn states(app: &App) -> Result<HashMap<WarehouseRef, WarehouseState>, Response> {
+    match app.store.warehouse_states().await {
+        Ok(list) => Ok(list.into_iter().map(|s| (s.warehouse.clone(), s)).collect()),
         Err(e) => Err(internal(e)),
     }
 }
@@ -117,9 +111,7 @@ async fn warehouses(State(app): State<Arc<App>>) -> Response {
         .warehouses
         .iter()
         .map(|w| {
-            let st = states
-                .remove(&(w.project.clone(), w.name.clone()))
-                .unwrap_or_default();
+            let st = states.remove(&WarehouseRef::from(w)).unwrap_or_default();
             api::Warehouse::new(w, st)
         })
         .collect();
@@ -134,22 +126,20 @@ async fn warehouse(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let store = app.store.clone();
-    let (p, n) = (project.clone(), name.clone());
-    let discovered = match tokio::task::spawn_blocking(move || store.discovery(&p, &n)).await {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => return internal(e),
+    let key = WarehouseRef::new(project, name);
+    let discovered = match app.store.discovery(&key).await {
+        Ok(d) => d,
         Err(e) => return internal(e),
     };
     let snap = app.snapshot.load();
-    match snap.warehouse(&project, &name) {
+    match snap.warehouse(&key) {
         Some(w) => {
-            let st = states.remove(&(project, name)).unwrap_or_default();
+            let st = states.remove(&key).unwrap_or_default();
             Json(api::WarehouseDetail::new(w, st, discovered)).into_response()
         }
         None => error_response(
             StatusCode::NOT_FOUND,
-            &format!("no Warehouse {project}/{name} in the configuration"),
+            &format!("no Warehouse {key} in the configuration"),
         ),
     }
 }
@@ -158,24 +148,20 @@ async fn refresh(
     State(app): State<Arc<App>>,
     Path((project, name)): Path<(String, String)>,
 ) -> Response {
-    if app.snapshot.load().warehouse(&project, &name).is_none() {
+    let key = WarehouseRef::new(project, name);
+    if app.snapshot.load().warehouse(&key).is_none() {
         return error_response(
             StatusCode::NOT_FOUND,
-            &format!("no Warehouse {project}/{name} in the configuration"),
+            &format!("no Warehouse {key} in the configuration"),
         );
     }
-    if let Err(e) = app
-        .store
-        .request_refresh(vec![(project.clone(), name.clone())], now_rfc3339())
-        .await
-    {
+    if let Err(e) = app.refresher.request(vec![key.clone()]).await {
         return internal(e);
     }
-    app.refresher.request(&project, &name, None);
     (
         StatusCode::ACCEPTED,
         Json(api::RefreshRequested {
-            msg: format!("refresh of {project}/{name} requested"),
+            msg: format!("refresh of {key} requested"),
         }),
     )
         .into_response()
@@ -188,19 +174,17 @@ struct FreightQuery {
 }
 
 async fn freight(State(app): State<Arc<App>>, Query(q): Query<FreightQuery>) -> Response {
-    let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || {
-        store.freight(q.project.as_deref(), q.warehouse.as_deref())
-    })
-    .await
-    {
-        Ok(Ok(list)) => Json(
+    let filter = FreightFilter {
+        project: q.project,
+        warehouse: q.warehouse,
+    };
+    match app.store.freight(filter).await {
+        Ok(list) => Json(
             list.into_iter()
                 .filter_map(served_freight)
                 .collect::<Vec<_>>(),
         )
         .into_response(),
-        Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
     }
 }

@@ -1,9 +1,11 @@
 //! The refresh engine: a coalescing queue of Warehouses to reconcile, a pool of workers, and the
-//! interval schedule.
+//! interval schedule. It holds what a reconcile needs (the store, the configuration snapshot,
+//! discovery, metrics) and nothing of the HTTP side.
 //!
 //! Invariants:
-//! - A refresh is durable before anyone is told it was accepted: the caller marks it pending in
-//!   the store first; pending refreshes are re-queued at start-up.
+//! - A refresh is durable before anyone is told it was accepted: `Refresher::record_delivery`
+//!   and `Refresher::request` mark it pending in the store, and queue it only once that has
+//!   committed; pending refreshes are re-queued at start-up.
 //! - A Warehouse is queued at most once and reconciled by at most one worker at a time. Requests
 //!   that arrive while it is queued are absorbed; requests that arrive while it runs collapse into
 //!   exactly one follow-up run.
@@ -15,17 +17,22 @@ mod reconcile;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use dockhand_core::index::WarehouseRefresh;
+use dockhand_core::warehouse_ref::WarehouseRef;
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{now_rfc3339, App};
+use crate::clock::now_rfc3339;
+use crate::discovery::Discovery;
 use crate::metrics::Metrics;
-
-type Key = (String, String);
+use crate::snapshot::Snapshot;
+use crate::store::{Delivery, Store, StoreError};
 
 /// What the next reconcile of a Warehouse must discover again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,10 +68,13 @@ struct Slot {
 }
 
 struct Shared {
-    slots: Mutex<HashMap<Key, Slot>>,
-    tx: mpsc::UnboundedSender<Key>,
+    slots: Mutex<HashMap<WarehouseRef, Slot>>,
+    tx: mpsc::UnboundedSender<WarehouseRef>,
     metrics: Arc<Metrics>,
     cooldown: Duration,
+    store: Arc<dyn Store>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    discovery: Arc<Discovery>,
 }
 
 /// Handle on the refresh engine; cheap to clone.
@@ -74,38 +84,80 @@ pub struct Refresher {
 }
 
 /// The receiving end of the queue, handed to the workers when the service starts.
-pub struct Queue(mpsc::UnboundedReceiver<Key>);
+pub struct Queue(mpsc::UnboundedReceiver<WarehouseRef>);
+
+/// What the refresh engine works with.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub discovery: Arc<Discovery>,
+    pub metrics: Arc<Metrics>,
+    /// Least time between two reconciles of one Warehouse (`--refresh-cooldown`).
+    pub cooldown: Duration,
+}
 
 impl Refresher {
-    pub fn new(metrics: Arc<Metrics>, cooldown: Duration) -> (Refresher, Queue) {
+    pub fn new(parts: Parts) -> (Refresher, Queue) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Refresher {
                 shared: Arc::new(Shared {
                     slots: Mutex::new(HashMap::new()),
                     tx,
-                    metrics,
-                    cooldown,
+                    metrics: parts.metrics,
+                    cooldown: parts.cooldown,
+                    store: parts.store,
+                    snapshot: parts.snapshot,
+                    discovery: parts.discovery,
                 }),
             },
             Queue(rx),
         )
     }
 
-    /// Asks for a reconcile of (project, name) — of the subscriptions `only` names, or of all
-    /// when None. The caller has already made the request durable (as a whole-Warehouse pending
-    /// refresh: after a crash everything is discovered again, a superset).
-    pub fn request(&self, project: &str, name: &str, only: Option<&[u32]>) {
+    /// Records a delivery and the refreshes it decided in one committed transaction, then
+    /// queues each Warehouse for the subscriptions the delivery named. Nothing is queued when
+    /// the store refuses: the caller answers 503 and the sender retries.
+    pub async fn record_delivery(
+        &self,
+        delivery: Delivery,
+        refresh: &[WarehouseRefresh],
+    ) -> Result<(), StoreError> {
+        let warehouses = refresh.iter().map(|r| r.warehouse.clone()).collect();
+        self.shared
+            .store
+            .record_delivery(delivery, warehouses)
+            .await?;
+        for r in refresh {
+            self.queue(&r.warehouse, Some(&r.subscriptions));
+        }
+        Ok(())
+    }
+
+    /// Makes a refresh of every subscription of `warehouses` durable, then queues them (an
+    /// admin refresh, the interval).
+    pub async fn request(&self, warehouses: Vec<WarehouseRef>) -> Result<(), StoreError> {
+        self.shared
+            .store
+            .request_refresh(warehouses.clone(), now_rfc3339())
+            .await?;
+        for w in &warehouses {
+            self.queue(w, None);
+        }
+        Ok(())
+    }
+
+    /// Queues a reconcile of `warehouse` — of the subscriptions `only` names, or of all when
+    /// None. The request is already durable (as a whole-Warehouse pending refresh: after a
+    /// crash everything is discovered again, a superset).
+    fn queue(&self, warehouse: &WarehouseRef, only: Option<&[u32]>) {
         let s = &self.shared;
         s.metrics
             .refreshes_requested
             .fetch_add(1, Ordering::Relaxed);
-        let key = (project.to_string(), name.to_string());
         let delay = {
-            let Ok(mut slots) = s.slots.lock() else {
-                return;
-            };
-            let slot = slots.entry(key.clone()).or_default();
+            let mut slots = s.slots.lock();
+            let slot = slots.entry(warehouse.clone()).or_default();
             slot.dirty.add(only);
             if slot.queued {
                 s.metrics
@@ -125,10 +177,10 @@ impl Refresher {
             slot.queued = true;
             remaining_cooldown(slot, s.cooldown)
         };
-        self.enqueue(key, delay);
+        self.enqueue(warehouse.clone(), delay);
     }
 
-    fn enqueue(&self, key: Key, delay: Duration) {
+    fn enqueue(&self, key: WarehouseRef, delay: Duration) {
         let s = self.shared.clone();
         s.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
         if delay.is_zero() {
@@ -143,10 +195,8 @@ impl Refresher {
 
     /// Marks `key` running and takes what it must discover; None when it is already running
     /// (cannot happen with one queue entry per Warehouse, but cheap to guard).
-    fn begin(&self, key: &Key) -> Option<Dirty> {
-        let Ok(mut slots) = self.shared.slots.lock() else {
-            return None;
-        };
+    fn begin(&self, key: &WarehouseRef) -> Option<Dirty> {
+        let mut slots = self.shared.slots.lock();
         let slot = slots.entry(key.clone()).or_default();
         slot.queued = false;
         if slot.running {
@@ -158,11 +208,9 @@ impl Refresher {
     }
 
     /// Marks `key` done; re-queues it once if requests arrived while it ran.
-    fn end(&self, key: &Key, interval: Option<Duration>) {
+    fn end(&self, key: &WarehouseRef, interval: Option<Duration>) {
         let delay = {
-            let Ok(mut slots) = self.shared.slots.lock() else {
-                return;
-            };
+            let mut slots = self.shared.slots.lock();
             let slot = slots.entry(key.clone()).or_default();
             slot.running = false;
             slot.next_interval_due = interval.map(|i| Instant::now() + i);
@@ -176,12 +224,15 @@ impl Refresher {
         self.enqueue(key.clone(), delay);
     }
 
-    /// Is the interval reconcile of (project, name) due at `now`? If not, when to look again:
-    /// a reconcile for any other reason (a webhook) restarts the interval.
-    fn interval_due(&self, key: &Key, now: Instant, interval: Duration) -> Result<(), Instant> {
-        let Ok(mut slots) = self.shared.slots.lock() else {
-            return Err(now + interval);
-        };
+    /// Is the interval reconcile of `key` due at `now`? If not, when to look again: a
+    /// reconcile for any other reason (a webhook) restarts the interval.
+    fn interval_due(
+        &self,
+        key: &WarehouseRef,
+        now: Instant,
+        interval: Duration,
+    ) -> Result<(), Instant> {
+        let mut slots = self.shared.slots.lock();
         let slot = slots.entry(key.clone()).or_default();
         if slot.queued || slot.running {
             return Err(now + interval);
@@ -203,59 +254,62 @@ fn remaining_cooldown(slot: &Slot, cooldown: Duration) -> Duration {
     }
 }
 
-/// Starts `workers` reconcile workers and the interval scheduler on `tasks`, and re-queues the
-/// refreshes left pending by a previous run. All stop when `cancel` fires; a reconcile cut short
-/// keeps its pending row, so the next start resumes it.
-pub fn start(
-    app: Arc<App>,
-    queue: Queue,
-    workers: usize,
-    tasks: &TaskTracker,
-    cancel: &CancellationToken,
-) -> anyhow::Result<()> {
-    for (project, name) in app.store.pending()? {
-        tracing::info!(project, warehouse = name, "resuming pending refresh");
-        app.refresher.request(&project, &name, None);
-    }
-    let rx = Arc::new(tokio::sync::Mutex::new(queue.0));
-    for _ in 0..workers.max(1) {
-        let app = app.clone();
-        let rx = rx.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    next = async { rx.lock().await.recv().await } => next,
-                };
-                let Some(key) = next else { break };
-                app.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                if let Some(dirty) = app.refresher.begin(&key) {
-                    let interval = tokio::select! {
+impl Refresher {
+    /// Re-queues the refreshes left pending by a previous run, then starts `workers` reconcile
+    /// workers and the interval scheduler on `tasks`. All stop when `cancel` fires; a reconcile
+    /// cut short keeps its pending row, so the next start resumes it.
+    pub async fn start(
+        &self,
+        queue: Queue,
+        workers: usize,
+        tasks: &TaskTracker,
+        cancel: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        for w in self.shared.store.pending().await? {
+            tracing::info!(project = %w.project, warehouse = %w.name, "resuming pending refresh");
+            self.queue(&w, None);
+        }
+        let rx = Arc::new(tokio::sync::Mutex::new(queue.0));
+        for _ in 0..workers.max(1) {
+            let refresher = self.clone();
+            let rx = rx.clone();
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                loop {
+                    let next = tokio::select! {
                         _ = cancel.cancelled() => break,
-                        interval = reconcile::run(&app, &key.0, &key.1, dirty) => interval,
+                        next = async { rx.lock().await.recv().await } => next,
                     };
-                    app.refresher.end(&key, interval);
+                    let Some(key) = next else { break };
+                    let s = &refresher.shared;
+                    s.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(dirty) = refresher.begin(&key) {
+                        let interval = tokio::select! {
+                            _ = cancel.cancelled() => break,
+                            interval = reconcile::run(s, &key, dirty) => interval,
+                        };
+                        refresher.end(&key, interval);
+                    }
                 }
-            }
-        });
+            });
+        }
+        tasks.spawn(interval_schedule(self.clone(), cancel.clone()));
+        Ok(())
     }
-    tasks.spawn(interval_schedule(app, cancel.clone()));
-    Ok(())
 }
 
 /// Requests the interval reconcile of every Warehouse. Due times live in a heap rebuilt when the
 /// configuration changes, so a tick costs the due Warehouses only, not all of them.
-async fn interval_schedule(app: Arc<App>, cancel: CancellationToken) {
+async fn interval_schedule(refresher: Refresher, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
-    let mut current: Option<Arc<crate::app::Snapshot>> = None;
+    let mut current: Option<Arc<Snapshot>> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let snap = app.snapshot.load_full();
+        let snap = refresher.shared.snapshot.load_full();
         let now = Instant::now();
         if !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &snap)) {
             heap = snap
@@ -273,21 +327,14 @@ async fn interval_schedule(app: Arc<App>, cancel: CancellationToken) {
             }
             heap.pop();
             let w = &snap.config.warehouses[i];
-            let key = (w.project.clone(), w.name.clone());
-            match app.refresher.interval_due(&key, now, w.interval) {
+            let key = WarehouseRef::from(w);
+            match refresher.interval_due(&key, now, w.interval) {
                 Err(later) => heap.push(Reverse((later, i))),
                 Ok(()) => {
                     heap.push(Reverse((now + w.interval, i)));
-                    let (project, name) = key;
-                    if let Err(e) = app
-                        .store
-                        .request_refresh(vec![(project.clone(), name.clone())], now_rfc3339())
-                        .await
-                    {
-                        tracing::warn!(project, warehouse = name, error = %e, "cannot record interval refresh");
-                        continue;
+                    if let Err(e) = refresher.request(vec![key.clone()]).await {
+                        tracing::warn!(project = %key.project, warehouse = %key.name, error = %e, "cannot record interval refresh");
                     }
-                    app.refresher.request(&project, &name, None);
                 }
             }
         }
@@ -297,6 +344,46 @@ async fn interval_schedule(app: Arc<App>, cancel: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
+
+    fn refresher(dir: &std::path::Path) -> (Refresher, Queue, Arc<dyn Store>) {
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.join("data"), 100).expect("open store"));
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
+            dockhand_core::config::Config::default(),
+            &[],
+        )));
+        let discovery =
+            Discovery::new(crate::discovery::Settings::new(dir.join("data"))).expect("discovery");
+        let (refresher, queue) = Refresher::new(Parts {
+            store: store.clone(),
+            snapshot,
+            discovery: Arc::new(discovery),
+            metrics: Arc::new(Metrics::default()),
+            cooldown: Duration::ZERO,
+        });
+        (refresher, queue, store)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_queued_once_durable_and_not_when_the_store_refuses() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (refresher, mut queue, store) = refresher(dir.path());
+        let w = WarehouseRef::new("a", "app");
+
+        refresher.request(vec![w.clone()]).await.expect("request");
+        assert_eq!(
+            store.pending().await.expect("pending"),
+            std::slice::from_ref(&w)
+        );
+        assert_eq!(queue.0.try_recv().ok(), Some(w.clone()));
+
+        store.close().await;
+        let other = WarehouseRef::new("a", "other");
+        let err = refresher.request(vec![other]).await.err();
+        assert!(matches!(err, Some(StoreError::Closed)), "{err:?}");
+        assert!(queue.0.try_recv().is_err(), "queued although not durable");
+    }
 
     #[test]
     fn dirty_sets_merge_and_all_wins() {

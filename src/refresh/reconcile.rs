@@ -6,21 +6,27 @@
 use std::time::{Duration, Instant};
 
 use dockhand_core::config::FreightCreationPolicy;
+use dockhand_core::warehouse_ref::WarehouseRef;
 use serde_json::json;
 
-use crate::app::{now_rfc3339, App};
+use super::{Dirty, Shared};
+use crate::clock::now_rfc3339;
 use crate::discovery::freight::{Artifacts, Freight};
 use crate::discovery::{Reuse, SubscriptionResult};
-use crate::refresh::Dirty;
-use crate::store::NewFreight;
+use crate::store::{FreightRecorded, NewFreight};
 
-/// Reconciles (project, name) and records the result. Returns the Warehouse's interval, or None
+/// Reconciles `warehouse` and records the result. Returns the Warehouse's interval, or None
 /// when it is no longer configured.
-pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<Duration> {
+pub(super) async fn run(
+    engine: &Shared,
+    warehouse: &WarehouseRef,
+    dirty: Dirty,
+) -> Option<Duration> {
     let started = Instant::now();
-    let seq = match app
+    let (project, name) = (warehouse.project.as_str(), warehouse.name.as_str());
+    let seq = match engine
         .store
-        .reconcile_started(project, name, now_rfc3339())
+        .reconcile_started(warehouse, now_rfc3339())
         .await
     {
         Ok(s) => s,
@@ -29,10 +35,10 @@ pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<D
             return None;
         }
     };
-    let snap = app.snapshot.load_full();
-    let (interval, error) = match snap.warehouse(project, name) {
+    let snap = engine.snapshot.load_full();
+    let (interval, error) = match snap.warehouse(warehouse) {
         Some(w) => {
-            let key = format!("{project}/{name}");
+            let key = warehouse.to_string();
             // A webhook names the subscriptions it concerns; the others reuse what was
             // discovered within the interval instead of calling their registries again.
             let reuse = match &dirty {
@@ -42,7 +48,7 @@ pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<D
                 }),
                 Dirty::All | Dirty::Nothing => None,
             };
-            let results = app
+            let results = engine
                 .discovery
                 .warehouse(
                     &key,
@@ -56,7 +62,7 @@ pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<D
             let automatic = w.freight_creation_policy == FreightCreationPolicy::Automatic;
             (
                 Some(w.interval),
-                record(app, project, name, &results, automatic).await,
+                record(engine, warehouse, &results, automatic).await,
             )
         }
         None => (
@@ -65,19 +71,20 @@ pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<D
         ),
     };
     if error.is_some() {
-        app.metrics
+        engine
+            .metrics
             .reconcile_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    if let Err(e) = app
+    if let Err(e) = engine
         .store
-        .reconcile_finished(project, name, seq, now_rfc3339(), error)
+        .reconcile_finished(warehouse, seq, now_rfc3339(), error)
         .await
     {
         tracing::error!(project, warehouse = name, error = %e, "cannot record reconcile end");
     }
     let took = started.elapsed();
-    app.metrics.reconcile_duration(took.as_secs_f64());
+    engine.metrics.reconcile_duration(took.as_secs_f64());
     tracing::debug!(
         project,
         warehouse = name,
@@ -90,12 +97,12 @@ pub async fn run(app: &App, project: &str, name: &str, dirty: Dirty) -> Option<D
 /// Stores the results and any new Freight; returns the Warehouse's error (the failing
 /// subscriptions, one clause each), None when every subscription succeeded.
 async fn record(
-    app: &App,
-    project: &str,
-    name: &str,
+    engine: &Shared,
+    warehouse: &WarehouseRef,
     results: &[SubscriptionResult],
     automatic: bool,
 ) -> Option<String> {
+    let (project, name) = (warehouse.project.as_str(), warehouse.name.as_str());
     let errors: Vec<String> = results
         .iter()
         .enumerate()
@@ -122,17 +129,17 @@ async fn record(
             body,
         })
     });
-    match app
+    match engine
         .store
-        .record_discovery(project, name, at, body, new_freight)
+        .record_discovery(warehouse, at, body, new_freight)
         .await
     {
-        Ok(true) => {
+        Ok(FreightRecorded::New) => {
             if let Some(f) = &freight {
                 tracing::info!(project, warehouse = name, id = %f.id, alias = %f.alias, "new Freight");
             }
         }
-        Ok(false) => {}
+        Ok(FreightRecorded::AlreadyRecorded | FreightRecorded::NoFreight) => {}
         Err(e) => {
             tracing::error!(project, warehouse = name, error = %e, "cannot record discovery");
             return Some(format!("cannot record discovery: {e}"));

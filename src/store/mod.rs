@@ -1,17 +1,130 @@
-//! Durable state: deliveries, Warehouse state, pending refreshes and Freight. This module is the
-//! storage interface the rest of the service uses; `sqlite` is its embedded backend (a PostgreSQL
-//! backend for several replicas implements the same methods next).
+//! Durable state: deliveries, Warehouse state, pending refreshes, discoveries and Freight. This
+//! module is the storage interface — the `Store` trait, its records and its errors — that the
+//! rest of the service uses through `Arc<dyn Store>`, so the backend is chosen at run time.
+//! `sqlite` is the embedded backend; `contract` is the test suite every backend passes.
 //!
-//! Invariant: a write the caller awaited is committed with `synchronous=FULL` in WAL mode, so it
-//! survives a crash of the process or the machine. Writes from many requests are grouped into one
-//! transaction by a single writer thread (group commit), so durability does not cost one fsync
-//! per webhook.
+//! Invariants every backend keeps (the contract suite checks them):
+//! - A write the caller awaited is committed durably: it survives a crash of the process or the
+//!   machine. A delivery and the refreshes it asks for commit together or not at all.
+//! - Pending-refresh sequence numbers only grow, over the whole life of the storage (reopened,
+//!   or shared by several replicas), so `reconcile_finished` clears exactly the requests its
+//!   reconcile covered and a request that arrived meanwhile stays pending.
+//! - A Freight is kept once per id.
+//! - Errors carry no backend types: callers see `StoreError` only.
 
 mod sqlite;
 
-pub use sqlite::{NewFreight, Store};
+#[cfg(test)]
+pub(crate) mod contract;
 
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use dockhand_core::warehouse_ref::WarehouseRef;
 use serde::Serialize;
+
+/// The storage interface. Writes are async because a backend may have to wait for a disk or a
+/// database server; reads are async for the same reason.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Records a delivery and marks `refresh` pending, in one committed transaction.
+    async fn record_delivery(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<WarehouseRef>,
+    ) -> Result<(), StoreError>;
+
+    /// Marks Warehouses pending (an admin or interval refresh).
+    async fn request_refresh(
+        &self,
+        refresh: Vec<WarehouseRef>,
+        at: String,
+    ) -> Result<(), StoreError>;
+
+    /// Records the start of a reconcile; returns the pending sequence it covers
+    /// (`RefreshSeq::NONE` when nothing was pending).
+    async fn reconcile_started(
+        &self,
+        warehouse: &WarehouseRef,
+        at: String,
+    ) -> Result<RefreshSeq, StoreError>;
+
+    /// Records the end of a reconcile; clears the pending refresh only if no request newer than
+    /// `covered` arrived meanwhile.
+    async fn reconcile_finished(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        at: String,
+        error: Option<String>,
+    ) -> Result<(), StoreError>;
+
+    /// Records what a reconcile discovered (`body`, JSON, replacing the previous one) and the
+    /// Freight it formed, kept once per id.
+    async fn record_discovery(
+        &self,
+        warehouse: &WarehouseRef,
+        at: String,
+        body: String,
+        freight: Option<NewFreight>,
+    ) -> Result<FreightRecorded, StoreError>;
+
+    /// What the last reconcile of a Warehouse discovered, as stored.
+    async fn discovery(
+        &self,
+        warehouse: &WarehouseRef,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Deliveries matching `filter`, newest first.
+    async fn deliveries(&self, filter: DeliveryFilter) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Every Warehouse with a pending refresh, oldest request first.
+    async fn pending(&self) -> Result<Vec<WarehouseRef>, StoreError>;
+
+    /// Recorded state of every Warehouse that has any.
+    async fn warehouse_states(&self) -> Result<Vec<WarehouseState>, StoreError>;
+
+    /// Freight matching `filter`, newest first, as stored JSON documents.
+    async fn freight(&self, filter: FreightFilter) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Commits every write already submitted, then refuses new ones (`StoreError::Closed`).
+    async fn close(&self);
+}
+
+/// A pending-refresh sequence number: which requests of a Warehouse a reconcile covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RefreshSeq(pub u64);
+
+impl RefreshSeq {
+    /// Nothing was pending when the reconcile started.
+    pub const NONE: RefreshSeq = RefreshSeq(0);
+}
+
+/// What `record_discovery` did with the Freight it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreightRecorded {
+    /// Not recorded before: this reconcile formed it.
+    New,
+    /// A Freight with this id was already recorded; kept as it was.
+    AlreadyRecorded,
+    /// No Freight was given.
+    NoFreight,
+}
+
+/// A Freight to record: its id, creation time and JSON document.
+#[derive(Debug, Clone)]
+pub struct NewFreight {
+    pub id: String,
+    pub created_at: String,
+    pub body: String,
+}
+
+/// Filters for listing Freight.
+#[derive(Debug, Clone, Default)]
+pub struct FreightFilter {
+    pub project: Option<String>,
+    pub warehouse: Option<String>,
+}
 
 /// One webhook delivery, as shown by `dockhand deliveries` and `GET /api/v1/deliveries`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -62,8 +175,8 @@ pub struct DeliveryFilter {
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WarehouseState {
-    pub project: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub warehouse: WarehouseRef,
     pub last_refresh_requested: Option<String>,
     pub last_reconcile_started: Option<String>,
     pub last_reconciled: Option<String>,
@@ -73,7 +186,8 @@ pub struct WarehouseState {
     pub last_error: Option<String>,
 }
 
-/// Errors of the store. Messages name the database file and what failed.
+/// Errors of the store, whatever the backend. Messages name the storage and what failed, and
+/// say what to do when there is something to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create data directory {path}: {source}")]
@@ -86,19 +200,20 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-    #[error("database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    /// The storage could not be opened or prepared (`path` names it: a file, a database).
+    #[error("database {path}: {message}")]
+    Open { path: String, message: String },
     #[error("database {path} has schema version {found}, newer than this dockhand ({supported}); upgrade dockhand")]
     TooNew {
         path: String,
         found: i64,
         supported: i64,
     },
+    /// A read or a write failed in the backend; the message is the backend's.
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Backend(String),
+    #[error("cannot encode the record: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("the store is closed")]
     Closed,
     #[error("the store is busy (write queue full); try again")]

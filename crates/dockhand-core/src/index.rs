@@ -13,6 +13,7 @@ use crate::config::{Config, Subscription};
 use crate::event::Target;
 use crate::matching;
 use crate::repo_url;
+use crate::warehouse_ref::WarehouseRef;
 
 /// Which key space a subscription lives in. OCI images and OCI charts share one: a push to an
 /// OCI repository can be either.
@@ -75,15 +76,22 @@ pub struct TargetResult {
     pub candidates: Vec<Candidate>,
 }
 
+/// One Warehouse a delivery refreshes, and which of its subscriptions the delivery concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarehouseRefresh {
+    pub warehouse: WarehouseRef,
+    /// Indices in the Warehouse's `spec.subscriptions`, ascending: discovery needs to look at
+    /// only those again.
+    pub subscriptions: Vec<u32>,
+}
+
 /// The refresh decision for one delivery.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
-    /// Warehouses to refresh, as (project, name), de-duplicated, in configuration order.
-    pub refresh: Vec<(String, String)>,
-    /// For each entry of `refresh`, the subscriptions (indices in `spec.subscriptions`) the
-    /// delivery concerns: discovery needs to look at only those again.
-    pub subscriptions: Vec<Vec<u32>>,
+    /// Warehouses to refresh, de-duplicated, in configuration order.
+    pub refresh: Vec<WarehouseRefresh>,
     pub targets: Vec<TargetResult>,
 }
 
@@ -195,15 +203,17 @@ impl Index {
         let mut last: Option<u32> = None;
         for r in chosen {
             if last == Some(r.warehouse) {
-                if let Some(subs) = eval.subscriptions.last_mut() {
-                    subs.push(r.subscription);
+                if let Some(entry) = eval.refresh.last_mut() {
+                    entry.subscriptions.push(r.subscription);
                 }
                 continue;
             }
             last = Some(r.warehouse);
             let w = &config.warehouses[r.warehouse as usize];
-            eval.refresh.push((w.project.clone(), w.name.clone()));
-            eval.subscriptions.push(vec![r.subscription]);
+            eval.refresh.push(WarehouseRefresh {
+                warehouse: WarehouseRef::from(w),
+                subscriptions: vec![r.subscription],
+            });
         }
         eval
     }
@@ -379,7 +389,7 @@ spec:
     }
 
     fn names(e: &Evaluation) -> Vec<String> {
-        e.refresh.iter().map(|(p, w)| format!("{p}/{w}")).collect()
+        e.refresh.iter().map(|r| r.warehouse.to_string()).collect()
     }
 
     #[test]
@@ -480,7 +490,12 @@ spec:
         // a/git's subscription 0 (git) and 1 (nginx) both named by one delivery.
         let e = index.evaluate(&config, "a", &[oci("nginx", true, false, &[]), git]);
         assert_eq!(names(&e), ["a/git"]);
-        assert_eq!(e.subscriptions, [vec![0, 1]]);
+        let subscriptions: Vec<&[u32]> = e
+            .refresh
+            .iter()
+            .map(|r| r.subscriptions.as_slice())
+            .collect();
+        assert_eq!(subscriptions, [[0, 1]]);
     }
 
     #[test]

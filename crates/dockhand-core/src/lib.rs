@@ -10,3 +10,4 @@ pub mod matching;
 pub mod receivers;
 pub mod repo_url;
 pub mod secret;
+pub mod warehouse_ref;

@@ -1,0 +1,513 @@
+//! The store contract: what every backend of the `Store` trait must do, written once against the
+//! trait and run for each backend by one line, `store_contract!(HarnessExpr);`, which expands to
+//! one `#[tokio::test]` per check with fresh storage each.
+//!
+//! A backend's test module provides a `Harness`: it opens a store on storage that starts empty
+//! (and opens the same storage again after `close`, to check what survives), can make that
+//! storage look written by a newer dockhand, and can hold writes back so the write queue fills.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dockhand_core::warehouse_ref::WarehouseRef;
+
+use super::{
+    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshSeq, Store,
+    StoreError,
+};
+
+/// What the suite needs from a backend under test. One harness is one storage.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// Opens a store on this harness's storage, keeping `keep_deliveries` per receiver. The
+    /// first call sees empty storage; a later call (after `close`) sees what was committed.
+    async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError>;
+
+    /// Marks the storage as written by a dockhand whose schema version is `version`.
+    async fn write_schema_version(&self, version: i64);
+
+    /// Holds back the backend's writes until the returned guard is dropped, so that writes
+    /// queue up behind them. None when the backend has no bounded queue to fill.
+    async fn hold_writes(&self) -> Option<Box<dyn Send>>;
+}
+
+/// Runs the whole contract suite for the backend whose harness `$harness` builds (evaluated
+/// once per test, so each test has fresh storage).
+macro_rules! store_contract {
+    ($harness:expr) => {
+        $crate::store::contract::store_contract!(@tests $harness;
+            deliveries_listed_newest_first_with_filters,
+            deliveries_kept_per_receiver,
+            delivery_and_its_refreshes_survive_reopen,
+            finished_reconcile_clears_only_what_it_covered,
+            sequences_grow_across_reopen,
+            warehouse_state_follows_refreshes_and_reconciles,
+            discovery_replaced_and_freight_kept_once,
+            newer_schema_refused,
+            closed_store_refuses_writes,
+            full_write_queue_is_busy,
+        );
+    };
+    (@tests $harness:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let harness = $harness;
+                $crate::store::contract::$check(&harness).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_contract;
+
+const AT: &str = "2026-11-26T10:00:00.000Z";
+
+fn wh(project: &str, name: &str) -> WarehouseRef {
+    WarehouseRef::new(project, name)
+}
+
+fn delivery(n: u32, project: &str, receiver: &str, query: Option<&str>) -> Delivery {
+    Delivery {
+        id: format!("d-{project}-{receiver}-{n}"),
+        received_at: format!("2026-11-26T10:00:{:02}.000Z", n % 60),
+        project: project.into(),
+        receiver: receiver.into(),
+        receiver_type: "acr".into(),
+        source: "acr".into(),
+        event_type: Some("push".into()),
+        provider_id: Some(format!("p{n}")),
+        query: query.map(str::to_string),
+        status: 200,
+        outcome: "refreshed".into(),
+        message: "refreshed 1 warehouse(s)".into(),
+        repositories: vec!["example.azurecr.io/app".into()],
+        qualifiers: vec![format!("1.0.{n}")],
+        refreshed: vec![format!("{project}/app")],
+        explanation: Vec::new(),
+        detail: serde_json::json!({ "n": n }),
+        duration_micros: 42,
+    }
+}
+
+async fn open(h: &dyn Harness, keep: usize) -> Arc<dyn Store> {
+    match h.open(keep).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot open the store: {e}"),
+    }
+}
+
+fn ids(list: &[Delivery]) -> Vec<&str> {
+    list.iter().map(|d| d.id.as_str()).collect()
+}
+
+pub async fn deliveries_listed_newest_first_with_filters(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    store
+        .record_delivery(delivery(1, "a", "r1", Some("region=westus")), vec![])
+        .await
+        .unwrap();
+    store
+        .record_delivery(delivery(2, "a", "r2", None), vec![])
+        .await
+        .unwrap();
+    store
+        .record_delivery(delivery(3, "b", "r1", Some("region=eastus")), vec![])
+        .await
+        .unwrap();
+
+    let all = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    assert_eq!(ids(&all), ["d-b-r1-3", "d-a-r2-2", "d-a-r1-1"]);
+    assert_eq!(all[2], delivery(1, "a", "r1", Some("region=westus")));
+
+    let by = |project: Option<&str>, receiver: Option<&str>, query: Option<&str>, limit| {
+        DeliveryFilter {
+            project: project.map(str::to_string),
+            receiver: receiver.map(str::to_string),
+            query: query.map(str::to_string),
+            limit,
+        }
+    };
+    let list = store
+        .deliveries(by(Some("a"), None, None, 0))
+        .await
+        .unwrap();
+    assert_eq!(ids(&list), ["d-a-r2-2", "d-a-r1-1"]);
+    let list = store
+        .deliveries(by(None, Some("r1"), None, 0))
+        .await
+        .unwrap();
+    assert_eq!(ids(&list), ["d-b-r1-3", "d-a-r1-1"]);
+    let list = store
+        .deliveries(by(Some("a"), Some("r1"), None, 0))
+        .await
+        .unwrap();
+    assert_eq!(ids(&list), ["d-a-r1-1"]);
+    let list = store
+        .deliveries(by(None, None, Some("westus"), 0))
+        .await
+        .unwrap();
+    assert_eq!(ids(&list), ["d-a-r1-1"]);
+    let list = store.deliveries(by(None, None, None, 2)).await.unwrap();
+    assert_eq!(ids(&list), ["d-b-r1-3", "d-a-r2-2"]);
+    store.close().await;
+}
+
+pub async fn deliveries_kept_per_receiver(h: &dyn Harness) {
+    let store = open(h, 3).await;
+    for n in 1..=6 {
+        store
+            .record_delivery(delivery(n, "a", "busy", None), vec![])
+            .await
+            .unwrap();
+    }
+    store
+        .record_delivery(delivery(7, "a", "quiet", None), vec![])
+        .await
+        .unwrap();
+    let list = store
+        .deliveries(DeliveryFilter {
+            receiver: Some("busy".into()),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&list), ["d-a-busy-6", "d-a-busy-5", "d-a-busy-4"]);
+    let list = store
+        .deliveries(DeliveryFilter {
+            receiver: Some("quiet".into()),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&list), ["d-a-quiet-7"]);
+    store.close().await;
+}
+
+pub async fn delivery_and_its_refreshes_survive_reopen(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    store
+        .record_delivery(delivery(1, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    store
+        .request_refresh(vec![wh("b", "db")], "2026-11-26T10:00:05.000Z".into())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = open(h, 100).await;
+    assert_eq!(
+        store.pending().await.unwrap(),
+        [wh("a", "app"), wh("b", "db")]
+    );
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    assert_eq!(ids(&list), ["d-a-r-1"]);
+    store.close().await;
+}
+
+pub async fn finished_reconcile_clears_only_what_it_covered(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let w = wh("a", "app");
+    assert_eq!(
+        store.reconcile_started(&w, AT.into()).await.unwrap(),
+        RefreshSeq::NONE,
+        "nothing pending, nothing covered"
+    );
+    store
+        .request_refresh(vec![w.clone()], AT.into())
+        .await
+        .unwrap();
+    let first = store.reconcile_started(&w, AT.into()).await.unwrap();
+    assert!(first > RefreshSeq::NONE);
+
+    // A request arriving during the reconcile stays pending after it.
+    store
+        .record_delivery(delivery(1, "a", "r", None), vec![w.clone()])
+        .await
+        .unwrap();
+    store
+        .reconcile_finished(&w, first, AT.into(), None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending().await.unwrap(), std::slice::from_ref(&w));
+
+    let second = store.reconcile_started(&w, AT.into()).await.unwrap();
+    assert!(second > first, "{second:?} after {first:?}");
+    store
+        .reconcile_finished(&w, second, AT.into(), None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending().await.unwrap(), []);
+    store.close().await;
+}
+
+pub async fn sequences_grow_across_reopen(h: &dyn Harness) {
+    let w = wh("a", "app");
+    let store = open(h, 100).await;
+    store
+        .request_refresh(vec![w.clone()], AT.into())
+        .await
+        .unwrap();
+    let first = store.reconcile_started(&w, AT.into()).await.unwrap();
+    store
+        .reconcile_finished(&w, first, AT.into(), None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending().await.unwrap(), []);
+    store.close().await;
+
+    // Nothing is pending any more, yet a new request must not reuse a sequence: a reconcile
+    // that covered the old one (on another replica, say) would clear the new request.
+    let store = open(h, 100).await;
+    store
+        .request_refresh(vec![w.clone()], AT.into())
+        .await
+        .unwrap();
+    let second = store.reconcile_started(&w, AT.into()).await.unwrap();
+    assert!(second > first, "{second:?} after {first:?}");
+    store
+        .reconcile_finished(&w, first, AT.into(), None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending().await.unwrap(), [w]);
+    store.close().await;
+}
+
+pub async fn warehouse_state_follows_refreshes_and_reconciles(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let w = wh("a", "app");
+    assert!(store.warehouse_states().await.unwrap().is_empty());
+    store
+        .request_refresh(vec![w.clone()], "2026-11-26T10:00:01.000Z".into())
+        .await
+        .unwrap();
+    store
+        .record_delivery(delivery(1, "a", "r", None), vec![w.clone()])
+        .await
+        .unwrap();
+    let states = store.warehouse_states().await.unwrap();
+    assert_eq!(states.len(), 1);
+    let st = &states[0];
+    assert_eq!(st.warehouse, w);
+    assert!(st.pending);
+    assert_eq!(st.refresh_count, 2);
+    assert_eq!(st.reconcile_count, 0);
+    assert_eq!(
+        st.last_refresh_requested.as_deref(),
+        Some(delivery(1, "a", "r", None).received_at.as_str())
+    );
+
+    let seq = store
+        .reconcile_started(&w, "2026-11-26T10:00:05.000Z".into())
+        .await
+        .unwrap();
+    store
+        .reconcile_finished(
+            &w,
+            seq,
+            "2026-11-26T10:00:06.000Z".into(),
+            Some("subscriptions[0]: unreachable".into()),
+        )
+        .await
+        .unwrap();
+    let states = store.warehouse_states().await.unwrap();
+    let st = &states[0];
+    assert!(!st.pending);
+    assert_eq!(st.reconcile_count, 1);
+    assert_eq!(
+        st.last_reconcile_started.as_deref(),
+        Some("2026-11-26T10:00:05.000Z")
+    );
+    assert_eq!(
+        st.last_reconciled.as_deref(),
+        Some("2026-11-26T10:00:06.000Z")
+    );
+    assert_eq!(
+        st.last_error.as_deref(),
+        Some("subscriptions[0]: unreachable")
+    );
+
+    let seq = store.reconcile_started(&w, AT.into()).await.unwrap();
+    store
+        .reconcile_finished(&w, seq, AT.into(), None)
+        .await
+        .unwrap();
+    let states = store.warehouse_states().await.unwrap();
+    assert_eq!(states[0].last_error, None, "a success clears the error");
+    assert_eq!(states[0].reconcile_count, 2);
+    store.close().await;
+}
+
+pub async fn discovery_replaced_and_freight_kept_once(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let w = wh("a", "app");
+    let other = wh("a", "db");
+    assert_eq!(store.discovery(&w).await.unwrap(), None);
+    let freight = |id: &str, at: &str| NewFreight {
+        id: id.into(),
+        created_at: at.into(),
+        body: serde_json::json!({ "id": id, "createdAt": at }).to_string(),
+    };
+    let body = |n: u32| serde_json::json!({ "discoveredAt": AT, "n": n }).to_string();
+
+    let r = store
+        .record_discovery(&w, AT.into(), body(1), None)
+        .await
+        .unwrap();
+    assert_eq!(r, FreightRecorded::NoFreight);
+    let r = store
+        .record_discovery(
+            &w,
+            AT.into(),
+            body(2),
+            Some(freight("f1", "2026-11-26T10:00:01.000Z")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, FreightRecorded::New);
+    assert_eq!(
+        store.discovery(&w).await.unwrap(),
+        Some(serde_json::json!({ "discoveredAt": AT, "n": 2 }))
+    );
+    let r = store
+        .record_discovery(
+            &w,
+            AT.into(),
+            body(3),
+            Some(freight("f1", "2026-11-26T11:00:00.000Z")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, FreightRecorded::AlreadyRecorded);
+    store
+        .record_discovery(
+            &w,
+            AT.into(),
+            body(4),
+            Some(freight("f2", "2026-11-26T10:00:02.000Z")),
+        )
+        .await
+        .unwrap();
+    store
+        .record_discovery(
+            &other,
+            AT.into(),
+            body(5),
+            Some(freight("f3", "2026-11-26T10:00:03.000Z")),
+        )
+        .await
+        .unwrap();
+
+    let ids = |list: Vec<serde_json::Value>| -> Vec<String> {
+        list.iter()
+            .map(|v| v["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let all = store.freight(FreightFilter::default()).await.unwrap();
+    assert_eq!(ids(all.clone()), ["f3", "f2", "f1"]);
+    assert_eq!(
+        all[2]["createdAt"], "2026-11-26T10:00:01.000Z",
+        "the first record of an id is kept"
+    );
+    let of_app = store
+        .freight(FreightFilter {
+            project: Some("a".into()),
+            warehouse: Some("app".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(of_app), ["f2", "f1"]);
+    let of_b = store
+        .freight(FreightFilter {
+            project: Some("b".into()),
+            warehouse: None,
+        })
+        .await
+        .unwrap();
+    assert!(of_b.is_empty());
+    store.close().await;
+}
+
+pub async fn newer_schema_refused(h: &dyn Harness) {
+    open(h, 100).await.close().await;
+    h.write_schema_version(999).await;
+    match h.open(100).await {
+        Err(e @ StoreError::TooNew { found: 999, .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("has schema version 999, newer than this dockhand")
+                    && message.ends_with("; upgrade dockhand"),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("expected TooNew, got {e}"),
+        Ok(_) => panic!("a store with a newer schema was opened"),
+    }
+}
+
+pub async fn closed_store_refuses_writes(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    store.close().await;
+    let err = store
+        .record_delivery(delivery(1, "a", "r", None), vec![])
+        .await
+        .err();
+    assert!(matches!(err, Some(StoreError::Closed)), "{err:?}");
+    let err = store
+        .request_refresh(vec![wh("a", "app")], AT.into())
+        .await
+        .err();
+    assert_eq!(
+        err.map(|e| e.to_string()).as_deref(),
+        Some("the store is closed")
+    );
+}
+
+pub async fn full_write_queue_is_busy(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let Some(guard) = h.hold_writes().await else {
+        store.close().await;
+        return;
+    };
+    // Writes pile up behind the held one until the queue is full; each stays pending (the
+    // timeout) until then.
+    let mut busy = None;
+    for n in 0..10_000 {
+        let write = store.request_refresh(vec![wh("a", &format!("w{n}"))], AT.into());
+        match tokio::time::timeout(Duration::from_millis(20), write).await {
+            Err(_pending) => continue,
+            Ok(Err(e)) => {
+                busy = Some(e);
+                break;
+            }
+            Ok(Ok(())) => panic!("a write committed while writes were held"),
+        }
+    }
+    drop(guard);
+    let busy = busy.map(|e| (matches!(e, StoreError::Busy), e.to_string()));
+    assert_eq!(
+        busy,
+        Some((
+            true,
+            "the store is busy (write queue full); try again".to_string()
+        ))
+    );
+    // Once the backlog drains the store takes writes again.
+    let mut tries = 0;
+    loop {
+        match store
+            .request_refresh(vec![wh("a", "after")], AT.into())
+            .await
+        {
+            Ok(()) => break,
+            Err(StoreError::Busy) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the store did not recover from a full queue: {e}"),
+        }
+    }
+    assert!(store.pending().await.unwrap().contains(&wh("a", "after")));
+    store.close().await;
+}
