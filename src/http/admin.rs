@@ -192,7 +192,7 @@ async fn freight(State(app): State<Arc<App>>, Query(q): Query<FreightQuery>) -> 
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         app.metrics.render(),
     )
         .into_response()
