@@ -13,31 +13,35 @@ seed() { # target name, then the content on stdin
   cat >"corpus/$1/seed-$2"
 }
 
-# Receivers: three leading bytes choose the receiver's credentials and the request headers.
-#   byte 0: 1 = auth-header set, 2 = Basic credentials set
-#   byte 1: User-Agent (1 ACR, 2 Azure DevOps), aeg-event-type (4 Notification,
+# The receiver target: four leading bytes choose the receiver type, its credentials and the
+# request headers (layout in src/lib.rs).
+#   byte 0: receiver type, the index in RECEIVER_TYPES (0 azure, 1 harbor)
+#   byte 1: optional Secret key groups present (azure: 1 = auth-header, 2 = username+password)
+#   byte 2: User-Agent (1 ACR, 2 Azure DevOps), aeg-event-type (4 Notification,
 #           8 SubscriptionValidation), Authorization (0x10 auth-header, 0x20 right Basic),
 #           0x80 OPTIONS
-#   byte 2: 1 Content-Type JSON, 2 CloudEvents binary headers, 4/8 WebHook-Request-Origin/-Rate,
-#           0x10 a header block follows the three bytes
+#   byte 3: 1 Content-Type JSON, 2 CloudEvents binary headers, 4/8 WebHook-Request-Origin/-Rate,
+#           0x10 a header block follows the four bytes
+azure='\x00'
+harbor='\x01'
 for f in "$fixtures"/acr-*.json "$fixtures"/azure-devops-*.json "$fixtures"/eventgrid-*.json; do
   name=$(basename "$f" .json)
   for prefix in '\x00\x00\x00' '\x01\x11\x01' '\x03\x22\x01' '\x03\x20\x00' '\x01\x14\x01' '\x01\x18\x01'; do
-    { printf "$prefix"; cat "$f"; } | seed azure_receiver "$name-$(printf '%s' "$prefix" | tr -d '\\x')"
+    { printf "$azure$prefix"; cat "$f"; } | seed receiver "azure-$name-$(printf '%s' "$prefix" | tr -d '\\x')"
   done
 done
-{ printf '\x00\x80\x0c'; } | seed azure_receiver options-handshake
-{ printf '\x01\x00\x11'; printf 'User-Agent: AzureContainerRegistry/2.0\nAuthorization: Bearer fuzz-auth-header-5Jd\n\n'
-  cat "$fixtures/acr-push.json"; } | seed azure_receiver header-block-acr-push
+{ printf "$azure"'\x00\x80\x0c'; } | seed receiver azure-options-handshake
+{ printf "$azure"'\x01\x00\x11'; printf 'User-Agent: AzureContainerRegistry/2.0\nAuthorization: Bearer fuzz-auth-header-5Jd\n\n'
+  cat "$fixtures/acr-push.json"; } | seed receiver azure-header-block-acr-push
 
 for f in "$fixtures"/harbor-*.json; do
   name=$(basename "$f" .json)
-  { printf '\x00\x10\x01'; cat "$f"; } | seed harbor_receiver "$name"
+  { printf "$harbor"'\x00\x10\x01'; cat "$f"; } | seed receiver "harbor-$name"
 done
-{ printf '\x00\x10\x03'; cat "$fixtures/harbor-cloudevents-push.json"; } | seed harbor_receiver ce-binary
-{ printf '\x00\x00\x10'; printf 'Authorization: Bearer fuzz-auth-header-5Jd\nce-type: harbor.artifact.pushed\nce-id: 1\n\n'
-  cat "$fixtures/harbor-push-artifact.json"; } | seed harbor_receiver header-block-ce
-{ printf '\x00\x00\x01'; cat "$fixtures/harbor-push-artifact.json"; } | seed harbor_receiver no-auth
+{ printf "$harbor"'\x00\x10\x03'; cat "$fixtures/harbor-cloudevents-push.json"; } | seed receiver harbor-ce-binary
+{ printf "$harbor"'\x00\x00\x10'; printf 'Authorization: Bearer fuzz-auth-header-5Jd\nce-type: harbor.artifact.pushed\nce-id: 1\n\n'
+  cat "$fixtures/harbor-push-artifact.json"; } | seed receiver harbor-header-block-ce
+{ printf "$harbor"'\x00\x00\x01'; cat "$fixtures/harbor-push-artifact.json"; } | seed receiver harbor-no-auth
 
 # URLs as subscriptions and payloads spell them (from the examples and fixtures, and more).
 urls=(

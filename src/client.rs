@@ -139,10 +139,10 @@ pub fn print_deliveries(list: &[Delivery]) {
             vec![
                 d.received_at.clone(),
                 format!("{}/{}", d.project, d.receiver),
-                d.source.clone(),
+                d.source.to_string(),
                 d.event_type.clone().unwrap_or_else(|| "-".into()),
                 d.status.to_string(),
-                d.outcome.clone(),
+                d.outcome.to_string(),
                 if d.refreshed.is_empty() {
                     "-".into()
                 } else {

@@ -7,12 +7,13 @@ use std::time::Instant;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dockhand_core::config::Receiver;
-use dockhand_core::event::{Action, Source, Target};
+use dockhand_core::event::{Action, Outcome, Source, Target};
 use dockhand_core::index::WarehouseRefresh;
 use dockhand_core::receivers;
 use serde_json::{json, Value};
 
 use crate::app::{now_rfc3339, App, Snapshot};
+use crate::metrics::UnmatchedReason;
 use crate::store::Delivery;
 
 /// Kargo's wording for a ping, kept so tooling that checks it keeps working.
@@ -33,13 +34,14 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
         received_at: now_rfc3339(),
         project: receiver.project.clone(),
         receiver: receiver.name.clone(),
-        receiver_type: receiver.kind.as_str().to_string(),
-        source: Source::Unknown.as_str().to_string(),
+        receiver_type: receiver.kind.name.to_string(),
+        source: Source::UNKNOWN,
         event_type: None,
         provider_id: None,
         query: query.filter(|q| !q.is_empty()).map(str::to_string),
         status: 0,
-        outcome: String::new(),
+        // Until something is decided, a refusal.
+        outcome: Outcome::Rejected,
         message: String::new(),
         repositories: Vec::new(),
         qualifiers: Vec::new(),
@@ -72,15 +74,15 @@ pub async fn handle(
     let mut claimed: Option<String> = None;
     let body: Option<Value> = match parsed {
         Err(rej) => {
-            d.source = rej.source.as_str().to_string();
+            d.source = rej.source;
             d.event_type = rej.event_type;
             d.status = rej.status;
-            d.outcome = "rejected".into();
+            d.outcome = Outcome::Rejected;
             d.message = rej.message;
             Some(json!({ "error": d.message }))
         }
         Ok(event) => {
-            d.source = event.source.as_str().to_string();
+            d.source = event.source;
             d.event_type = Some(event.event_type.clone());
             d.provider_id = event.provider_id.clone();
             let dedupable = matches!(event.action, Action::Refresh(_) | Action::Ignore { .. });
@@ -97,7 +99,7 @@ pub async fn handle(
             };
             if duplicate {
                 d.status = 200;
-                d.outcome = "duplicate".into();
+                d.outcome = Outcome::Duplicate;
                 d.message = format!(
                     "duplicate delivery {}: already handled within the de-duplication window; nothing refreshed",
                     event.provider_id.as_deref().unwrap_or_default()
@@ -107,7 +109,7 @@ pub async fn handle(
                 match event.action {
                     Action::Ping => {
                         d.status = 200;
-                        d.outcome = "ping".into();
+                        d.outcome = Outcome::Ping;
                         d.message = PING_MESSAGE.into();
                         Some(json!({ "msg": PING_MESSAGE }))
                     }
@@ -117,14 +119,14 @@ pub async fn handle(
                         headers,
                     } => {
                         d.status = status;
-                        d.outcome = "handshake".into();
+                        d.outcome = Outcome::Handshake;
                         d.message = format!("{} handshake answered", event.event_type);
                         extra_headers = headers;
                         body
                     }
                     Action::Ignore { reason } => {
                         d.status = 200;
-                        d.outcome = "ignored".into();
+                        d.outcome = Outcome::Ignored;
                         d.message = format!("{} event ignored: {reason}", event.event_type);
                         Some(json!({ "msg": d.message }))
                     }
@@ -135,10 +137,10 @@ pub async fn handle(
                             .evaluate(&snap.config, &receiver.project, &targets);
                         for t in &eval.targets {
                             let reason = match (&t.normalized, t.candidates.is_empty()) {
-                                (Err(_), _) => Some("invalid_url"),
-                                (Ok(_), true) => Some("no_subscriber"),
+                                (Err(_), _) => Some(UnmatchedReason::InvalidUrl),
+                                (Ok(_), true) => Some(UnmatchedReason::NoSubscriber),
                                 (Ok(_), false) if t.candidates.iter().all(|c| !c.matched) => {
-                                    Some("rejected_by_rules")
+                                    Some(UnmatchedReason::RejectedByRules)
                                 }
                                 _ => None,
                             };
@@ -156,9 +158,9 @@ pub async fn handle(
                         refresh = eval.refresh;
                         d.status = 200;
                         d.outcome = if refresh.is_empty() {
-                            "unmatched".into()
+                            Outcome::Unmatched
                         } else {
-                            "refreshed".into()
+                            Outcome::Refreshed
                         };
                         // Kargo's wording.
                         d.message = format!("refreshed {} warehouse(s)", refresh.len());
@@ -179,18 +181,15 @@ pub async fn handle(
         if let Some(id) = &claimed {
             app.dedup.release(&receiver.project, &receiver.name, id);
         }
+        // The source is not recorded anywhere for a delivery that was not stored.
         app.metrics
-            .delivery(receiver.kind.as_str(), "unknown", "store_error");
+            .delivery(receiver.kind, Source::UNKNOWN, Outcome::StoreError);
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "cannot record the delivery; try again later",
         );
     }
-    app.metrics.delivery(
-        receiver.kind.as_str(),
-        source_label(&log.source),
-        outcome_label(&log.outcome),
-    );
+    app.metrics.delivery(receiver.kind, log.source, log.outcome);
     app.metrics
         .warehouses_matched
         .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -227,14 +226,14 @@ pub async fn refuse(
 ) -> Response {
     let mut d = new_record(receiver, query);
     d.status = status.as_u16();
-    d.outcome = "rejected".into();
+    d.outcome = Outcome::Rejected;
     d.message = message.to_string();
     let log = LogLine::of(&d);
     if let Err(e) = app.store.record_delivery(d, Vec::new()).await {
         tracing::error!(error = %e, "cannot record delivery");
     }
     app.metrics
-        .delivery(receiver.kind.as_str(), "unknown", "rejected");
+        .delivery(receiver.kind, Source::UNKNOWN, Outcome::Rejected);
     log.emit();
     error_response(status, message)
 }
@@ -266,35 +265,13 @@ fn describe_targets(d: &mut Delivery, targets: &[Target]) {
     }
 }
 
-fn source_label(s: &str) -> &'static str {
-    match s {
-        "acr" => "acr",
-        "azure-devops" => "azure-devops",
-        "event-grid" => "event-grid",
-        "harbor" => "harbor",
-        _ => "unknown",
-    }
-}
-
-fn outcome_label(s: &str) -> &'static str {
-    match s {
-        "refreshed" => "refreshed",
-        "unmatched" => "unmatched",
-        "ignored" => "ignored",
-        "ping" => "ping",
-        "handshake" => "handshake",
-        "duplicate" => "duplicate",
-        _ => "rejected",
-    }
-}
-
 /// The one log line per delivery (human by default, JSON fields with `--log-format json`).
 struct LogLine {
     id: String,
     project: String,
     receiver: String,
-    source: String,
-    outcome: String,
+    source: Source,
+    outcome: Outcome,
     event_type: String,
     status: u16,
     message: String,
@@ -308,8 +285,8 @@ impl LogLine {
             id: d.id.clone(),
             project: d.project.clone(),
             receiver: d.receiver.clone(),
-            source: d.source.clone(),
-            outcome: d.outcome.clone(),
+            source: d.source,
+            outcome: d.outcome,
             event_type: d.event_type.clone().unwrap_or_else(|| "-".into()),
             status: d.status,
             message: d.message.clone(),

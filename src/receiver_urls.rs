@@ -32,7 +32,7 @@ pub fn rows(config: &Config, base_url: &str) -> Vec<ReceiverRow> {
         .map(|r| ReceiverRow {
             project: r.project.clone(),
             name: r.name.clone(),
-            kind: r.kind.as_str().to_string(),
+            kind: r.kind.name.to_string(),
             path: format!("{base}{}", r.path),
             url: format!("{base_url}{}", r.path),
         })

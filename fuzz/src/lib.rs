@@ -5,10 +5,11 @@
 //! # Receiver input layout
 //! | byte | meaning |
 //! |---|---|
-//! | 0 | receiver: bit 0 `auth-header` set, bit 1 Basic credentials set (azure only; harbor always has `auth-header`) |
-//! | 1 | bits 0-1 `User-Agent` (none, ACR, Azure DevOps, other); bits 2-3 `aeg-event-type` (none, `Notification`, `SubscriptionValidation`, `SubscriptionDeletion`); bits 4-6 `Authorization` (see [`AUTH_VARIANTS`]); bit 7 `OPTIONS` instead of `POST` |
-//! | 2 | bit 0 `Content-Type: application/json`; bit 1 CloudEvents binary-mode headers (`ce-specversion`, `ce-type`, `ce-id`); bit 2 `WebHook-Request-Origin`; bit 3 `WebHook-Request-Rate`; bit 4 a header block follows |
-//! | … | if byte 2 bit 4: `name: value` lines up to an empty line (invalid lines are skipped) |
+//! | 0 | receiver type: index into `RECEIVER_TYPES` (modulo its length: 0 azure, 1 harbor) |
+//! | 1 | receiver's Secret: bit i set = the type's optional key group i is present (azure: bit 0 `auth-header`, bit 1 `username`+`password`); the URL key always is (harbor's is `auth-header`) |
+//! | 2 | bits 0-1 `User-Agent` (none, ACR, Azure DevOps, other); bits 2-3 `aeg-event-type` (none, `Notification`, `SubscriptionValidation`, `SubscriptionDeletion`); bits 4-6 `Authorization` (see [`AUTH_VARIANTS`]); bit 7 `OPTIONS` instead of `POST` |
+//! | 3 | bit 0 `Content-Type: application/json`; bit 1 CloudEvents binary-mode headers (`ce-specversion`, `ce-type`, `ce-id`); bit 2 `WebHook-Request-Origin`; bit 3 `WebHook-Request-Rate`; bit 4 a header block follows |
+//! | … | if byte 3 bit 4: `name: value` lines up to an empty line (invalid lines are skipped) |
 //! | rest | the body |
 //!
 //! Missing leading bytes count as zero, so any input is valid. `seed.sh` writes seeds in this
@@ -16,9 +17,9 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use dockhand_core::config::{BasicAuth, Origin, Receiver, ReceiverKind};
+use dockhand_core::config::{Origin, Receiver, ReceiverSecrets};
 use dockhand_core::event::{Event, Rejection};
-use dockhand_core::receivers::{self, Request};
+use dockhand_core::receivers::{self, ReceiverType, Request, RECEIVER_TYPES};
 use dockhand_core::secret::Secret;
 
 /// The receiver's `auth-header` value.
@@ -31,6 +32,25 @@ const BASIC_RIGHT: &str = "Basic ZnV6ei11c2VyOmZ1enotcGFzcy03UXg=";
 const BASIC_WRONG: &str = "Basic ZnV6ei11c2VyOndyb25n";
 /// The secret hashed into the receiver URL.
 pub const URL_SECRET: &str = "fuzz-url-secret-Lk2";
+/// The value of any other Secret key a receiver type reads.
+pub const OTHER_SECRET: &str = "fuzz-other-secret-W4m";
+
+/// The receiver's Secret value for `key`: the well-known keys get the values the `Authorization`
+/// variants are built from, so the fuzzer can get past authentication.
+fn secret_value(key: &str) -> &'static str {
+    match key {
+        "auth-header" => AUTH_HEADER,
+        "username" => BASIC_USER,
+        "password" => BASIC_PASSWORD,
+        "secret" => URL_SECRET,
+        _ => OTHER_SECRET,
+    }
+}
+
+/// The receiver type byte 0 picks.
+pub fn receiver_type(selector: u8) -> &'static ReceiverType {
+    RECEIVER_TYPES[usize::from(selector) % RECEIVER_TYPES.len()]
+}
 
 /// `Authorization` variants selected by bits 4-6 of byte 1; `None` sends no header, and the
 /// last one sends two headers.
@@ -68,22 +88,28 @@ pub struct FuzzRequest {
 }
 
 impl FuzzRequest {
-    pub fn decode(kind: ReceiverKind, data: &[u8]) -> FuzzRequest {
+    pub fn decode(data: &[u8]) -> FuzzRequest {
         let byte = |i: usize| data.get(i).copied().unwrap_or(0);
-        let (recv, req, extra) = (byte(0), byte(1), byte(2));
-        let mut rest = data.get(3..).unwrap_or(&[]);
+        let (kind, recv, req, extra) = (receiver_type(byte(0)), byte(1), byte(2), byte(3));
+        let mut rest = data.get(4..).unwrap_or(&[]);
 
-        let harbor = kind == ReceiverKind::Harbor;
+        let mut secrets = ReceiverSecrets::default();
+        secrets.insert(
+            kind.url_secret_key,
+            Secret::new(secret_value(kind.url_secret_key)),
+        );
+        for (i, group) in kind.optional_keys.iter().enumerate().take(8) {
+            if recv & (1 << i) != 0 {
+                for &key in group.keys {
+                    secrets.insert(key, Secret::new(secret_value(key)));
+                }
+            }
+        }
         let receiver = Receiver {
             project: "fuzz".into(),
             name: "r".into(),
             kind,
-            url_secret: Secret::new(if harbor { AUTH_HEADER } else { URL_SECRET }),
-            auth_header: (harbor || recv & 1 != 0).then(|| Secret::new(AUTH_HEADER)),
-            basic_auth: (!harbor && recv & 2 != 0).then(|| BasicAuth {
-                username: BASIC_USER.into(),
-                password: Secret::new(BASIC_PASSWORD),
-            }),
+            secrets,
             path: "/fuzz".into(),
             origin: Origin {
                 file: "fuzz".into(),
@@ -170,6 +196,7 @@ impl FuzzRequest {
                 AUTH_HEADER,
                 BASIC_PASSWORD,
                 URL_SECRET,
+                OTHER_SECRET,
                 "ZnV6ei11c2VyOmZ1enotcGFzcy03UXg",
             ] {
                 if !contains(&self.body, secret.as_bytes()) {

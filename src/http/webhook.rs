@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::delivery::{self, error_response, Incoming};
+use crate::metrics::Limit;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new().fallback(dispatch).with_state(app)
@@ -42,7 +43,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     // Per client address first, so guessing receiver URLs is slowed down too.
     if let Some(ip) = peer {
         if let Err(wait) = app.client_limiter.check(&ip) {
-            app.metrics.rate_limited("client");
+            app.metrics.rate_limited(Limit::Client);
             return too_many(wait);
         }
     }
@@ -54,7 +55,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         return error_response(StatusCode::NOT_FOUND, "not found");
     };
     if let Err(wait) = app.receiver_limiter.check(&receiver.path) {
-        app.metrics.rate_limited("receiver");
+        app.metrics.rate_limited(Limit::Receiver);
         return too_many(wait);
     }
     let query = req.uri().query().map(str::to_string);

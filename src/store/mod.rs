@@ -137,15 +137,15 @@ pub struct Delivery {
     pub receiver: String,
     pub receiver_type: String,
     /// `acr`, `azure-devops`, `event-grid`, `harbor`, `unknown`.
-    pub source: String,
+    pub source: dockhand_core::event::Source,
     pub event_type: Option<String>,
     pub provider_id: Option<String>,
     /// The query string of the receiver URL (`region=westus`), without the `?`.
     pub query: Option<String>,
     /// HTTP status returned.
     pub status: u16,
-    /// `refreshed`, `unmatched`, `ignored`, `ping`, `handshake`, `rejected`.
-    pub outcome: String,
+    /// `refreshed`, `unmatched`, `ignored`, `ping`, `handshake`, `rejected`, `duplicate`.
+    pub outcome: dockhand_core::event::Outcome,
     /// The message returned (`msg` or `error`).
     pub message: String,
     /// Repository URLs named by the event, as the payload spelt them.

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use dockhand_core::config::{receiver_path, ReceiverKind};
+use dockhand_core::config::receiver_path;
+use dockhand_core::receivers::azure;
 use serde_json::json;
 
 use crate::registry;
@@ -28,7 +29,7 @@ pub fn run(warehouses: usize, per_project: usize, out: &Path) -> anyhow::Result<
              apiVersion: kargo.akuity.io/v1alpha1\nkind: Project\nmetadata:\n  name: {project}\n---\n\
              apiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata:\n  name: {project}\n  namespace: {project}\nspec:\n  webhookReceivers:\n  - name: acr\n    azure:\n      secretRef:\n        name: acr-secret\n"
         );
-        let path = receiver_path(ReceiverKind::Azure, &project, "acr", &secret);
+        let path = receiver_path(&azure::TYPE, &project, "acr", &secret);
         let reg = registry();
         let first = p * per_project;
         for w in first..(first + per_project).min(warehouses) {

@@ -1,34 +1,122 @@
 //! What a receiver makes of one request: the provider's event, reduced to the repositories it
 //! names and the tags or refs it carries. This is the contract between `receivers` (which parse
 //! payloads) and the refresh engine (which matches subscriptions); neither knows the other.
+//! Also the two closed vocabularies of a delivery record: its [`Source`] and its [`Outcome`].
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Which system sent a delivery. Recorded on every delivery and used as a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    /// Azure Container Registry native webhook.
-    Acr,
-    /// Azure DevOps service hook.
-    AzureDevops,
-    /// Azure Event Grid delivering Azure Container Registry events.
-    EventGrid,
-    /// Harbor webhook (default or CloudEvents payload format).
-    Harbor,
-    /// The request could not be attributed to any source (rejected before that was known).
-    Unknown,
-}
+///
+/// A closed set: the values are constants declared by each receiver file (`azure::ACR`,
+/// `harbor::HARBOR`, ...) and listed by its [`ReceiverType`](crate::receivers::ReceiverType), plus
+/// [`Source::UNKNOWN`]. Only this crate can make one, so a metric label built from a `Source`
+/// cannot be inflated by what a sender writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source(&'static str);
 
 impl Source {
+    /// The request could not be attributed to any source (rejected before that was known).
+    pub const UNKNOWN: Source = Source("unknown");
+
+    /// A provider's source named `name` (lower-case, kebab-case; unique across every receiver
+    /// type: a unit test in `receivers` checks it).
+    pub(crate) const fn new(name: &'static str) -> Source {
+        Source(name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// Every source a receiver type of this build can report, and `unknown`.
+    pub fn all() -> impl Iterator<Item = Source> {
+        std::iter::once(Source::UNKNOWN).chain(
+            crate::receivers::RECEIVER_TYPES
+                .iter()
+                .flat_map(|t| t.sources.iter().copied()),
+        )
+    }
+
+    /// The source named `name`, or `unknown` for a name this build does not know (a record
+    /// written by another version of dockhand): shown as `unknown` rather than dropped.
+    pub fn from_name(name: &str) -> Source {
+        Source::all()
+            .find(|s| s.0 == name)
+            .unwrap_or(Source::UNKNOWN)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Source::from_name(&name))
+    }
+}
+
+/// What dockhand did with one delivery. Recorded on every delivery and used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// At least one Warehouse was queued for refresh.
+    Refreshed,
+    /// A push that no subscription accepted: nothing refreshed.
+    Unmatched,
+    /// Acknowledged and recorded, not acted on (delete, scan result, ...).
+    Ignored,
+    /// A connectivity test.
+    Ping,
+    /// A handshake the sender requires (Event Grid validation, CloudEvents `OPTIONS`).
+    Handshake,
+    /// Refused: authentication, a malformed payload, a wrong method, a body too large.
+    Rejected,
+    /// A provider delivery id already handled within the de-duplication window.
+    Duplicate,
+    /// The delivery could not be made durable (answered 503). Never on a stored record, since
+    /// storing it is what failed; counted in metrics only.
+    StoreError,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Refreshed,
+        Outcome::Unmatched,
+        Outcome::Ignored,
+        Outcome::Ping,
+        Outcome::Handshake,
+        Outcome::Rejected,
+        Outcome::Duplicate,
+        Outcome::StoreError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Source::Acr => "acr",
-            Source::AzureDevops => "azure-devops",
-            Source::EventGrid => "event-grid",
-            Source::Harbor => "harbor",
-            Source::Unknown => "unknown",
+            Outcome::Refreshed => "refreshed",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Ignored => "ignored",
+            Outcome::Ping => "ping",
+            Outcome::Handshake => "handshake",
+            Outcome::Rejected => "rejected",
+            Outcome::Duplicate => "duplicate",
+            Outcome::StoreError => "store_error",
         }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -155,5 +243,33 @@ impl Rejection {
             source,
             event_type: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_serializes_as_its_name() {
+        for o in Outcome::ALL {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+            assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), o);
+        }
+    }
+
+    #[test]
+    fn source_round_trips_and_unknown_names_read_as_unknown() {
+        for s in Source::all() {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), s);
+        }
+        assert_eq!(
+            serde_json::from_str::<Source>("\"gitlab\"").unwrap(),
+            Source::UNKNOWN
+        );
+        assert_eq!(Source::from_name("acr").as_str(), "acr");
     }
 }

@@ -4,7 +4,10 @@ use subtle::ConstantTimeEq;
 
 /// A secret string from a Kubernetes `Secret`. Its `Debug` and `Display` never show the value,
 /// so a secret that ends up in a log line or an error message by mistake shows as `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Deliberately not `PartialEq`: an `==` would compare with an early exit, so its time would tell
+/// an attacker how much of a guess was right. Compare with [`Secret::matches`].
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {

@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::matching::paths::PathSelector;
 use crate::matching::semver::Constraint;
+use crate::receivers::ReceiverType;
 use crate::secret::Secret;
 
 /// Everything loaded from the `--config` paths, validated.
@@ -58,55 +59,60 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// Receiver types dockhand implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReceiverKind {
-    Azure,
-    Harbor,
-}
-
-impl ReceiverKind {
-    /// The type's name as it appears in ProjectConfig and in the URL path.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReceiverKind::Azure => "azure",
-            ReceiverKind::Harbor => "harbor",
-        }
-    }
-
-    /// The Secret key whose value is hashed into the receiver URL (and, for Harbor, also the
-    /// expected `Authorization` header).
-    pub fn secret_key(self) -> &'static str {
-        match self {
-            ReceiverKind::Azure => "secret",
-            ReceiverKind::Harbor => "auth-header",
-        }
-    }
-}
-
 /// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]`, with its Secret resolved.
 #[derive(Debug, Clone)]
 pub struct Receiver {
     pub project: String,
     pub name: String,
-    pub kind: ReceiverKind,
-    /// The value hashed into the URL (`secret` for azure, `auth-header` for harbor).
-    pub url_secret: Secret,
-    /// When set, every request must carry exactly this `Authorization` header. Harbor: always
-    /// (the same value as `url_secret`). Azure: when the Secret also has `auth-header`.
-    pub auth_header: Option<Secret>,
-    /// Azure DevOps basic auth: when the Secret has `username` and `password`.
-    pub basic_auth: Option<BasicAuth>,
+    /// Its type, from [`RECEIVER_TYPES`](crate::receivers::RECEIVER_TYPES).
+    pub kind: &'static ReceiverType,
+    /// The values of the Secret keys its type reads: always the URL key, and each optional key
+    /// group the Secret has whole.
+    pub secrets: ReceiverSecrets,
     /// `/{type}/{sha256hex(project + name + secret)}` (before any base path).
     pub path: String,
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone)]
-pub struct BasicAuth {
-    pub username: String,
-    pub password: Secret,
+impl Receiver {
+    /// The value of Secret key `key`, when the Secret has it and the type reads it.
+    pub fn secret(&self, key: &str) -> Option<&Secret> {
+        self.secrets.get(key)
+    }
+}
+
+/// Secret values by key: the generic form of a receiver's credentials, read by its handler.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverSecrets(Vec<(&'static str, Secret)>);
+
+impl ReceiverSecrets {
+    pub fn get(&self, key: &str) -> Option<&Secret> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key` (replacing an earlier value).
+    pub fn insert(&mut self, key: &'static str, value: Secret) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+impl Extend<(&'static str, Secret)> for ReceiverSecrets {
+    fn extend<I: IntoIterator<Item = (&'static str, Secret)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl FromIterator<(&'static str, Secret)> for ReceiverSecrets {
+    fn from_iter<I: IntoIterator<Item = (&'static str, Secret)>>(iter: I) -> Self {
+        let mut out = ReceiverSecrets::default();
+        out.extend(iter);
+        out
+    }
 }
 
 /// What a credential Secret is for (its `kargo.akuity.io/cred-type` label).

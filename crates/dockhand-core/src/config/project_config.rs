@@ -7,25 +7,24 @@ use serde_yaml_ng::Value;
 
 use super::load::{type_name, Problems};
 use super::secrets::{SecretValue, StoredSecret};
-use super::{receiver_path, BasicAuth, Origin, Receiver, ReceiverKind};
+use super::{receiver_path, Origin, Receiver, ReceiverSecrets};
+use crate::receivers::{ReceiverType, RECEIVER_TYPES};
 use crate::secret::Secret;
 
-const SUPPORTED: &[(&str, ReceiverKind)] = &[
-    ("azure", ReceiverKind::Azure),
-    ("harbor", ReceiverKind::Harbor),
-];
-
-/// Receiver types Kargo has that dockhand does not implement (yet): named so that a manifest
-/// using one gets a clear "not supported" instead of "no receiver type".
-const KARGO_ONLY: &[&str] = &[
-    "artifactory",
-    "bitbucket",
-    "dockerhub",
-    "generic",
-    "gitea",
+/// Kargo's receiver types. Those dockhand does not implement (yet) are named so that a manifest
+/// using one gets a clear "not supported" instead of "no receiver type"; which ones those are is
+/// computed against [`RECEIVER_TYPES`].
+const KARGO_TYPES: &[&str] = &[
+    "azure",
+    "harbor",
     "github",
     "gitlab",
+    "bitbucket",
+    "gitea",
+    "dockerhub",
     "quay",
+    "artifactory",
+    "generic",
 ];
 
 /// A receiver whose Secret is not resolved yet (it may be defined in a later file).
@@ -33,7 +32,7 @@ const KARGO_ONLY: &[&str] = &[
 pub(super) struct PendingReceiver {
     pub project: String,
     pub name: String,
-    pub kind: ReceiverKind,
+    pub kind: &'static ReceiverType,
     pub secret_name: String,
     pub origin: Origin,
     /// The entry's field path, `spec.webhookReceivers[i]`.
@@ -123,7 +122,7 @@ fn receiver(
         if value.is_null() || key == "name" {
             continue;
         }
-        if SUPPORTED.iter().any(|(t, _)| *t == key) || KARGO_ONLY.contains(&key) {
+        if ReceiverType::named(key).is_some() || KARGO_TYPES.contains(&key) {
             types.push(key);
         } else {
             unrecognized.push(key);
@@ -151,11 +150,7 @@ fn receiver(
             return None;
         }
     };
-    let Some(kind) = SUPPORTED
-        .iter()
-        .find(|(t, _)| *t == type_key)
-        .map(|(_, k)| *k)
-    else {
+    let Some(kind) = ReceiverType::named(type_key) else {
         problems.field(
             origin,
             &format!("{field}.{type_key}"),
@@ -202,9 +197,9 @@ fn receiver(
 }
 
 fn supported_list() -> String {
-    SUPPORTED
+    RECEIVER_TYPES
         .iter()
-        .map(|(t, _)| *t)
+        .map(|t| t.name)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -217,7 +212,7 @@ pub(super) fn resolve(
     problems: &mut Problems,
 ) -> Option<Receiver> {
     let kind = pending.kind;
-    let field = format!("{}.{}.secretRef.name", pending.field, kind.as_str());
+    let field = format!("{}.{}.secretRef.name", pending.field, kind.name);
     let Some(stored) = secrets.get(&(pending.project.clone(), pending.secret_name.clone())) else {
         problems.field(
             &pending.origin,
@@ -248,45 +243,45 @@ pub(super) fn resolve(
         None
     };
 
-    let url_secret = value(kind.secret_key());
-    let (auth_header, basic_auth) = match kind {
-        ReceiverKind::Harbor => (url_secret.clone(), None),
-        ReceiverKind::Azure => {
-            let auth_header = value("auth-header");
-            let username = value("username");
-            let password = value("password");
-            let basic_auth = match (username, password) {
-                (Some(username), Some(password)) => Some(BasicAuth {
-                    username: username.expose().to_string(),
-                    password,
-                }),
-                (None, None) => None,
-                (Some(_), None) | (None, Some(_)) => {
-                    problems.field(
-                        &pending.origin,
-                        &field,
-                        format!(
-                            "Secret {}/{} has only one of username and password; basic auth needs both ({})",
-                            pending.project, pending.secret_name, stored.origin
-                        ),
-                    );
-                    None
-                }
+    let url_secret = value(kind.url_secret_key);
+    // Every value is read (and its problems reported) before any group is judged.
+    let groups: Vec<Vec<(&'static str, Secret)>> = kind
+        .optional_keys
+        .iter()
+        .map(|group| {
+            group
+                .keys
+                .iter()
+                .filter_map(|&key| value(key).map(|v| (key, v)))
+                .collect()
+        })
+        .collect();
+    let mut secrets = ReceiverSecrets::default();
+    for (group, found) in kind.optional_keys.iter().zip(groups) {
+        if found.len() == group.keys.len() {
+            secrets.extend(found);
+        } else if !found.is_empty() {
+            let (some, need) = match group.keys {
+                [a, b] => (format!("only one of {a} and {b}"), "both"),
+                keys => (format!("only some of {}", keys.join(", ")), "all of them"),
             };
-            (auth_header, basic_auth)
+            problems.field(
+                &pending.origin,
+                &field,
+                format!(
+                    "Secret {}/{} has {some}; {} needs {need} ({})",
+                    pending.project, pending.secret_name, group.purpose, stored.origin
+                ),
+            );
         }
-    };
-    if !stored.values.contains_key(kind.secret_key()) {
+    }
+    if !stored.values.contains_key(kind.url_secret_key) {
         problems.field(
             &pending.origin,
             &field,
             format!(
                 "Secret {}/{} has no key {:?}, which {} receivers need ({})",
-                pending.project,
-                pending.secret_name,
-                kind.secret_key(),
-                kind.as_str(),
-                stored.origin
+                pending.project, pending.secret_name, kind.url_secret_key, kind.name, stored.origin
             ),
         );
     }
@@ -294,14 +289,14 @@ pub(super) fn resolve(
         Some(s) if problems.len() == before => s,
         _ => return None,
     };
+    let path = receiver_path(kind, &pending.project, &pending.name, url_secret.expose());
+    secrets.insert(kind.url_secret_key, url_secret);
     Some(Receiver {
-        path: receiver_path(kind, &pending.project, &pending.name, url_secret.expose()),
+        path,
         project: pending.project,
         name: pending.name,
         kind,
-        url_secret,
-        auth_header,
-        basic_auth,
+        secrets,
         origin: pending.origin,
     })
 }

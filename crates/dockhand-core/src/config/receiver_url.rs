@@ -3,19 +3,20 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Receiver, ReceiverKind};
+use super::Receiver;
+use crate::receivers::ReceiverType;
 
 /// `/{type}/{hex(sha256(project + name + secret))}`: plain concatenation, no separators,
 /// lower-case hex.
-pub fn receiver_path(kind: ReceiverKind, project: &str, name: &str, secret: &str) -> String {
+pub fn receiver_path(kind: &ReceiverType, project: &str, name: &str, secret: &str) -> String {
     let mut h = Sha256::new();
     h.update(project.as_bytes());
     h.update(name.as_bytes());
     h.update(secret.as_bytes());
     let digest = h.finalize();
-    let mut out = String::with_capacity(2 + kind.as_str().len() + 64);
+    let mut out = String::with_capacity(2 + kind.name.len() + 64);
     out.push('/');
-    out.push_str(kind.as_str());
+    out.push_str(kind.name);
     out.push('/');
     for b in digest {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
@@ -62,7 +63,7 @@ mod tests {
         // sha256("kargo-demoazure-wh-receivermysecret"), computed independently with sha256sum.
         assert_eq!(
             receiver_path(
-                ReceiverKind::Azure,
+                &crate::receivers::azure::TYPE,
                 "kargo-demo",
                 "azure-wh-receiver",
                 "mysecret"

@@ -54,11 +54,43 @@
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
 
-use super::auth;
+use super::auth::{self, BasicAuth};
 use super::payload::{self, quote, Obj, PayloadError};
-use super::{header_str, Request};
+use super::{header_str, KeyGroup, ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, RefUpdate, Rejection, Source, Target};
+
+/// Azure Container Registry native webhook.
+pub const ACR: Source = Source::new("acr");
+/// Azure DevOps service hook.
+pub const AZURE_DEVOPS: Source = Source::new("azure-devops");
+/// Azure Event Grid delivering Azure Container Registry events.
+pub const EVENT_GRID: Source = Source::new("event-grid");
+
+/// The Secret key hashed into the URL (Kargo's).
+const SECRET: &str = "secret";
+/// When set, ACR and Event Grid requests (and Azure DevOps ones without Basic credentials) must
+/// carry exactly this `Authorization` header.
+const AUTH_HEADER: &str = "auth-header";
+const USERNAME: &str = "username";
+const PASSWORD: &str = "password";
+
+pub static TYPE: ReceiverType = ReceiverType {
+    name: "azure",
+    url_secret_key: SECRET,
+    optional_keys: &[
+        KeyGroup {
+            keys: &[AUTH_HEADER],
+            purpose: "the Authorization check",
+        },
+        KeyGroup {
+            keys: &[USERNAME, PASSWORD],
+            purpose: "basic auth",
+        },
+    ],
+    handle,
+    sources: &[ACR, AZURE_DEVOPS, EVENT_GRID],
+};
 
 const UNRECOGNIZED: &str = "unrecognized request: this azure receiver accepts Azure Container \
 Registry webhooks (a JSON object with action and target), Azure DevOps service hooks (a JSON \
@@ -74,7 +106,7 @@ const DELETION_EVENT: &str = "Microsoft.EventGrid.SubscriptionDeletedEvent";
 /// `event_type` recorded for the CloudEvents `OPTIONS` validation handshake, which has no type.
 const OPTIONS_EVENT: &str = "OPTIONS";
 
-pub(super) fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
+fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     if *req.method == Method::OPTIONS {
         return options_handshake(req.headers);
     }
@@ -82,13 +114,13 @@ pub(super) fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Re
         .is_some_and(|v| v.eq_ignore_ascii_case("SubscriptionValidation"))
     {
         // Always a handshake or a 400 (see `event_grid_delivery`), never a refresh.
-        let value = payload::parse_json(req.body).map_err(|e| e.reject(Source::EventGrid, None))?;
+        let value = payload::parse_json(req.body).map_err(|e| e.reject(EVENT_GRID, None))?;
         return event_grid_delivery(&value, req.headers);
     }
     let hint = source_from_headers(req.headers);
     let mut authenticated = false;
-    if hint.is_some() || receiver.basic_auth.is_none() {
-        authenticate(receiver, hint.unwrap_or(Source::Unknown), req.headers)?;
+    if hint.is_some() || basic_auth(receiver).is_none() {
+        authenticate(receiver, hint.unwrap_or(Source::UNKNOWN), req.headers)?;
         authenticated = true;
     }
     let parsed = payload::parse_json(req.body);
@@ -98,36 +130,42 @@ pub(super) fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Re
         (Err(_), None) => None,
     };
     if !authenticated {
-        authenticate(receiver, source.unwrap_or(Source::Unknown), req.headers)?;
+        authenticate(receiver, source.unwrap_or(Source::UNKNOWN), req.headers)?;
     }
-    let value = parsed.map_err(|e| e.reject(source.unwrap_or(Source::Unknown), None))?;
+    let value = parsed.map_err(|e| e.reject(source.unwrap_or(Source::UNKNOWN), None))?;
     match source {
-        Some(Source::Acr) => acr_delivery(&value),
-        Some(Source::AzureDevops) => devops_delivery(&value),
-        Some(Source::EventGrid) => event_grid_delivery(&value, req.headers),
-        _ => Err(Rejection::bad_request(Source::Unknown, UNRECOGNIZED)),
+        Some(ACR) => acr_delivery(&value),
+        Some(AZURE_DEVOPS) => devops_delivery(&value),
+        Some(EVENT_GRID) => event_grid_delivery(&value, req.headers),
+        Some(_) | None => Err(Rejection::bad_request(Source::UNKNOWN, UNRECOGNIZED)),
     }
 }
 
 /// The rule for `source` (see the module doc).
 fn authenticate(receiver: &Receiver, source: Source, headers: &HeaderMap) -> Result<(), Rejection> {
-    match (&receiver.basic_auth, &receiver.auth_header) {
-        (Some(basic), _) if source == Source::AzureDevops => {
-            auth::check_basic(basic, headers, source)
-        }
+    match (basic_auth(receiver), receiver.secret(AUTH_HEADER)) {
+        (Some(basic), _) if source == AZURE_DEVOPS => auth::check_basic(&basic, headers, source),
         (_, Some(secret)) => auth::check_header(secret, headers, source),
         _ => Ok(()),
     }
 }
 
+/// Azure DevOps Basic credentials, when the Secret has both keys.
+fn basic_auth(receiver: &Receiver) -> Option<BasicAuth<'_>> {
+    Some(BasicAuth {
+        username: receiver.secret(USERNAME)?,
+        password: receiver.secret(PASSWORD)?,
+    })
+}
+
 fn source_from_headers(headers: &HeaderMap) -> Option<Source> {
     let ua = header_str(headers, "user-agent").unwrap_or("");
     if ua.starts_with("AzureContainerRegistry") {
-        Some(Source::Acr)
+        Some(ACR)
     } else if ua.starts_with("VSServices") {
-        Some(Source::AzureDevops)
+        Some(AZURE_DEVOPS)
     } else if headers.contains_key("aeg-event-type") {
-        Some(Source::EventGrid)
+        Some(EVENT_GRID)
     } else {
         None
     }
@@ -138,7 +176,7 @@ fn classify(value: &Value) -> Option<Source> {
     match value {
         Value::Array(items) => match items.first() {
             Some(Value::Object(m)) if m.contains_key("eventType") || is_cloud_event(m) => {
-                Some(Source::EventGrid)
+                Some(EVENT_GRID)
             }
             _ => None,
         },
@@ -148,17 +186,17 @@ fn classify(value: &Value) -> Option<Source> {
             if (is_cloud_event(m) && microsoft("type"))
                 || (microsoft("eventType") && m.contains_key("data"))
             {
-                Some(Source::EventGrid)
+                Some(EVENT_GRID)
             } else if (m.contains_key("eventType") && m.contains_key("resource"))
                 || text("publisherId") == Some("tfs")
             {
-                Some(Source::AzureDevops)
+                Some(AZURE_DEVOPS)
             } else if m.contains_key("action")
                 && (m.contains_key("target")
                     || m.contains_key("request")
                     || text("action") == Some("ping"))
             {
-                Some(Source::Acr)
+                Some(ACR)
             } else {
                 None
             }
@@ -179,14 +217,14 @@ fn is_cloud_event(m: &serde_json::Map<String, Value>) -> bool {
 fn options_handshake(headers: &HeaderMap) -> Result<Event, Rejection> {
     let Some(origin) = headers.get("webhook-request-origin") else {
         return Err(Rejection::bad_request(
-            Source::Unknown,
+            Source::UNKNOWN,
             "OPTIONS is answered only as the CloudEvents webhook validation handshake, which \
              sends a WebHook-Request-Origin header; this request has none",
         ));
     };
     let Ok(origin) = origin.to_str() else {
         return Err(Rejection::bad_request(
-            Source::EventGrid,
+            EVENT_GRID,
             "WebHook-Request-Origin must be visible ASCII",
         ));
     };
@@ -196,7 +234,7 @@ fn options_handshake(headers: &HeaderMap) -> Result<Event, Rejection> {
     }
     reply.push(("Allow".to_owned(), "POST".to_owned()));
     Ok(Event {
-        source: Source::EventGrid,
+        source: EVENT_GRID,
         event_type: OPTIONS_EVENT.to_owned(),
         provider_id: None,
         action: Action::Handshake {
@@ -217,7 +255,7 @@ fn ignore(reason: impl Into<String>) -> Action {
 // Azure Container Registry
 
 fn acr_delivery(value: &Value) -> Result<Event, Rejection> {
-    let src = Source::Acr;
+    let src = ACR;
     let body = Obj::new(value, "", "an Azure Container Registry webhook body")
         .map_err(|e| e.reject(src, None))?;
     let action = body
@@ -359,7 +397,7 @@ fn acr_chart_push(body: &Obj<'_>, fallback_host: Option<&str>) -> Result<Action,
 // Azure DevOps
 
 fn devops_delivery(value: &Value) -> Result<Event, Rejection> {
-    let src = Source::AzureDevops;
+    let src = AZURE_DEVOPS;
     let body = Obj::new(value, "", "an Azure DevOps service hook body")
         .map_err(|e| e.reject(src, None))?;
     let event_type = body
@@ -457,7 +495,7 @@ impl<'a> GridEvent<'a> {
 }
 
 fn event_grid_delivery(value: &Value, headers: &HeaderMap) -> Result<Event, Rejection> {
-    let src = Source::EventGrid;
+    let src = EVENT_GRID;
     let what = "an Event Grid event";
     let objs = match value {
         Value::Array(items) => items

@@ -31,16 +31,30 @@
 
 use super::auth;
 use super::payload::{self, quote, Obj, PayloadError};
-use super::{header_str, Request};
+use super::{header_str, ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
 
-const SRC: Source = Source::Harbor;
+/// Harbor webhook (default or CloudEvents payload format).
+pub const HARBOR: Source = Source::new("harbor");
+
+/// The Secret key hashed into the URL and, verbatim, the `Authorization` Harbor sends (Kargo's).
+const AUTH_HEADER: &str = "auth-header";
+
+pub static TYPE: ReceiverType = ReceiverType {
+    name: "harbor",
+    url_secret_key: AUTH_HEADER,
+    optional_keys: &[],
+    handle,
+    sources: &[HARBOR],
+};
+
+const SRC: Source = HARBOR;
 const PUSH_TYPES: [&str; 2] = ["PUSH_ARTIFACT", "pushImage"];
 const CE_PUSH_TYPE: &str = "harbor.artifact.pushed";
 
-pub(super) fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
-    let Some(expected) = &receiver.auth_header else {
+fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
+    let Some(expected) = receiver.secret(AUTH_HEADER) else {
         // The loader always sets it for harbor; refuse rather than run unauthenticated.
         return Err(Rejection::unauthorized(
             SRC,

@@ -6,17 +6,87 @@
 //!   deliveries of registry events, all on one `azure` receiver.
 //! - `harbor`: Harbor webhooks, default and CloudEvents payload formats.
 //!
-//! Both are total functions: any bytes give `Ok` or `Err`, never a panic (the fuzzers rely on it).
+//! Each provider file declares one [`ReceiverType`] (its name, the Secret keys it reads, its
+//! handler, the sources it reports); [`RECEIVER_TYPES`] lists them, and everything else derives
+//! from that list: which `spec.webhookReceivers[]` keys the configuration accepts, how a
+//! receiver's Secret is read, dispatch, the metric labels, the README check and the fuzz target.
+//!
+//! Every handler is a total function: any bytes give `Ok` or `Err`, never a panic (the fuzzer
+//! relies on it).
 
 mod auth;
-mod azure;
-mod harbor;
+pub mod azure;
+pub mod harbor;
 mod payload;
 
 use http::{HeaderMap, Method};
 
-use crate::config::{Receiver, ReceiverKind};
-use crate::event::{Event, Rejection};
+use crate::config::Receiver;
+use crate::event::{Event, Rejection, Source};
+
+/// Every receiver type dockhand implements, in the order messages list them. Adding a type is a
+/// new file in this folder plus one line here (see ARCHITECTURE.md, "How to add a receiver
+/// type").
+pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE];
+
+/// Authenticates and parses one request for its receiver.
+pub type Handler = fn(&Receiver, &Request<'_>) -> Result<Event, Rejection>;
+
+/// What dockhand knows about one receiver type. Declared as a `static` in the provider's file.
+#[derive(Debug)]
+pub struct ReceiverType {
+    /// The type's name: the key in `spec.webhookReceivers[]` (`azure: {secretRef: ...}`) and the
+    /// first segment of the receiver's URL path. Kargo's name when Kargo has the type.
+    pub name: &'static str,
+    /// The Secret key whose value is hashed into the receiver URL (Kargo's: `secret` for azure,
+    /// `auth-header` for harbor). Required.
+    pub url_secret_key: &'static str,
+    /// Further Secret keys the handler may use, in groups that are all present or all absent
+    /// (a group of one key is simply optional).
+    pub optional_keys: &'static [KeyGroup],
+    pub handle: Handler,
+    /// Every source the handler can report (besides [`Source::UNKNOWN`]).
+    pub sources: &'static [Source],
+}
+
+impl PartialEq for ReceiverType {
+    /// Names are unique across [`RECEIVER_TYPES`] (a test checks it).
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for ReceiverType {}
+
+impl std::hash::Hash for ReceiverType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ReceiverType {
+    /// The type named `name`, if dockhand implements it.
+    pub fn named(name: &str) -> Option<&'static ReceiverType> {
+        RECEIVER_TYPES.iter().copied().find(|t| t.name == name)
+    }
+
+    /// Every Secret key the type reads: the URL key, then the optional ones.
+    pub fn secret_keys(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.url_secret_key).chain(
+            self.optional_keys
+                .iter()
+                .flat_map(|g| g.keys.iter().copied()),
+        )
+    }
+}
+
+/// Secret keys that only make sense together (`username` and `password`).
+#[derive(Debug)]
+pub struct KeyGroup {
+    pub keys: &'static [&'static str],
+    /// What the keys are for, for the message when only some are present (`basic auth`).
+    pub purpose: &'static str,
+}
 
 /// One HTTP request as a receiver sees it.
 #[derive(Debug, Clone, Copy)]
@@ -28,10 +98,7 @@ pub struct Request<'a> {
 
 /// Authenticates and parses one request for `receiver`, by the receiver's type.
 pub fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
-    match receiver.kind {
-        ReceiverKind::Azure => azure::handle(receiver, req),
-        ReceiverKind::Harbor => harbor::handle(receiver, req),
-    }
+    (receiver.kind.handle)(receiver, req)
 }
 
 /// A header's value as text, when it is present and visible ASCII.
@@ -41,3 +108,80 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn names_and_sources_are_unique() {
+        let names: BTreeSet<&str> = RECEIVER_TYPES.iter().map(|t| t.name).collect();
+        assert_eq!(names.len(), RECEIVER_TYPES.len(), "duplicate type name");
+        let sources: Vec<Source> = Source::all().collect();
+        let unique: BTreeSet<Source> = sources.iter().copied().collect();
+        assert_eq!(unique.len(), sources.len(), "a source declared twice");
+        for t in RECEIVER_TYPES {
+            assert!(!t.sources.is_empty(), "{} reports no source", t.name);
+            assert!(!t.sources.contains(&Source::UNKNOWN), "{}", t.name);
+            let keys: Vec<&str> = t.secret_keys().collect();
+            let unique: BTreeSet<&str> = keys.iter().copied().collect();
+            assert_eq!(unique.len(), keys.len(), "{} names a key twice", t.name);
+            // The name is a URL path segment and a YAML key.
+            assert!(
+                !t.name.is_empty()
+                    && t.name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                "{}",
+                t.name
+            );
+        }
+    }
+
+    /// The README documents exactly the receiver types in the table: a `## ` section that
+    /// opens with "Receiver type `name`", the ProjectConfig row, and the list of sources.
+    #[test]
+    fn readme_documents_every_receiver_type() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+        let table: BTreeSet<&str> = RECEIVER_TYPES.iter().map(|t| t.name).collect();
+
+        let documented: BTreeSet<&str> = readme
+            .lines()
+            .filter_map(|l| l.strip_prefix("Receiver type `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        assert_eq!(
+            documented, table,
+            "README sections \"Receiver type `name`\""
+        );
+
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `ProjectConfig` |"))
+            .expect("README has the ProjectConfig row");
+        let listed = row
+            .split_once("exactly one of ")
+            .and_then(|(_, rest)| rest.split_once(", each"))
+            .map(|(list, _)| backticked(list))
+            .expect("the ProjectConfig row lists the types");
+        assert_eq!(listed, table, "README ProjectConfig row");
+
+        let sources_line = readme
+            .split("source (")
+            .nth(1)
+            .and_then(|rest| rest.split_once(')'))
+            .map(|(list, _)| backticked(list))
+            .expect("README lists the delivery sources");
+        let sources: BTreeSet<&str> = RECEIVER_TYPES
+            .iter()
+            .flat_map(|t| t.sources.iter().map(|s| s.as_str()))
+            .collect();
+        assert_eq!(sources_line, sources, "README delivery sources");
+    }
+
+    fn backticked(text: &str) -> BTreeSet<&str> {
+        text.split('`').skip(1).step_by(2).collect()
+    }
+}

@@ -3,8 +3,9 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
+use super::ReceiverType;
 use super::Request;
-use crate::config::{BasicAuth, Origin, Receiver, ReceiverKind};
+use crate::config::{Origin, Receiver};
 use crate::event::Event;
 use crate::event::Rejection;
 use crate::secret::Secret;
@@ -21,21 +22,29 @@ macro_rules! fixture {
 }
 pub(crate) use fixture;
 
+/// A receiver of type `kind` whose Secret has `auth-header` and `username`/`password` as given
+/// (and `url-secret` under the type's URL key unless that key is `auth-header`).
 pub(crate) fn receiver(
-    kind: ReceiverKind,
+    kind: &'static ReceiverType,
     auth_header: Option<&str>,
     basic: Option<(&str, &str)>,
 ) -> Receiver {
+    let mut secrets = crate::config::ReceiverSecrets::default();
+    if kind.url_secret_key != "auth-header" {
+        secrets.insert(kind.url_secret_key, Secret::new("url-secret"));
+    }
+    if let Some(h) = auth_header {
+        secrets.insert("auth-header", Secret::new(h));
+    }
+    if let Some((u, p)) = basic {
+        secrets.insert("username", Secret::new(u));
+        secrets.insert("password", Secret::new(p));
+    }
     Receiver {
         project: "p".into(),
         name: "r".into(),
         kind,
-        url_secret: Secret::new("url-secret"),
-        auth_header: auth_header.map(Secret::new),
-        basic_auth: basic.map(|(u, p)| BasicAuth {
-            username: u.into(),
-            password: Secret::new(p),
-        }),
+        secrets,
         path: "/dummy".into(),
         origin: Origin {
             file: "test".into(),

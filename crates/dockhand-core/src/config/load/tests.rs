@@ -2,9 +2,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{
-    CommitSelectionStrategy, FreightCreationPolicy, ImageSelectionStrategy, ReceiverKind,
-    Subscription,
+    CommitSelectionStrategy, FreightCreationPolicy, ImageSelectionStrategy, Subscription,
 };
+use crate::receivers::{azure, harbor};
 
 /// The error lines for `text` loaded as `f.yaml`; empty when it loads.
 fn errors(text: &str) -> Vec<String> {
@@ -93,15 +93,15 @@ fn kargo_docs_azure_example() {
     let r = &config.receivers[0];
     assert_eq!(
         (r.project.as_str(), r.name.as_str(), r.kind),
-        ("kargo-demo", "azure-wh-receiver", ReceiverKind::Azure)
+        ("kargo-demo", "azure-wh-receiver", &azure::TYPE)
     );
     assert_eq!(
         r.path,
         "/azure/745146127fcc648612afc12a906adf7d5414fac3a2fee947b931243f7d8368cd"
     );
-    assert_eq!(r.url_secret.expose(), "mysecret");
-    assert!(r.auth_header.is_none());
-    assert!(r.basic_auth.is_none());
+    assert_eq!(r.secret("secret").map(|s| s.expose()), Some("mysecret"));
+    assert!(r.secret("auth-header").is_none());
+    assert!(r.secret("username").is_none() && r.secret("password").is_none());
     assert_eq!(
         r.origin,
         Origin {
@@ -133,17 +133,20 @@ data:
   auth-header: QmVhcmVyIHRva2Vu
 ");
     let r = &config.receivers[0];
-    assert_eq!(r.kind, ReceiverKind::Harbor);
+    assert_eq!(r.kind, &harbor::TYPE);
     assert_eq!(r.project, "kargo-demo", "metadata.name names the project");
-    assert_eq!(r.url_secret.expose(), "Bearer token");
     assert_eq!(
-        r.auth_header.as_ref().map(|s| s.expose()),
+        r.secret(r.kind.url_secret_key).map(|s| s.expose()),
+        Some("Bearer token")
+    );
+    assert_eq!(
+        r.secret("auth-header").map(|s| s.expose()),
         Some("Bearer token")
     );
     assert_eq!(
         r.path,
         crate::config::receiver_path(
-            ReceiverKind::Harbor,
+            &harbor::TYPE,
             "kargo-demo",
             "harbor-wh-receiver",
             "Bearer token"
@@ -171,19 +174,21 @@ stringData:
         azure_receiver("s")
     ));
     let r = &config.receivers[0];
-    assert_eq!(r.url_secret.expose(), "new", "stringData wins over data");
     assert_eq!(
-        r.auth_header.as_ref().map(|s| s.expose()),
+        r.secret("secret").map(|s| s.expose()),
+        Some("new"),
+        "stringData wins over data"
+    );
+    assert_eq!(
+        r.secret("auth-header").map(|s| s.expose()),
         Some("Basic xyz")
     );
-    let basic = r.basic_auth.as_ref().expect("username and password given");
-    assert_eq!(
-        (basic.username.as_str(), basic.password.expose()),
-        ("user", "pw")
-    );
+    let username = r.secret("username").expect("username and password given");
+    let password = r.secret("password").expect("username and password given");
+    assert_eq!((username.expose(), password.expose()), ("user", "pw"));
     assert_eq!(
         r.path,
-        crate::config::receiver_path(ReceiverKind::Azure, "p", "r", "new")
+        crate::config::receiver_path(&azure::TYPE, "p", "r", "new")
     );
 }
 

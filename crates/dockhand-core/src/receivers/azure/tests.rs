@@ -6,13 +6,12 @@ use serde_json::{json, Value};
 
 use super::super::test_support::{fixture, never_panics, receiver, Req};
 use super::*;
-use crate::config::ReceiverKind;
 
 const ACR_UA: &str = "AzureContainerRegistry/1.0.0";
 const ADO_UA: &str = "VSServices/19.244.35615.1";
 
 fn open() -> Receiver {
-    receiver(ReceiverKind::Azure, None, None)
+    receiver(&super::TYPE, None, None)
 }
 
 fn oci(url: &str, image: bool, chart: bool, tags: &[&str]) -> Action {
@@ -89,18 +88,17 @@ const MS_PUSHED: &str = "Microsoft.ContainerRegistry.ImagePushed";
 
 #[test]
 fn fixtures_give_exact_events() {
-    use Source::*;
     let cases: Vec<(&str, &str, Event)> = vec![
         (
             "acr-ping",
             fixture!("acr-ping.json"),
-            event(Acr, "ping", Some("00000000-0000-0000-0000-000000000000"), Action::Ping),
+            event(ACR, "ping", Some("00000000-0000-0000-0000-000000000000"), Action::Ping),
         ),
         (
             "acr-push",
             fixture!("acr-push.json"),
             event(
-                Acr,
+                ACR,
                 "push",
                 Some("cb8c3971-9adc-488b-bdd8-43cbb4974ff5"),
                 oci("myregistry.azurecr.io/hello-world", true, false, &["v1"]),
@@ -110,7 +108,7 @@ fn fixtures_give_exact_events() {
             "acr-push-captured",
             fixture!("acr-push-captured.json"),
             event(
-                Acr,
+                ACR,
                 "push",
                 Some("ea889308-3834-4a1d-a631-cadc572dab91"),
                 oci("mojrodevops.azurecr.io/hello-world", true, false, &["test-v1"]),
@@ -120,14 +118,14 @@ fn fixtures_give_exact_events() {
             // No mediaType: could be either kind. Empty tag: a push by digest.
             "acr-push-digest-only",
             fixture!("acr-push-digest-only.json"),
-            event(Acr, "push", None, oci("mojrodevops.azurecr.io/hello-world", true, true, &[])),
+            event(ACR, "push", None, oci("mojrodevops.azurecr.io/hello-world", true, true, &[])),
         ),
         (
             // Plain OCI manifest: ACR sends this for Helm 3 charts too.
             "acr-push-helm-oci",
             fixture!("acr-push-helm-oci.json"),
             event(
-                Acr,
+                ACR,
                 "push",
                 Some("00000000-0000-0000-0000-000000000001"),
                 oci("myregistry.azurecr.io/helm/mychart", true, true, &["0.1.0"]),
@@ -137,7 +135,7 @@ fn fixtures_give_exact_events() {
             "azure-devops-git-push",
             fixture!("azure-devops-git-push.json"),
             event(
-                AzureDevops,
+                AZURE_DEVOPS,
                 "git.push",
                 Some("09b0b950-47fa-4f45-8b65-5a22686314f8"),
                 git(
@@ -152,7 +150,7 @@ fn fixtures_give_exact_events() {
             "azure-devops-git-push-docs-sample",
             fixture!("azure-devops-git-push-docs-sample.json"),
             event(
-                AzureDevops,
+                AZURE_DEVOPS,
                 "git.push",
                 Some("03c164c2-8912-4d5e-8009-3707d5f83734"),
                 git(
@@ -166,7 +164,7 @@ fn fixtures_give_exact_events() {
             "azure-devops-git-push-visualstudio-legacy",
             fixture!("azure-devops-git-push-visualstudio-legacy.json"),
             event(
-                AzureDevops,
+                AZURE_DEVOPS,
                 "git.push",
                 Some("2d01bcf8-83cb-49aa-8d0b-3f2233965060"),
                 git(
@@ -180,7 +178,7 @@ fn fixtures_give_exact_events() {
             "eventgrid-image-pushed",
             fixture!("eventgrid-image-pushed.json"),
             event(
-                EventGrid,
+                EVENT_GRID,
                 MS_PUSHED,
                 Some("c25fdb80-ebbd-4dd0-a29c-a7349e6388f6"),
                 oci("jolovcr.azurecr.io/samples/nginx", true, false, &["latest"]),
@@ -190,7 +188,7 @@ fn fixtures_give_exact_events() {
             "eventgrid-cloudevents-image-pushed",
             fixture!("eventgrid-cloudevents-image-pushed.json"),
             event(
-                EventGrid,
+                EVENT_GRID,
                 MS_PUSHED,
                 Some("c25fdb80-ebbd-4dd0-a29c-a7349e6388f6"),
                 oci("jolovcr.azurecr.io/samples/nginx", true, false, &["latest"]),
@@ -200,7 +198,7 @@ fn fixtures_give_exact_events() {
             "eventgrid-validation",
             fixture!("eventgrid-validation.json"),
             event(
-                EventGrid,
+                EVENT_GRID,
                 VALIDATION_EVENT,
                 Some("2d1781af-3a4c-4d7c-bd0c-e34b19da4e66"),
                 Action::Handshake {
@@ -217,8 +215,8 @@ fn fixtures_give_exact_events() {
     for (name, body, want) in cases {
         // Recognized by body shape alone, and with the header each sender really sends.
         let header = match want.source {
-            Acr => ("user-agent", ACR_UA),
-            AzureDevops => ("user-agent", ADO_UA),
+            ACR => ("user-agent", ACR_UA),
+            AZURE_DEVOPS => ("user-agent", ADO_UA),
             _ => ("aeg-event-type", "Notification"),
         };
         let header = if want.event_type == VALIDATION_EVENT {
@@ -234,25 +232,24 @@ fn fixtures_give_exact_events() {
 
 #[test]
 fn ignored_fixtures_say_why() {
-    use Source::*;
     let cases: [IgnoredRow; 8] = [
         (
             fixture!("acr-delete.json"),
-            Acr,
+            ACR,
             "delete",
             Some("afc359ce-df7f-4e32-bdde-1ff8aa80927b"),
             &["delete", "no refresh"],
         ),
         (
             fixture!("acr-chart-delete.json"),
-            Acr,
+            ACR,
             "chart_delete",
             Some("338a3ef7-ad68-4128-xxxx-fdd3af8e8f67"),
             &["chart_delete", "no refresh"],
         ),
         (
             fixture!("acr-quarantine.json"),
-            Acr,
+            ACR,
             "quarantine",
             Some("0d799b14-404b-4859-b2f6-50c5ee2a2c3a"),
             &["quarantine", "must not be promoted", "no refresh"],
@@ -260,28 +257,28 @@ fn ignored_fixtures_say_why() {
         // The native chart_push payload has no request object: no host, nothing to refresh.
         (
             fixture!("acr-chart-push.json"),
-            Acr,
+            ACR,
             "chart_push",
             Some("6356e9e0-627f-4fed-xxxx-d9059b5143ac"),
             &["\"wordpress\" \"5.4.0\"", "no registry host", "no refresh"],
         ),
         (
             fixture!("eventgrid-image-deleted.json"),
-            EventGrid,
+            EVENT_GRID,
             "Microsoft.ContainerRegistry.ImageDeleted",
             Some("6fdef14c-2594-41e8-9156-c0376eb0a190"),
             &["ImageDeleted", "no refresh"],
         ),
         (
             fixture!("eventgrid-cloudevents-image-deleted.json"),
-            EventGrid,
+            EVENT_GRID,
             "Microsoft.ContainerRegistry.ImageDeleted",
             Some("6fdef14c-2594-41e8-9156-c0376eb0a190"),
             &["ImageDeleted", "no refresh"],
         ),
         (
             fixture!("eventgrid-chart-deleted.json"),
-            EventGrid,
+            EVENT_GRID,
             "Microsoft.ContainerRegistry.ChartDeleted",
             Some("39136b3a-1a7e-416f-a09e-5c85d5402fca"),
             &["ChartDeleted", "no refresh"],
@@ -289,7 +286,7 @@ fn ignored_fixtures_say_why() {
         // The spec example's topic is the placeholder `registries/{name}`: no host to be had.
         (
             fixture!("eventgrid-chart-pushed.json"),
-            EventGrid,
+            EVENT_GRID,
             "Microsoft.ContainerRegistry.ChartPushed",
             Some("ea3a9c28-5b17-40f6-a500-3f02b6829277"),
             &["\"mychart\" \"1.0.0\"", "no registry host"],
@@ -377,7 +374,7 @@ fn arm_event_record_content_is_a_push() {
         .unwrap_err();
     assert_eq!(
         (r.status, r.source, r.message.as_str()),
-        (400, Source::Unknown, UNRECOGNIZED)
+        (400, Source::UNKNOWN, UNRECOGNIZED)
     );
 }
 
@@ -431,14 +428,14 @@ fn other_actions_and_event_types_are_ignored() {
     let e = Req::post(pr).send(&open()).unwrap();
     assert_eq!(
         (e.source, e.provider_id.as_deref()),
-        (Source::AzureDevops, Some("12"))
+        (super::AZURE_DEVOPS, Some("12"))
     );
     assert!(ignored(&e).contains("git.pullrequest.created"));
 
     let e = Req::post(r#"[{"id":"x","eventType":"Microsoft.Storage.BlobCreated","data":{}}]"#)
         .send(&open())
         .unwrap();
-    assert_eq!(e.source, Source::EventGrid);
+    assert_eq!(e.source, super::EVENT_GRID);
     assert!(ignored(&e).contains("not an Azure Container Registry push"));
 }
 
@@ -582,7 +579,7 @@ fn event_grid_batches_and_handshakes() {
 #[test]
 fn options_handshake_echoes_the_origin() {
     // Needs no Authorization even when one is configured.
-    let guarded = receiver(ReceiverKind::Azure, Some("Bearer t"), Some(("u", "p")));
+    let guarded = receiver(&super::TYPE, Some("Bearer t"), Some(("u", "p")));
     let e = Req::post("")
         .method(Method::OPTIONS)
         .header("WebHook-Request-Origin", "eventgrid.azure.net")
@@ -593,7 +590,7 @@ fn options_handshake_echoes_the_origin() {
     assert_eq!(
         e,
         event(
-            Source::EventGrid,
+            super::EVENT_GRID,
             "OPTIONS",
             None,
             Action::Handshake {
@@ -635,8 +632,8 @@ fn authorization_header_rules() {
     let push = fixture!("acr-push.json");
     let validation = fixture!("eventgrid-validation.json");
     let ado = fixture!("azure-devops-git-push.json");
-    let bearer = receiver(ReceiverKind::Azure, Some("Bearer s3cr3t"), None);
-    let custom_scheme = receiver(ReceiverKind::Azure, Some("Token s3cr3t"), None);
+    let bearer = receiver(&super::TYPE, Some("Bearer s3cr3t"), None);
+    let custom_scheme = receiver(&super::TYPE, Some("Token s3cr3t"), None);
     // (receiver, body, extra header, Authorization, expected status (0 = accepted), message)
     let cases: Vec<HeaderAuthRow> = vec![
         (
@@ -778,12 +775,8 @@ fn basic_auth_rules() {
     // base64("ado:pw") = YWRvOnB3, ("adx:pw") = YWR4OnB3, ("ado:px") = YWRvOnB4
     let ado = fixture!("azure-devops-git-push.json");
     let push = fixture!("acr-push.json");
-    let basic = receiver(ReceiverKind::Azure, None, Some(("ado", "pw")));
-    let both = receiver(
-        ReceiverKind::Azure,
-        Some("Bearer s3cr3t"),
-        Some(("ado", "pw")),
-    );
+    let basic = receiver(&super::TYPE, None, Some(("ado", "pw")));
+    let both = receiver(&super::TYPE, Some("Bearer s3cr3t"), Some(("ado", "pw")));
     let cases: Vec<BasicAuthRow> = vec![
         (&basic, ado, Some(ADO_UA), Some("Basic YWRvOnB3"), 0, ""),
         (&basic, ado, None, Some("Basic YWRvOnB3"), 0, ""),
@@ -908,38 +901,38 @@ fn malformed_requests_are_400_with_the_field() {
     let no_repository = format!("resource.repository is missing: {ALL_DETAILS}");
     let no_remote_url = format!("resource.repository.remoteUrl is missing: {ALL_DETAILS}");
     let cases: Vec<MalformedRow> = vec![
-        (acr, "", Source::Acr, None, "request body is empty"),
-        (None, "", Source::Unknown, None, "request body is empty"),
-        (acr, "{\"action\":", Source::Acr, None, "request body is not valid JSON: EOF while parsing a value at line 1 column 10"),
-        (acr, r#"[{"action":"push"}]"#, Source::Acr, None, "an Azure Container Registry webhook body must be a JSON object, not an array"),
-        (acr, r#"{"target":{}}"#, Source::Acr, None, "action is missing: every ACR webhook names its action (push, delete, ping …)"),
-        (acr, r#"{"action":7}"#, Source::Acr, None, "action must be a string, not a number"),
-        (None, r#"{"action":"push","request":{"host":"r.azurecr.io"}}"#, Source::Acr, Some("push"), "target is missing: an ACR push names the pushed repository in target"),
-        (acr, r#"{"action":"push","target":"x","request":{"host":"r.azurecr.io"}}"#, Source::Acr, Some("push"), "target must be an object, not a string"),
-        (acr, r#"{"action":"push","target":{"repository":"a","tag":5},"request":{"host":"r.azurecr.io"}}"#, Source::Acr, Some("push"), "target.tag must be a string, not a number"),
-        (acr, r#"{"action":"push","target":{"tag":"1"},"request":{"host":"r.azurecr.io"}}"#, Source::Acr, Some("push"), "target.repository is missing: an ACR push names the pushed repository"),
-        (acr, r#"{"action":"push","target":{"repository":"a","tag":"1"}}"#, Source::Acr, Some("push"), "request.host is missing: ACR always sends the registry host on a push; without it the repository cannot be named"),
-        (acr, r#"{"action":"push","id":{},"target":{"repository":"a"}}"#, Source::Acr, Some("push"), "id must be a string or a number, not an object"),
-        (ado, r#"{"action":"push"}"#, Source::AzureDevops, None, "eventType is missing: every Azure DevOps service hook names its event type"),
-        (ado, r#"{"eventType":"git.push","resource":{"id":"x"}}"#, Source::AzureDevops, Some("git.push"), &no_repository),
-        (None, r#"{"eventType":"git.push","publisherId":"tfs"}"#, Source::AzureDevops, Some("git.push"), &no_resource),
-        (ado, r#"{"eventType":"git.push","resource":{"repository":{"id":"r"}}}"#, Source::AzureDevops, Some("git.push"), &no_remote_url),
-        (ado, r#"{"eventType":"git.push","resource":{"refUpdates":{},"repository":{"remoteUrl":"u"}}}"#, Source::AzureDevops, Some("git.push"), "resource.refUpdates must be an array, not an object"),
-        (ado, r#"{"eventType":"git.push","resource":{"refUpdates":[{"newObjectId":"a"}],"repository":{"remoteUrl":"u"}}}"#, Source::AzureDevops, Some("git.push"), "resource.refUpdates[0].name is missing: a ref update names the ref it moved"),
-        (grid, "[]", Source::EventGrid, None, "the Event Grid delivery is an empty array; it carries at least one event"),
-        (grid, "[1]", Source::EventGrid, None, "an Event Grid event ([0]) must be a JSON object, not a number"),
-        (grid, "\"x\"", Source::EventGrid, None, "an Event Grid delivery (an array of events or one CloudEvent) must be a JSON object, not a string"),
-        (grid, r#"[{"id":"a"}]"#, Source::EventGrid, None, "[0].eventType is missing: every Event Grid event names its type"),
-        (grid, r#"[{"eventType":"Microsoft.ContainerRegistry.ImagePushed"}]"#, Source::EventGrid, Some("Microsoft.ContainerRegistry.ImagePushed"), "[0].data is missing: an ImagePushed event carries the ACR push in data"),
-        (None, r#"[{"eventType":"Microsoft.ContainerRegistry.ImagePushed","data":{"target":{"repository":"a","tag":[]},"request":{"host":"h"}}}]"#, Source::EventGrid, Some("Microsoft.ContainerRegistry.ImagePushed"), "[0].data.target.tag must be a string, not an array"),
-        (None, r#"{"hello":"world"}"#, Source::Unknown, None, UNRECOGNIZED),
-        (None, "42", Source::Unknown, None, UNRECOGNIZED),
-        (None, r#"[{"a":1}]"#, Source::Unknown, None, UNRECOGNIZED),
-        (None, fixture!("github-push.json"), Source::Unknown, None, UNRECOGNIZED),
-        (None, fixture!("dockerhub-push.json"), Source::Unknown, None, UNRECOGNIZED),
-        (None, fixture!("quay-repo-push.json"), Source::Unknown, None, UNRECOGNIZED),
-        (None, fixture!("harbor-cloudevents-push.json"), Source::Unknown, None, UNRECOGNIZED),
-        (None, fixture!("harbor-push-artifact.json"), Source::Unknown, None, UNRECOGNIZED),
+        (acr, "", super::ACR, None, "request body is empty"),
+        (None, "", Source::UNKNOWN, None, "request body is empty"),
+        (acr, "{\"action\":", super::ACR, None, "request body is not valid JSON: EOF while parsing a value at line 1 column 10"),
+        (acr, r#"[{"action":"push"}]"#, super::ACR, None, "an Azure Container Registry webhook body must be a JSON object, not an array"),
+        (acr, r#"{"target":{}}"#, super::ACR, None, "action is missing: every ACR webhook names its action (push, delete, ping …)"),
+        (acr, r#"{"action":7}"#, super::ACR, None, "action must be a string, not a number"),
+        (None, r#"{"action":"push","request":{"host":"r.azurecr.io"}}"#, super::ACR, Some("push"), "target is missing: an ACR push names the pushed repository in target"),
+        (acr, r#"{"action":"push","target":"x","request":{"host":"r.azurecr.io"}}"#, super::ACR, Some("push"), "target must be an object, not a string"),
+        (acr, r#"{"action":"push","target":{"repository":"a","tag":5},"request":{"host":"r.azurecr.io"}}"#, super::ACR, Some("push"), "target.tag must be a string, not a number"),
+        (acr, r#"{"action":"push","target":{"tag":"1"},"request":{"host":"r.azurecr.io"}}"#, super::ACR, Some("push"), "target.repository is missing: an ACR push names the pushed repository"),
+        (acr, r#"{"action":"push","target":{"repository":"a","tag":"1"}}"#, super::ACR, Some("push"), "request.host is missing: ACR always sends the registry host on a push; without it the repository cannot be named"),
+        (acr, r#"{"action":"push","id":{},"target":{"repository":"a"}}"#, super::ACR, Some("push"), "id must be a string or a number, not an object"),
+        (ado, r#"{"action":"push"}"#, super::AZURE_DEVOPS, None, "eventType is missing: every Azure DevOps service hook names its event type"),
+        (ado, r#"{"eventType":"git.push","resource":{"id":"x"}}"#, super::AZURE_DEVOPS, Some("git.push"), &no_repository),
+        (None, r#"{"eventType":"git.push","publisherId":"tfs"}"#, super::AZURE_DEVOPS, Some("git.push"), &no_resource),
+        (ado, r#"{"eventType":"git.push","resource":{"repository":{"id":"r"}}}"#, super::AZURE_DEVOPS, Some("git.push"), &no_remote_url),
+        (ado, r#"{"eventType":"git.push","resource":{"refUpdates":{},"repository":{"remoteUrl":"u"}}}"#, super::AZURE_DEVOPS, Some("git.push"), "resource.refUpdates must be an array, not an object"),
+        (ado, r#"{"eventType":"git.push","resource":{"refUpdates":[{"newObjectId":"a"}],"repository":{"remoteUrl":"u"}}}"#, super::AZURE_DEVOPS, Some("git.push"), "resource.refUpdates[0].name is missing: a ref update names the ref it moved"),
+        (grid, "[]", super::EVENT_GRID, None, "the Event Grid delivery is an empty array; it carries at least one event"),
+        (grid, "[1]", super::EVENT_GRID, None, "an Event Grid event ([0]) must be a JSON object, not a number"),
+        (grid, "\"x\"", super::EVENT_GRID, None, "an Event Grid delivery (an array of events or one CloudEvent) must be a JSON object, not a string"),
+        (grid, r#"[{"id":"a"}]"#, super::EVENT_GRID, None, "[0].eventType is missing: every Event Grid event names its type"),
+        (grid, r#"[{"eventType":"Microsoft.ContainerRegistry.ImagePushed"}]"#, super::EVENT_GRID, Some("Microsoft.ContainerRegistry.ImagePushed"), "[0].data is missing: an ImagePushed event carries the ACR push in data"),
+        (None, r#"[{"eventType":"Microsoft.ContainerRegistry.ImagePushed","data":{"target":{"repository":"a","tag":[]},"request":{"host":"h"}}}]"#, super::EVENT_GRID, Some("Microsoft.ContainerRegistry.ImagePushed"), "[0].data.target.tag must be a string, not an array"),
+        (None, r#"{"hello":"world"}"#, Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, "42", Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, r#"[{"a":1}]"#, Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, fixture!("github-push.json"), Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, fixture!("dockerhub-push.json"), Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, fixture!("quay-repo-push.json"), Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, fixture!("harbor-cloudevents-push.json"), Source::UNKNOWN, None, UNRECOGNIZED),
+        (None, fixture!("harbor-push-artifact.json"), Source::UNKNOWN, None, UNRECOGNIZED),
     ];
     for (i, (header, body, source, event_type, message)) in cases.into_iter().enumerate() {
         let mut req = Req::post(body);
@@ -967,23 +960,23 @@ fn header_detection_overrides_shape() {
         .header("user-agent", ADO_UA)
         .send(&open())
         .unwrap_err();
-    assert_eq!((r.source, r.status), (Source::AzureDevops, 400));
+    assert_eq!((r.source, r.status), (super::AZURE_DEVOPS, 400));
     let r = Req::post(fixture!("azure-devops-git-push.json"))
         .header("user-agent", ACR_UA)
         .send(&open())
         .unwrap_err();
-    assert_eq!((r.source, r.status), (Source::Acr, 400));
+    assert_eq!((r.source, r.status), (super::ACR, 400));
     let r = Req::post(fixture!("acr-push.json"))
         .header("aeg-event-type", "Notification")
         .send(&open())
         .unwrap_err();
-    assert_eq!(r.source, Source::EventGrid);
+    assert_eq!(r.source, super::EVENT_GRID);
     // A user agent that merely mentions ACR later on is not ACR.
     let e = Req::post(fixture!("azure-devops-git-push.json"))
         .header("user-agent", "curl/8 AzureContainerRegistry")
         .send(&open())
         .unwrap();
-    assert_eq!(e.source, Source::AzureDevops);
+    assert_eq!(e.source, super::AZURE_DEVOPS);
 }
 
 #[test]
@@ -1026,8 +1019,8 @@ fn never_panics_on_any_input() {
         fixture!("eventgrid-validation.json"),
     ];
     let open = open();
-    let both = receiver(ReceiverKind::Azure, Some("Bearer t"), Some(("u", "p")));
-    let basic = receiver(ReceiverKind::Azure, None, Some(("u", "p")));
+    let both = receiver(&super::TYPE, Some("Bearer t"), Some(("u", "p")));
+    let basic = receiver(&super::TYPE, None, Some(("u", "p")));
     let combos: [(&Receiver, &[(&str, &str)]); 6] = [
         (&open, &[]),
         (&open, &[("user-agent", ACR_UA)]),

@@ -5,12 +5,11 @@ use serde_json::{json, Value};
 
 use super::super::test_support::{fixture, never_panics, receiver, Req};
 use super::*;
-use crate::config::ReceiverKind;
 
 const AUTH: &str = "Bearer s3cr3t";
 
 fn harbor() -> Receiver {
-    receiver(ReceiverKind::Harbor, Some(AUTH), None)
+    receiver(&super::TYPE, Some(AUTH), None)
 }
 
 fn send(body: impl AsRef<[u8]>) -> Result<Event, Rejection> {
@@ -30,7 +29,7 @@ fn oci(url: &str, tags: &[&str]) -> Target {
 
 fn event(event_type: &str, id: Option<&str>, action: Action) -> Event {
     Event {
-        source: Source::Harbor,
+        source: super::HARBOR,
         event_type: event_type.into(),
         provider_id: id.map(str::to_owned),
         action,
@@ -256,7 +255,7 @@ fn authorization_is_the_whole_header() {
         (None, &["Bearer s3cr3t"], push, 401, "this harbor receiver has no auth-header configured, so no request can be authenticated"),
     ];
     for (i, (configured, sent, body, status, message)) in cases.into_iter().enumerate() {
-        let r = receiver(ReceiverKind::Harbor, configured, None);
+        let r = receiver(&super::TYPE, configured, None);
         let mut req = Req::post(body);
         for s in sent {
             req = req.header("authorization", s);
@@ -266,7 +265,7 @@ fn authorization_is_the_whole_header() {
             Err(rej) => {
                 assert_eq!(
                     (rej.status, rej.message.as_str(), rej.source),
-                    (status, message, Source::Harbor),
+                    (status, message, super::HARBOR),
                     "case {i}"
                 );
                 assert!(!rej.message.contains("s3cr3t"), "case {i}");
@@ -318,7 +317,7 @@ fn malformed_bodies_are_400_with_the_field() {
                 r.event_type.as_deref(),
                 r.message.as_str()
             ),
-            (400, Source::Harbor, event_type, message.as_str()),
+            (400, super::HARBOR, event_type, message.as_str()),
             "case {i}"
         );
     }
