@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-// `project_config` still reaches these through `load`; re-exported until it imports them from
-// `diagnostics` itself (its owner changes that file).
-pub(super) use super::diagnostics::{type_name, Problems};
-use super::diagnostics::{typed, ConfigError, ConfigErrors};
+use super::diagnostics::{type_name, typed, ConfigError, ConfigErrors, Problems};
 use super::project_config::{self, PendingReceiver};
 use super::secrets::{self, StoredSecret};
 use super::{credentials, Credential};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_yaml_ng::Value;
 
-use super::load::{type_name, Problems};
+use super::diagnostics::{type_name, Problems};
 use super::secrets::{SecretValue, StoredSecret};
 use super::{receiver_path, Origin, Receiver, ReceiverSecrets};
 use crate::receivers::{ReceiverType, RECEIVER_TYPES};
