@@ -1,13 +1,11 @@
 //! Issue 7: the public listener survives hostile traffic, duplicate deliveries and crashes.
 //! Each test checks the refusal and that a normal push is still served afterwards.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 fn setup(extra: &[&str]) -> (tempfile::TempDir, Server, String) {

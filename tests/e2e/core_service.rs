@@ -1,10 +1,8 @@
 //! Issue 2: manifests in, receiver URLs out, one binary with a store and an admin API.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const KARGO_DOCS_EXAMPLE: &str = r#"

@@ -1,16 +1,13 @@
 //! Discovery end to end: the real binary against a real registry (CNCF Distribution), real git
 //! served by `git http-backend`, chart indexes and misbehaving registries served by the harness.
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use crate::support::git::{GitServer, Repo};
+use crate::support::registry::Registry;
+use crate::support::web::{self, Reply, Web};
 use serde_json::{json, Value};
-use support::git::{GitServer, Repo};
-use support::registry::Registry;
-use support::web::{self, Reply, Web};
 
 const PROJECT: &str = "kargo-demo";
 
@@ -644,7 +641,7 @@ fn malformed_oversized_and_silent_registries() {
         web::json(200, r#"{"name":"team/app","tags":["1.1.0","junk"]}"#),
     );
     let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:00","size":1},"layers":[]}"#;
-    let digest = support::registry::digest(manifest.as_bytes());
+    let digest = crate::support::registry::digest(manifest.as_bytes());
     web.route(
         "/v2/team/app/manifests/1.1.0",
         Reply::Send(
@@ -681,7 +678,10 @@ fn bearer_token_challenge_with_credentials() {
         "Bearer realm=\"{}\",service=\"test-registry\",scope=\"repository:team/app:pull\"",
         web.url("/token")
     );
-    let basic = format!("Basic {}", support::base64(b"robot:bearer-test-password"));
+    let basic = format!(
+        "Basic {}",
+        crate::support::base64(b"robot:bearer-test-password")
+    );
     web.route(
         "/token",
         Reply::Auth {

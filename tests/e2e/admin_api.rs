@@ -2,12 +2,9 @@
 //! binary, each object checked for exactly its field names and the JSON type of each field. A
 //! renamed, added or removed field, or a Rust type leaking through (`{"Ok": ...}`), fails here.
 
-mod common;
-mod support;
-
-use common::*;
+use crate::common::*;
+use crate::support::git::Repo;
 use serde_json::Value;
-use support::git::Repo;
 
 /// The JSON type a field must have.
 #[derive(Debug, Clone, Copy)]

@@ -1,9 +1,7 @@
 //! Issue 5: the harbor receiver end to end — both payload formats, every artifact of a push,
 //! Authorization compared exactly, malformed input, registry aliases.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer test-harbor-token-value");

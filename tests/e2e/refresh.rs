@@ -1,8 +1,6 @@
 //! Issue 3: matching before refreshing, explained misses, coalescing, durability across SIGKILL.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn two_projects() -> String {

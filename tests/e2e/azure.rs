@@ -1,9 +1,7 @@
 //! Issue 4: the azure receiver end to end — ACR, Azure DevOps, Event Grid, authentication,
 //! malformed input — against the running binary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const WAREHOUSES: &str = r#"

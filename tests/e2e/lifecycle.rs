@@ -2,11 +2,9 @@
 //! symlink loops in the configuration folder, and SIGTERM always ends the process within
 //! `--shutdown-timeout` plus one second.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[cfg(unix)]
 #[test]
