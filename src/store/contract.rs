@@ -39,6 +39,7 @@ macro_rules! store_contract {
         $crate::store::contract::store_contract!(@tests $harness;
             deliveries_listed_newest_first_with_filters,
             deliveries_kept_per_receiver,
+            query_filter_is_a_plain_substring,
             delivery_and_its_refreshes_survive_reopen,
             finished_reconcile_clears_only_what_it_covered,
             sequences_grow_across_reopen,
@@ -150,6 +151,39 @@ pub async fn deliveries_listed_newest_first_with_filters(h: &dyn Harness) {
     assert_eq!(ids(&list), ["d-a-r1-1"]);
     let list = store.deliveries(by(None, None, None, 2)).await.unwrap();
     assert_eq!(ids(&list), ["d-b-r1-3", "d-a-r2-2"]);
+    store.close().await;
+}
+
+/// `query` is a substring, never a pattern: `%`, `_` and `\\` match themselves (issue 17 item
+/// 11: `query=_` listed every delivery that had a query string).
+pub async fn query_filter_is_a_plain_substring(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    for (n, q) in [
+        (1, "region=westus"),
+        (2, "tag=a_b"),
+        (3, "pct=100%25"),
+        (4, "odd=50%"),
+        (5, "path=c:\\x"),
+    ] {
+        store
+            .record_delivery(delivery(n, "a", "r", Some(q)), vec![])
+            .await
+            .unwrap();
+    }
+    let matching = |q: &str| {
+        let filter = DeliveryFilter {
+            query: Some(q.to_string()),
+            ..DeliveryFilter::default()
+        };
+        let store = store.clone();
+        async move { store.deliveries(filter).await.unwrap() }
+    };
+    assert_eq!(ids(&matching("_").await), ["d-a-r-2"]);
+    assert_eq!(ids(&matching("%").await), ["d-a-r-4", "d-a-r-3"]);
+    assert_eq!(ids(&matching("%25").await), ["d-a-r-3"]);
+    assert_eq!(ids(&matching("\\").await), ["d-a-r-5"]);
+    assert_eq!(ids(&matching("region").await), ["d-a-r-1"]);
+    assert!(matching("a%b").await.is_empty());
     store.close().await;
 }
 

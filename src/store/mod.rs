@@ -203,6 +203,9 @@ pub enum StoreError {
     /// The storage could not be opened or prepared (`path` names it: a file, a database).
     #[error("database {path}: {message}")]
     Open { path: String, message: String },
+    /// Another process has the data directory open.
+    #[error("data directory {path} is in use by another dockhand (it holds {path}/dockhand.lock); stop that one or give this one another --data-dir")]
+    InUse { path: String },
     #[error("database {path} has schema version {found}, newer than this dockhand ({supported}); upgrade dockhand")]
     TooNew {
         path: String,

@@ -93,6 +93,9 @@ pub struct SqliteStore {
 }
 
 struct Inner {
+    /// `dockhand.lock`, locked exclusively while the store is open: a second server on the same
+    /// data directory would keep its own de-duplication and rate-limit state and race this one.
+    lock: Mutex<Option<std::fs::File>>,
     writer: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
@@ -217,6 +220,7 @@ impl SqliteStore {
                 path: dir.display().to_string(),
                 source,
             })?;
+        let lock = lock_data_dir(dir)?;
         let path = dir.join("dockhand.db");
         let open_err = |e: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
@@ -258,6 +262,7 @@ impl SqliteStore {
             })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                lock: Mutex::new(Some(lock)),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
                 reader: Mutex::new(reader),
@@ -413,9 +418,14 @@ impl Store for SqliteStore {
                 sql.push_str(&format!(" AND receiver = ?{}", args.len()));
             }
             if let Some(q) = &filter.query {
-                args.push(format!("%{}%", q.replace('%', "")));
+                // A substring, not a pattern: escape LIKE's wildcards and the escape itself.
+                let escaped = q
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                args.push(format!("%{escaped}%"));
                 sql.push_str(&format!(
-                    " AND json_extract(body, '$.query') LIKE ?{}",
+                    " AND json_extract(body, '$.query') LIKE ?{} ESCAPE '\\'",
                     args.len()
                 ));
             }
@@ -507,6 +517,33 @@ impl Store for SqliteStore {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+        // Everything is written: another process may have the directory now.
+        self.inner.lock.lock().take();
+    }
+}
+
+/// Takes the data directory's lock, or says who holds it. The kernel releases it when the
+/// process ends however it ends, so a crash never leaves a stale lock behind.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join("dockhand.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::NotWritable {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::NotWritable {
+            path: dir.display().to_string(),
+            source,
+        }),
     }
 }
 

@@ -572,3 +572,81 @@ fn deeply_nested_yaml_is_refused_before_parsing() {
         "{said}"
     );
 }
+
+/// Issue 17, item 7: a second server on the same data directory is refused with a clear error,
+/// instead of serving beside the first with its own de-duplication and rate-limit state.
+#[test]
+fn a_second_server_on_one_data_dir_is_refused() {
+    let (dir, s, path) = setup(&[]);
+    let out = dockhand(&[
+        "serve",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--data-dir",
+        s.data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is in use by another dockhand"),
+        "{}",
+        stderr(&out)
+    );
+    still_serving(&s, &path);
+}
+
+/// Issue 17, item 13: a database that is not one gets one clear line, not its text repeated.
+#[test]
+fn a_corrupt_database_is_one_clear_line() {
+    let dir = config_dir(&[("c.yaml", BASE_CONFIG)]);
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("dockhand.db"), vec![0x5a; 8192]).unwrap();
+    let out = dockhand(&[
+        "serve",
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("dockhand.db"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.starts_with("error: database "), "{line}");
+    assert_eq!(line.matches("not a database").count(), 1, "{line}");
+}
+
+/// Issue 17, item 11: the deliveries `query` filter is a substring; `_` and `%` are not
+/// wildcards (`query=_` listed every delivery that had a query string).
+#[test]
+fn the_query_filter_has_no_wildcards() {
+    let (_dir, s, path) = setup(&[]);
+    for (n, q) in ["region=westus", "tag=a_b"].iter().enumerate() {
+        let (status, _) = s.post(
+            &format!("{path}?{q}"),
+            &[ACR_UA],
+            &acr_push(&format!("q{n}"), "myregistry.azurecr.io", "app", "1.0.0"),
+        );
+        assert_eq!(status, 200);
+    }
+    let list = |q: &str| -> Vec<String> {
+        s.admin_get(&format!("/api/v1/deliveries?query={q}"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["query"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(list("_"), ["tag=a_b"]);
+    assert!(list("%25").is_empty());
+    assert_eq!(list("west"), ["region=westus"]);
+}
