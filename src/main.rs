@@ -397,6 +397,9 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Check(a) => match dockhand_core::config::load(&a.config) {
             Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "configuration OK: {} project(s), {} receiver(s), {} warehouse(s), {} other document(s) skipped",
                     c.projects.len(),

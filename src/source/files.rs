@@ -20,11 +20,40 @@ use super::{ConfigSource, ReloadRequests, Sink, SourceError, SourceFuture, Updat
 pub struct FileSource {
     paths: Vec<PathBuf>,
     every: Duration,
+    /// The running configuration came from at least one manifest. A reload that then finds none
+    /// at all is refused: a ConfigMap volume swapping its links, or a folder replaced by a
+    /// deploy, is briefly empty, and serving an empty configuration would answer every
+    /// receiver URL 404 until it returns.
+    had_manifests: bool,
+    /// The fingerprint taken just before the first load, so a change made between that load
+    /// and the watcher's first look is still seen.
+    baseline: Option<Fingerprint>,
 }
 
 impl FileSource {
     pub fn new(paths: Vec<PathBuf>, every: Duration) -> FileSource {
-        FileSource { paths, every }
+        FileSource {
+            paths,
+            every,
+            had_manifests: false,
+            baseline: None,
+        }
+    }
+}
+
+/// No manifest of any kind was loaded.
+fn is_empty(config: &Config) -> bool {
+    config.projects.is_empty()
+        && config.receivers.is_empty()
+        && config.warehouses.is_empty()
+        && config.skipped.is_empty()
+        && config.credentials.is_empty()
+}
+
+/// Logs what the load passed over without failing (a FIFO in a config folder).
+fn warn(config: &Config) {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
     }
 }
 
@@ -62,14 +91,31 @@ fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
 impl FileSource {
     async fn reload(&self, sink: &Sink) {
         match blocking(&self.paths, load).await {
-            Ok(Ok(config)) => sink.publish(config.into()),
+            Ok(Ok(config)) if self.had_manifests && is_empty(&config) => {
+                sink.reject(&[ConfigError {
+                    location: self
+                        .paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    message: "no manifests found (the folder is empty or gone); the running configuration stays until some are back (restart to run with none)".into(),
+                }])
+            }
+            Ok(Ok(config)) => {
+                warn(&config);
+                sink.publish(config.into())
+            }
             Ok(Err(errors)) => sink.reject(&errors.0),
             Err(e) => tracing::error!("{e}"),
         }
     }
 
-    async fn watch(self, sink: Sink, reload: ReloadRequests, cancel: CancellationToken) {
-        let mut last = blocking(&self.paths, fingerprint).await.ok();
+    async fn watch(mut self, sink: Sink, reload: ReloadRequests, cancel: CancellationToken) {
+        let mut last = match self.baseline.take() {
+            Some(b) => Some(b),
+            None => blocking(&self.paths, fingerprint).await.ok(),
+        };
         let mut tick = tokio::time::interval(self.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -98,7 +144,12 @@ impl FileSource {
 impl ConfigSource for FileSource {
     fn initial(&mut self) -> SourceFuture<'_, Result<Update, SourceError>> {
         Box::pin(async move {
+            self.baseline = blocking(&self.paths, fingerprint).await.ok();
             let config = blocking(&self.paths, load).await?;
+            if let Ok(config) = &config {
+                warn(config);
+                self.had_manifests = !is_empty(config);
+            }
             config.map(Update::from).map_err(SourceError::Invalid)
         })
     }

@@ -650,3 +650,80 @@ fn the_query_filter_has_no_wildcards() {
     assert!(list("%25").is_empty());
     assert_eq!(list("west"), ["region=westus"]);
 }
+
+/// Issue 17, item 9: a FIFO in the config folder is passed over with a warning; before, `check`
+/// and `serve` blocked reading it and every reload wedged. Named directly, it is an error.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_config_folder_is_skipped() {
+    let wh = image_warehouse("kargo-demo", "app", "myregistry.azurecr.io/app", "^1.0.0");
+    let dir = config_dir(&[("c.yaml", BASE_CONFIG), ("w.yaml", &wh)]);
+    let fifo = dir.path().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+
+    let out = dockhand(&["check", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("pipe.yaml: is not a regular file (a FIFO, socket or device); skipped"),
+        "{}",
+        stderr(&out)
+    );
+    let out = dockhand(&["check", "--config", fifo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("is not a regular file"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The server starts, and a change next to the FIFO still reloads.
+    let s = Server::start(&[dir.path()], &[]);
+    let path = s.receiver_path("azure-wh-receiver");
+    let wh2 = image_warehouse("kargo-demo", "app2", "myregistry.azurecr.io/app", "^1.0.0");
+    std::fs::write(dir.path().join("w2.yaml"), wh2).unwrap();
+    s.wait_for("reload", |s| {
+        s.admin_get("/api/v1/warehouses").as_array().unwrap().len() == 2
+    });
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("fifo-1", "myregistry.azurecr.io", "app", "1.0.0"),
+    );
+    assert_eq!(
+        (status, &body["msg"]),
+        (200, &json!("refreshed 2 warehouse(s)"))
+    );
+}
+
+/// Issue 17, item 12: a config folder that is briefly empty (a ConfigMap swapping its links, a
+/// deploy replacing the folder) does not reload as an empty configuration.
+#[test]
+fn an_emptied_config_folder_keeps_the_running_configuration() {
+    let (dir, s, path) = setup(&[]);
+    let aside = tempfile::tempdir().unwrap();
+    for f in ["c.yaml", "w.yaml"] {
+        std::fs::rename(dir.path().join(f), aside.path().join(f)).unwrap();
+    }
+    s.wait_for("rejected reload", |s| {
+        s.logs().contains("no manifests found")
+    });
+    still_serving(&s, &path);
+    assert_eq!(
+        s.admin_get("/api/v1/warehouses").as_array().unwrap().len(),
+        1
+    );
+    // Back again: reloaded as usual.
+    let before = s.logs().matches("configuration reloaded").count();
+    for f in ["c.yaml", "w.yaml"] {
+        std::fs::rename(aside.path().join(f), dir.path().join(f)).unwrap();
+    }
+    s.wait_for("reload", |s| {
+        s.logs().matches("configuration reloaded").count() > before
+    });
+    still_serving(&s, &path);
+}

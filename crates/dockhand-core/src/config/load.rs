@@ -46,16 +46,27 @@ pub fn load_lenient(paths: &[PathBuf]) -> (Config, Vec<ConfigError>) {
 /// it watches is exactly what a load reads: dot-entries passed over, symlink loops ended.
 pub fn config_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ConfigError>) {
     let mut problems = Problems::default();
-    let files = find_files(paths, &mut problems);
+    let files = find_files(paths, &mut problems, &mut Vec::new());
     (files, problems.0)
 }
 
-fn find_files(paths: &[PathBuf], problems: &mut Problems) -> Vec<PathBuf> {
+/// The files under `paths`. A path named directly must be a directory or a regular file; below a
+/// directory, anything else (a FIFO, a socket, a device) is passed over with a warning, since
+/// reading it could block forever.
+fn find_files(
+    paths: &[PathBuf],
+    problems: &mut Problems,
+    warnings: &mut Vec<ConfigError>,
+) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut seen = HashSet::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, &mut files, &mut seen, problems),
+            Ok(meta) if meta.is_dir() => walk(path, &mut files, &mut seen, problems, warnings),
+            Ok(meta) if !meta.is_file() => problems.file(
+                &path.display().to_string(),
+                "is not a regular file or a directory (a FIFO, socket or device is never read)",
+            ),
             Ok(_) => {
                 if seen.insert(canonical(path)) {
                     files.push(path.clone());
@@ -70,25 +81,49 @@ fn find_files(paths: &[PathBuf], problems: &mut Problems) -> Vec<PathBuf> {
 /// Reads every file under `paths` into a loader, recording problems as it goes.
 fn read(paths: &[PathBuf]) -> Loader {
     let mut loader = Loader::default();
-    for file in find_files(paths, &mut loader.problems) {
+    for file in find_files(paths, &mut loader.problems, &mut loader.warnings) {
         let name = file.display().to_string();
-        if let Ok(meta) = std::fs::metadata(&file) {
-            if meta.len() > super::limits::MAX_FILE_BYTES {
-                loader
-                    .problems
-                    .file(&name, super::limits::too_large(meta.len()));
-                continue;
-            }
-        }
-        match std::fs::read(&file) {
+        match read_regular(&file) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => loader.add_file(&name, &text),
                 Err(_) => loader.problems.file(&name, "is not valid UTF-8"),
             },
-            Err(e) => loader.problems.file(&name, format!("cannot read: {e}")),
+            Err(message) => loader.problems.file(&name, message),
         }
     }
     loader
+}
+
+/// Reads a manifest file that is still a regular file when opened, up to the size limit. The
+/// file is opened without blocking and checked through the open handle, so one swapped for a
+/// FIFO after the walk is refused instead of blocking the load (and every later reload).
+fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file (a FIFO, socket or device is never read)".into());
+    }
+    if meta.len() > super::limits::MAX_FILE_BYTES {
+        return Err(super::limits::too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(super::limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > super::limits::MAX_FILE_BYTES {
+        return Err(super::limits::too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Loads manifests from one string, named `file` in messages.
@@ -109,6 +144,7 @@ fn walk(
     files: &mut Vec<PathBuf>,
     seen: &mut HashSet<PathBuf>,
     problems: &mut Problems,
+    warnings: &mut Vec<ConfigError>,
 ) {
     if !seen.insert(canonical(dir)) {
         return;
@@ -135,7 +171,11 @@ fn walk(
         let path = dir.join(&name);
         // Follows symlinks: a linked file or directory is read like a real one.
         match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => walk(&path, files, seen, problems),
+            Ok(meta) if meta.is_dir() => walk(&path, files, seen, problems, warnings),
+            Ok(meta) if !meta.is_file() => warnings.push(ConfigError {
+                location: path.display().to_string(),
+                message: "is not a regular file (a FIFO, socket or device); skipped".into(),
+            }),
             Ok(_) if is_yaml(&path) => {
                 if seen.insert(canonical(&path)) {
                     files.push(path);
@@ -157,6 +197,8 @@ fn is_yaml(path: &Path) -> bool {
 #[derive(Default)]
 struct Loader {
     problems: Problems,
+    /// What was passed over without being an error (a FIFO in a config folder).
+    warnings: Vec<ConfigError>,
     projects: BTreeSet<String>,
     /// Project -> where its Project manifest is.
     project_manifests: HashMap<String, Origin>,
@@ -475,6 +517,7 @@ impl Loader {
             receivers,
             warehouses: self.warehouses,
             skipped: self.skipped,
+            warnings: self.warnings,
             credentials: self.credentials,
         };
         (config, self.problems.0)

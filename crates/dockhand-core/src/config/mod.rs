@@ -41,6 +41,9 @@ pub struct Config {
     /// Manifests of kinds dockhand does not use (Stage, PromotionTask, ConfigMap, ...), as
     /// (where, kind, metadata.name), so the caller can say it skipped them.
     pub skipped: Vec<(Origin, String, String)>,
+    /// Entries passed over that are not errors (a FIFO in a config folder), for the caller to
+    /// show as warnings.
+    pub warnings: Vec<ConfigError>,
     /// Credential Secrets (`kargo.akuity.io/cred-type` label) for discovery.
     pub credentials: Vec<Credential>,
 }
