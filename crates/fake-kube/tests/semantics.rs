@@ -360,6 +360,19 @@ async fn errors_are_status_objects() {
         .get("/apis/kargo.akuity.io/v1alpha1/namespaces/p1/gizmos")
         .await;
     assert_eq!(code, 404);
+    let (code, _) = api
+        .merge(
+            &format!("{WH}/w1?dryRun=All"),
+            &json!({"metadata": {"labels": {"dry": "run"}}}),
+        )
+        .await;
+    assert_eq!(
+        code, 400,
+        "dry runs are refused rather than silently written"
+    );
+    assert!(api.get(&format!("{WH}/w1")).await.1["metadata"]["labels"]
+        .get("dry")
+        .is_none());
 }
 
 #[tokio::test]
@@ -721,6 +734,11 @@ apiVersion: kargo.akuity.io/v1alpha1
 kind: Warehouse
 metadata: {name: w1, namespace: kargo-demo}
 spec: {}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Promotion
+metadata: {name: p1, namespace: kargo-demo, annotations: {kargo.akuity.io/refresh: before}}
+spec: {}
 "#,
     )
     .unwrap();
@@ -761,6 +779,11 @@ spec: {}
         assert!(tokio::time::Instant::now() < deadline, "never handled: {w}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let promotion = fake.get("promotions", Some("kargo-demo"), "p1").unwrap();
+    assert_eq!(
+        promotion["status"]["lastHandledRefresh"], "before",
+        "Promotions are handled too, including tokens written before the loop started"
+    );
     let secret = fake
         .get("secrets", Some("kargo-demo"), "azure-secret")
         .unwrap();
