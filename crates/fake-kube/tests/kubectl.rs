@@ -121,6 +121,15 @@ async fn kubectl_gets_and_merge_patches_over_https() {
     assert!(ok, "kubectl get (list) failed: {err}");
     assert_eq!(out.trim(), "warehouse.kargo.akuity.io/w1");
 
+    // Default output: the fake answers JSON, not a Table, and kubectl prints from the objects.
+    let (ok, out, err) = kubectl.run(&["get", "warehouses"]).await;
+    assert!(ok, "kubectl get (table) failed: {err}");
+    assert!(
+        out.lines().next().unwrap_or("").starts_with("NAME"),
+        "{out}"
+    );
+    assert!(out.lines().nth(1).unwrap_or("").starts_with("w1 "), "{out}");
+
     let (ok, out, err) = kubectl
         .run(&[
             "patch",
