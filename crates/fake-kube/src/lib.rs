@@ -63,6 +63,29 @@ pub enum FakeKubeError {
     DuplicatePlural(String),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error("kubectl kustomize {dir}: {message}")]
+    Kustomize { dir: String, message: String },
+}
+
+/// Renders a kustomize directory with `kubectl kustomize` (kubectl from `KUBECTL` or `PATH`), for
+/// loading the shipped RBAC with [`Builder::rbac_yaml`] or [`FakeKube::apply_yaml`].
+pub fn kustomize(dir: &Path) -> Result<String, FakeKubeError> {
+    let kubectl = std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let failed = |message: String| FakeKubeError::Kustomize {
+        dir: dir.display().to_string(),
+        message,
+    };
+    let out = std::process::Command::new(&kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .map_err(|e| failed(format!("could not run kubectl ({e}); install it (Debian/Ubuntu: apt-get install kubernetes-client) or set KUBECTL")))?;
+    if !out.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| failed(e.to_string()))
 }
 
 /// Locks a mutex; a panic while holding it (only possible in a test) does not poison the fake.

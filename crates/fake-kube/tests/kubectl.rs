@@ -273,3 +273,38 @@ async fn kubectl_get_watch_streams_changes() {
         "kubectl watches from its list's version: {watch:?}"
     );
 }
+
+#[tokio::test]
+async fn rbac_rendered_by_kubectl_kustomize_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rbac.yaml"), RBAC).unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamePrefix: dockhand-\nresources: [rbac.yaml]\n",
+    )
+    .unwrap();
+    let rendered = fake_kube::kustomize(dir.path()).unwrap();
+    assert!(rendered.contains("name: dockhand-viewer"), "{rendered}");
+    let fake = FakeKube::builder()
+        .rbac_yaml(&rendered)
+        .token("viewer-token", Identity::user("viewer"))
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        http.get(format!("{}{path}", fake.url()))
+            .bearer_auth("viewer-token")
+            .send()
+    };
+    let list = get("/apis/kargo.akuity.io/v1alpha1/warehouses")
+        .await
+        .unwrap();
+    assert_eq!(
+        list.status(),
+        200,
+        "the prefixed ClusterRoleBinding still binds the prefixed ClusterRole"
+    );
+    let secrets = get("/api/v1/namespaces/p1/secrets").await.unwrap();
+    assert_eq!(secrets.status(), 403);
+}
