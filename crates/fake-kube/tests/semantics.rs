@@ -792,3 +792,40 @@ spec: {}
         "stringData is folded into data"
     );
 }
+
+#[tokio::test]
+async fn ten_thousand_warehouses_list_in_pages() {
+    let (fake, api) = started().await;
+    for i in 0..10_000 {
+        fake.create(
+            "warehouses",
+            Some(&format!("p{}", i % 10)),
+            json!({"metadata": {"name": format!("w{i:05}")}, "spec": {}}),
+        )
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let mut token = String::new();
+    let mut seen = 0;
+    let mut pages = 0;
+    loop {
+        let (code, page) = api
+            .get(&format!(
+                "/apis/kargo.akuity.io/v1alpha1/warehouses?limit=500&continue={token}"
+            ))
+            .await;
+        assert_eq!(code, 200);
+        seen += page["items"].as_array().unwrap().len();
+        pages += 1;
+        match page["metadata"]["continue"].as_str() {
+            Some(t) => token = t.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (10_000, 20));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "paging took {:?}",
+        started.elapsed()
+    );
+}
