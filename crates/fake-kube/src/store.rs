@@ -273,6 +273,21 @@ impl Store {
     ) -> Result<ListPage, ApiError> {
         let (list_rv, after) = match &opts.continue_token {
             Some(token) => {
+                // The token carries the version; the real server refuses a second one.
+                if opts
+                    .resource_version
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty() && v != "0")
+                {
+                    return Err(ApiError::bad_request(
+                        "specifying resource version is not allowed when using continue",
+                    ));
+                }
+                if opts.resource_version_match.is_some() {
+                    return Err(ApiError::bad_request(
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
+                }
                 let (rv, after) = decode_continue(token)?;
                 if rv < self.compacted {
                     return Err(ApiError::expired(

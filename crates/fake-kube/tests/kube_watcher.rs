@@ -77,25 +77,7 @@ async fn kube_runtime_watcher_lists_watches_resumes_and_relists() {
     let ar = ApiResource::from_gvk_with_plural(&gvk, "warehouses");
     let all: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
 
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let stream =
-        watcher(all, watcher::Config::default().page_size(2).timeout(30)).default_backoff();
-    let task = tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(item) = stream.next().await {
-            let seen = match item {
-                Ok(watcher::Event::Init) => Seen::Init,
-                Ok(watcher::Event::InitApply(o)) => Seen::InitApply(name(&o)),
-                Ok(watcher::Event::InitDone) => Seen::InitDone,
-                Ok(watcher::Event::Apply(o)) => Seen::Apply(name(&o)),
-                Ok(watcher::Event::Delete(o)) => Seen::Delete(name(&o)),
-                Err(e) => Seen::Error(e.to_string()),
-            };
-            if tx.send(seen).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut rx, task) = forward(all, watcher::Config::default().page_size(2).timeout(30));
 
     // Initial list, in two pages.
     let mut initial = Vec::new();
@@ -238,4 +220,106 @@ async fn kube_runtime_watcher_lists_watches_resumes_and_relists() {
         "{before:?}"
     );
     task.abort();
+}
+
+/// Runs a watcher with `config` and forwards its events, reduced to [`Seen`].
+fn forward(
+    api: Api<DynamicObject>,
+    config: watcher::Config,
+) -> (mpsc::UnboundedReceiver<Seen>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stream = watcher(api, config).default_backoff();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            let seen = match item {
+                Ok(watcher::Event::Init) => Seen::Init,
+                Ok(watcher::Event::InitApply(o)) => Seen::InitApply(name(&o)),
+                Ok(watcher::Event::InitDone) => Seen::InitDone,
+                Ok(watcher::Event::Apply(o)) => Seen::Apply(name(&o)),
+                Ok(watcher::Event::Delete(o)) => Seen::Delete(name(&o)),
+                Err(e) => Seen::Error(e.to_string()),
+            };
+            if tx.send(seen).is_err() {
+                return;
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// A watcher over all Warehouses through a client configured by hand (plain HTTP, bearer token).
+fn watch_all(
+    fake: &FakeKube,
+    config: watcher::Config,
+) -> (mpsc::UnboundedReceiver<Seen>, tokio::task::JoinHandle<()>) {
+    let url: http::Uri = fake.url().parse().unwrap();
+    let mut kc = kube::Config::new(url);
+    kc.auth_info.token = Some(ADMIN_TOKEN.to_string().into());
+    let client = Client::try_from(kc).unwrap();
+    let gvk = GroupVersionKind::gvk("kargo.akuity.io", "v1alpha1", "Warehouse");
+    forward(
+        Api::all_with(
+            client,
+            &ApiResource::from_gvk_with_plural(&gvk, "warehouses"),
+        ),
+        config,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_semantic_and_streaming_lists_sync_then_follow_changes() {
+    // Plain HTTP with a bearer token: kube-rs sends it without TLS.
+    let fake = FakeKube::builder().start().await.unwrap();
+    for n in ["w1", "w2"] {
+        fake.create(
+            "warehouses",
+            Some("p1"),
+            json!({"metadata": {"name": n}, "spec": {}}),
+        )
+        .unwrap();
+    }
+    for (label, config) in [
+        ("any_semantic", watcher::Config::default().any_semantic()),
+        (
+            "streaming_lists",
+            watcher::Config::default().streaming_lists(),
+        ),
+    ] {
+        let (mut rx, task) = watch_all(&fake, config);
+        let mut initial = Vec::new();
+        for _ in 0..4 {
+            initial.push(next(&mut rx).await);
+        }
+        assert_eq!(
+            initial,
+            [
+                Seen::Init,
+                Seen::InitApply("w1".into()),
+                Seen::InitApply("w2".into()),
+                Seen::InitDone
+            ],
+            "{label}"
+        );
+        let created = format!("{label}-w");
+        fake.create(
+            "warehouses",
+            Some("p2"),
+            json!({"metadata": {"name": created}, "spec": {}}),
+        )
+        .unwrap();
+        assert_eq!(next(&mut rx).await, Seen::Apply(created.clone()), "{label}");
+        fake.delete("warehouses", Some("p2"), &created).unwrap();
+        assert_eq!(next(&mut rx).await, Seen::Delete(created), "{label}");
+        task.abort();
+    }
+    let streaming = fake
+        .journal()
+        .into_iter()
+        .find(|e| e.query_param("sendInitialEvents").is_some())
+        .unwrap();
+    assert_eq!(
+        streaming.status, 200,
+        "the streaming list was served: {streaming:?}"
+    );
 }
