@@ -373,9 +373,18 @@ fn route(shared: &Arc<Shared>, id: &Identity, req: &Incoming_) -> Result<Respons
                 .write(|s| s.patch(t, ns, name, kind, &body, status_only))
                 .map(|o| json_response(200, &o))
         }
-        Verb::Delete => shared
-            .write(|s| s.delete(t, ns, name))
-            .map(|o| json_response(200, &o)),
+        Verb::Delete => {
+            // A DeleteOptions body is optional; only its preconditions matter here.
+            let options = if req.body.is_empty() {
+                Value::Null
+            } else {
+                req.json_body()?
+            };
+            let preconditions = options["preconditions"].clone();
+            shared
+                .write(|s| s.delete_checked(t, ns, name, &preconditions))
+                .map(|o| json_response(200, &o))
+        }
     }
 }
 

@@ -664,7 +664,34 @@ impl Store {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, ApiError> {
+        self.delete_checked(t, namespace, name, &Value::Null)
+    }
+
+    /// DELETE with the `preconditions` (`uid`, `resourceVersion`) of a DeleteOptions body.
+    pub fn delete_checked(
+        &mut self,
+        t: TypeId,
+        namespace: Option<&str>,
+        name: &str,
+        preconditions: &Value,
+    ) -> Result<Value, ApiError> {
         let key = self.key(t, namespace, name);
+        let Some(current) = self.objects.get(&key) else {
+            return Err(ApiError::not_found(&self.types[t], name));
+        };
+        for field in ["uid", "resourceVersion"] {
+            if let Some(want) = preconditions[field].as_str() {
+                let have = current["metadata"][field].as_str().unwrap_or("");
+                if want != have {
+                    let mut e = ApiError::conflict(&self.types[t], name);
+                    e.message = format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {field} in precondition: {want}, {field} in object meta: {have}",
+                        self.types[t].qualified()
+                    );
+                    return Err(e);
+                }
+            }
+        }
         let Some(old) = self.objects.remove(&key) else {
             return Err(ApiError::not_found(&self.types[t], name));
         };

@@ -399,6 +399,23 @@ async fn watch_resumes_replays_in_order_and_answers_too_old_with_an_error_event(
         (Some("MODIFIED"), Some("MODIFIED"))
     );
     assert!(rv(&a["object"]) < rv(&b["object"]));
+    let stale = json!({"preconditions": {"resourceVersion": first.to_string()}});
+    let (code, err) = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{WH}/w1"),
+            Some("application/json"),
+            Some(&stale),
+        )
+        .await;
+    assert_eq!(code, 409, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("Precondition failed"),
+        "{err}"
+    );
     let (_, del) = api
         .send(reqwest::Method::DELETE, &format!("{WH}/w1"), None, None)
         .await;
