@@ -85,6 +85,20 @@ pub fn split_warehouse(s: &str) -> anyhow::Result<(&str, &str)> {
     }
 }
 
+/// Writes one line to standard output. A reader that went away (`dockhand deliveries | head -1`)
+/// ends the command quietly with success, as other command-line tools do, instead of a panic.
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints rows as an aligned table with a header.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -104,7 +118,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", s.trim_end());
+        print_line(s.trim_end());
     };
     line(header.to_vec());
     for r in rows {

@@ -353,7 +353,7 @@ fn token(a: &ServerArgs) -> anyhow::Result<Option<String>> {
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    client::print_line(&serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -400,18 +400,18 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 for w in &c.warnings {
                     eprintln!("warning: {w}");
                 }
-                println!(
+                client::print_line(&format!(
                     "configuration OK: {} project(s), {} receiver(s), {} warehouse(s), {} other document(s) skipped",
                     c.projects.len(),
                     c.receivers.len(),
                     c.warehouses.len(),
                     c.skipped.len()
-                );
+                ));
                 Ok(ExitCode::SUCCESS)
             }
             Err(errors) => {
                 for e in &errors.0 {
-                    println!("{e}");
+                    client::print_line(&e.to_string());
                 }
                 eprintln!("error: {} problem(s) found", errors.0.len());
                 Ok(ExitCode::from(1))
@@ -500,7 +500,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Output::Json => print_json(&v)?,
                 Output::Table => {
                     let r: api::RefreshRequested = serde_json::from_value(v)?;
-                    println!("{}", r.msg)
+                    client::print_line(&r.msg)
                 }
             }
             Ok(ExitCode::SUCCESS)
