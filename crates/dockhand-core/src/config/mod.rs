@@ -15,7 +15,9 @@ mod warehouse;
 pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use duration::parse_duration;
-pub use load::{config_files, load, load_lenient, load_str};
+pub use load::{
+    config_files, load, load_documents_lenient, load_lenient, load_str, DEFAULT_SYSTEM_NAMESPACE,
+};
 pub use receiver_url::receiver_path;
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 
@@ -83,9 +85,11 @@ impl ReceiverKind {
     }
 }
 
-/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]`, with its Secret resolved.
+/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]` (or the ClusterConfig's),
+/// with its Secret resolved.
 #[derive(Debug, Clone)]
 pub struct Receiver {
+    /// The project, or `""` for a ClusterConfig receiver (which refreshes every project).
     pub project: String,
     pub name: String,
     pub kind: ReceiverKind,

@@ -31,7 +31,11 @@ const KARGO_ONLY: &[&str] = &[
 /// A receiver whose Secret is not resolved yet (it may be defined in a later file).
 #[derive(Debug)]
 pub(super) struct PendingReceiver {
+    /// `""` for a ClusterConfig receiver.
     pub project: String,
+    /// Where its Secret is: the project's namespace, or the system-resources namespace for a
+    /// ClusterConfig receiver.
+    pub secret_namespace: String,
     pub name: String,
     pub kind: ReceiverKind,
     pub secret_name: String,
@@ -193,6 +197,7 @@ fn receiver(
     };
     Some(PendingReceiver {
         project: project.to_string(),
+        secret_namespace: project.to_string(),
         name: name?,
         kind,
         secret_name: secret_name?,
@@ -218,13 +223,19 @@ pub(super) fn resolve(
 ) -> Option<Receiver> {
     let kind = pending.kind;
     let field = format!("{}.{}.secretRef.name", pending.field, kind.as_str());
-    let Some(stored) = secrets.get(&(pending.project.clone(), pending.secret_name.clone())) else {
+    let ns = &pending.secret_namespace;
+    let Some(stored) = secrets.get(&(ns.clone(), pending.secret_name.clone())) else {
+        let whose = if pending.project.is_empty() {
+            "a ClusterConfig receiver's Secret must be in the system-resources namespace"
+        } else {
+            "a receiver's Secret must be in its project's namespace"
+        };
         problems.field(
             &pending.origin,
             &field,
             format!(
-                "Secret {:?} not found in namespace {:?} (a receiver's Secret must be in its project's namespace)",
-                pending.secret_name, pending.project
+                "Secret {:?} not found in namespace {ns:?} ({whose})",
+                pending.secret_name
             ),
         );
         return None;
@@ -242,7 +253,7 @@ pub(super) fn resolve(
             &field,
             format!(
                 "Secret {}/{} key {key:?} {found} ({})",
-                pending.project, pending.secret_name, stored.origin
+                ns, pending.secret_name, stored.origin
             ),
         );
         None
@@ -267,7 +278,7 @@ pub(super) fn resolve(
                         &field,
                         format!(
                             "Secret {}/{} has only one of username and password; basic auth needs both ({})",
-                            pending.project, pending.secret_name, stored.origin
+                            ns, pending.secret_name, stored.origin
                         ),
                     );
                     None
@@ -282,7 +293,7 @@ pub(super) fn resolve(
             &field,
             format!(
                 "Secret {}/{} has no key {:?}, which {} receivers need ({})",
-                pending.project,
+                ns,
                 pending.secret_name,
                 kind.secret_key(),
                 kind.as_str(),
