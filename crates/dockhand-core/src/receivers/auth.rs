@@ -92,7 +92,7 @@ fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
         [rest @ .., b'='] => rest,
         all => all,
     };
-    if input.len() != unpadded.len() && input.len() % 4 != 0 {
+    if input.len() != unpadded.len() && !input.len().is_multiple_of(4) {
         return None;
     }
     if unpadded.len() % 4 == 1 {
