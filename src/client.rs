@@ -143,7 +143,22 @@ pub fn print_deliveries(list: &[Delivery]) {
                 d.event_type.clone().unwrap_or_else(|| "-".into()),
                 d.status.to_string(),
                 d.outcome.clone(),
-                if d.refreshed.is_empty() {
+                if !d.refreshes.is_empty() {
+                    // Kargo mode: where each refresh is, from patch to Kargo's handling.
+                    d.refreshes
+                        .iter()
+                        .map(|r| {
+                            let state = match (&r.error, &r.patched_at, &r.handled_at) {
+                                (Some(e), _, _) => e.clone(),
+                                (None, _, Some(at)) => format!("handled by Kargo {at}"),
+                                (None, Some(at), None) => format!("patched {at}, awaiting Kargo"),
+                                (None, None, None) => "pending patch".to_string(),
+                            };
+                            format!("{} ({state})", r.warehouse)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                } else if d.refreshed.is_empty() {
                     "-".into()
                 } else {
                     d.refreshed.join(",")

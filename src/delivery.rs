@@ -46,6 +46,7 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
         explanation: Vec::new(),
         detail: Value::Null,
         duration_micros: 0,
+        refreshes: Vec::new(),
     }
 }
 

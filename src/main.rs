@@ -67,10 +67,42 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceKind {
+    /// Kargo manifests from --config files and directories; dockhand discovers and records
+    /// Freight itself.
+    Files,
+    /// A Kargo cluster: Warehouses, ProjectConfigs and the ClusterConfig are watched, and a
+    /// refresh is Kargo's own annotation patch on the Warehouse.
+    Kargo,
+}
+
 #[derive(Args)]
 struct ServeArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
+    /// Where Warehouses and receivers come from.
+    #[arg(long, value_enum, default_value = "files")]
+    source: SourceKind,
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable; required with --source files, refused with --source kargo.
+    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers (Kargo's
+    /// SYSTEM_RESOURCES_NAMESPACE).
+    #[arg(
+        long,
+        env = "DOCKHAND_SYSTEM_NAMESPACE",
+        default_value = dockhand_core::config::DEFAULT_SYSTEM_NAMESPACE,
+        value_name = "NAMESPACE"
+    )]
+    system_namespace: String,
+    /// Kargo mode: how long a receiver Secret read from the cluster is reused. A request to an
+    /// unknown receiver path reads them again at once (at most once a second).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    secret_cache_ttl: Duration,
     /// Address of the public webhook listener.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -360,8 +392,25 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve(a) => {
+            let source = match (a.source, a.config.is_empty()) {
+                (SourceKind::Files, true) => {
+                    eprintln!("error: --config is required with --source files (the default); with --source kargo the configuration comes from the cluster");
+                    return Ok(ExitCode::from(2));
+                }
+                (SourceKind::Kargo, false) => {
+                    eprintln!("error: --config cannot be used with --source kargo: the Warehouses, ProjectConfigs and ClusterConfig come from the cluster; drop --config, or use --source files");
+                    return Ok(ExitCode::from(2));
+                }
+                (SourceKind::Files, false) => serve::SourceOptions::Files,
+                (SourceKind::Kargo, true) => serve::SourceOptions::Kargo {
+                    kubeconfig: a.kubeconfig,
+                    system_namespace: a.system_namespace,
+                    secret_ttl: a.secret_cache_ttl.max(Duration::from_millis(100)),
+                },
+            };
             let server = serve::Server::bind(serve::Options {
-                config: a.config.config,
+                source,
+                config: a.config,
                 listen: a.listen,
                 admin_listen: a.admin_listen,
                 data_dir: a.data_dir,

@@ -29,6 +29,7 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
         .route("/api/v1/freight", get(freight))
+        .route("/api/v1/kargo", get(kargo))
         .route("/metrics", get(metrics))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not found") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -75,7 +76,12 @@ async fn deliveries(State(app): State<Arc<App>>, Query(q): Query<DeliveryQuery>)
         limit: q.limit.unwrap_or(100).min(10_000),
     };
     let store = app.store.clone();
-    match tokio::task::spawn_blocking(move || store.deliveries(&filter)).await {
+    let listed = move || {
+        let mut list = store.deliveries(&filter)?;
+        store.attach_refreshes(&mut list)?;
+        Ok::<_, crate::store::StoreError>(list)
+    };
+    match tokio::task::spawn_blocking(listed).await {
         Ok(Ok(list)) => Json(list).into_response(),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
@@ -177,7 +183,13 @@ struct FreightQuery {
     warehouse: Option<String>,
 }
 
+/// Kargo's controller, not dockhand, discovers artifacts and records Freight in Kargo mode.
+pub const KARGO_MODE_NO_FREIGHT: &str = "dockhand runs in Kargo mode (--source kargo): discovery and Freight are Kargo's, not dockhand's; see `kubectl get freight -n PROJECT` or Kargo's UI";
+
 async fn freight(State(app): State<Arc<App>>, Query(q): Query<FreightQuery>) -> Response {
+    if app.kargo.is_some() {
+        return error_response(StatusCode::CONFLICT, KARGO_MODE_NO_FREIGHT);
+    }
     let store = app.store.clone();
     match tokio::task::spawn_blocking(move || {
         store.freight(q.project.as_deref(), q.warehouse.as_deref())
@@ -191,11 +203,23 @@ async fn freight(State(app): State<Arc<App>>, Query(q): Query<FreightQuery>) -> 
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    if let Some(k) = &app.kargo {
+        text.push_str(&k.render_metrics());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Kargo mode: sync state, objects left out and why, and each receiver's status path next to
+/// the path dockhand computed (a mismatch flagged).
+async fn kargo(State(app): State<Arc<App>>) -> Response {
+    match &app.kargo {
+        Some(k) => Json(k.report()).into_response(),
+        None => error_response(
+            StatusCode::NOT_FOUND,
+            "not in Kargo mode (dockhand serve --source kargo)",
+        ),
+    }
 }
 
 fn warehouse_json(w: &Warehouse, st: &WarehouseState, detail: bool) -> Value {

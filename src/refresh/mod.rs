@@ -10,6 +10,7 @@
 //! - Two reconciles of one Warehouse start at least `cooldown` apart, so a storm of pushes (a
 //!   multi-arch push fires one webhook per manifest) costs the registry two discoveries, not fifty.
 
+mod patch;
 mod reconcile;
 
 use std::cmp::Reverse;
@@ -231,16 +232,26 @@ pub fn start(
                 let Some(key) = next else { break };
                 app.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 if let Some(dirty) = app.refresher.begin(&key) {
+                    // The strategy: Kargo's annotation patch in Kargo mode, discovery otherwise.
+                    let work = async {
+                        match &app.kargo {
+                            Some(kargo) => patch::run(&app, kargo, &key.0, &key.1).await,
+                            None => reconcile::run(&app, &key.0, &key.1, dirty).await,
+                        }
+                    };
                     let interval = tokio::select! {
                         _ = cancel.cancelled() => break,
-                        interval = reconcile::run(&app, &key.0, &key.1, dirty) => interval,
+                        interval = work => interval,
                     };
                     app.refresher.end(&key, interval);
                 }
             }
         });
     }
-    tasks.spawn(interval_schedule(app, cancel.clone()));
+    // In Kargo mode Kargo's controller keeps each Warehouse's interval.
+    if app.kargo.is_none() {
+        tasks.spawn(interval_schedule(app, cancel.clone()));
+    }
     Ok(())
 }
 

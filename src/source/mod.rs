@@ -18,6 +18,8 @@
 
 pub mod files;
 
+pub use crate::kargo::source::KargoSource;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -49,6 +51,14 @@ pub enum SourceError {
 pub trait ConfigSource: Send + 'static {
     /// The first configuration. The service starts serving only once this returns.
     fn initial(&mut self) -> SourceFuture<'_, Result<Config, SourceError>>;
+
+    /// Whether the service is ready as soon as it serves `initial`'s configuration. A source
+    /// that answers false calls `Sink::ready` itself once its first complete configuration is
+    /// published (the Kargo source, after every watch's first list); until then /readyz
+    /// answers 503.
+    fn ready_at_start(&self) -> bool {
+        true
+    }
 
     /// Publishes every later configuration through `sink` until `cancel` fires. `reload` fires
     /// when an operator asks for a reload (SIGHUP).
@@ -101,6 +111,11 @@ impl Sink {
             tracing::warn!("left out of the configuration: {e}");
         }
         tracing::info!(warehouses = w, receivers = r, "configuration reloaded");
+    }
+
+    /// The service is ready (see `ConfigSource::ready_at_start`).
+    pub fn ready(&self) {
+        self.app.ready.store(true, Ordering::Relaxed);
     }
 
     /// A new configuration the source refused as a whole: the current one stays in force.

@@ -7,8 +7,10 @@
 //! transaction by a single writer thread (group commit), so durability does not cost one fsync
 //! per webhook.
 
+mod kargo;
 mod sqlite;
 
+pub use kargo::RefreshRecord;
 pub use sqlite::{NewFreight, Store};
 
 use serde::Serialize;
@@ -46,6 +48,10 @@ pub struct Delivery {
     /// The full matching result (normalized keys, every candidate), as JSON.
     pub detail: serde_json::Value,
     pub duration_micros: u64,
+    /// Kargo mode: the annotation patch that carried each refresh this delivery asked for, and
+    /// when Kargo handled it. Filled in when listed, never stored in the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshes: Vec<RefreshRecord>,
 }
 
 /// Filters for listing deliveries.

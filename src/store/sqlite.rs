@@ -57,6 +57,20 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (project, warehouse)
      );",
+    // 3: Kargo mode: which refresh of which Warehouse each delivery asked for, and its fate
+    // (the annotation token patched, when, when Kargo handled it, or why it was dropped).
+    "CREATE TABLE refresh_links (
+        delivery_id TEXT NOT NULL,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        token TEXT,
+        patched_at TEXT,
+        handled_at TEXT,
+        error TEXT,
+        PRIMARY KEY (delivery_id, project, name)
+     );
+     CREATE INDEX refresh_links_by_warehouse ON refresh_links (project, name, seq);",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -69,6 +83,8 @@ pub struct Store {
 }
 
 struct Inner {
+    /// Kargo mode: record which refresh each delivery asked for (`refresh_links`).
+    link_refreshes: std::sync::atomic::AtomicBool,
     writer: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
@@ -91,6 +107,8 @@ enum Op {
         receiver: String,
         body: String,
         refresh: Vec<(String, String)>,
+        /// Also record each refresh against the delivery (Kargo mode).
+        link: bool,
     },
     /// Mark Warehouses pending (admin refresh). Replies with each one's pending sequence.
     Request {
@@ -120,7 +138,13 @@ enum Op {
         body: String,
         freight: Option<NewFreight>,
     },
+    /// Statements owned by another module of the store (`kargo.rs`), run in the batch's
+    /// transaction like any other write.
+    Exec(Exec),
 }
+
+/// A write run by the writer thread inside its transaction.
+pub(super) type Exec = Box<dyn Fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<Vec<u64>> + Send>;
 
 /// A Freight to record: its id, creation time and JSON document.
 #[derive(Debug, Clone)]
@@ -175,6 +199,7 @@ impl Store {
             })?;
         Ok(Store {
             inner: Arc::new(Inner {
+                link_refreshes: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
                 reader: Mutex::new(reader),
@@ -216,9 +241,25 @@ impl Store {
             receiver: delivery.receiver,
             body,
             refresh,
+            link: self
+                .inner
+                .link_refreshes
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
         .await
         .map(|_| ())
+    }
+
+    /// From now on, record which refresh each delivery asked for (Kargo mode), so that the
+    /// delivery can show the patch that carried it and when Kargo handled it.
+    pub fn link_refreshes(&self) {
+        self.inner
+            .link_refreshes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) async fn exec(&self, exec: Exec) -> Result<Vec<u64>, StoreError> {
+        self.submit(Op::Exec(exec)).await
     }
 
     /// Marks Warehouses pending (a refresh requested through the admin API).
@@ -323,7 +364,10 @@ impl Store {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let conn = self.inner.reader.lock().map_err(|_| StoreError::Closed)?;
         Ok(f(&conn)?)
     }
@@ -503,6 +547,7 @@ fn run_batch(
                 receiver,
                 body,
                 refresh,
+                link,
             } => {
                 tx.prepare_cached(
                     "INSERT INTO deliveries (id, received_at, project, receiver, body)
@@ -512,8 +557,24 @@ fn run_batch(
                 *unpruned
                     .entry((project.clone(), receiver.clone()))
                     .or_default() += 1;
-                mark_pending(&tx, refresh, received_at, next_seq)?
+                let seqs = mark_pending(&tx, refresh, received_at, next_seq)?;
+                if *link {
+                    for ((project, name), seq) in refresh.iter().zip(&seqs) {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO refresh_links (delivery_id, project, name, seq)
+                             VALUES (?1, ?2, ?3, ?4)",
+                        )?
+                        .execute(params![
+                            id,
+                            project,
+                            name,
+                            *seq as i64
+                        ])?;
+                    }
+                }
+                seqs
             }
+            Op::Exec(exec) => exec(&tx)?,
             Op::Request { refresh, at } => mark_pending(&tx, refresh, at, next_seq)?,
             Op::Started { project, name, at } => {
                 upsert_warehouse(&tx, project, name)?;
@@ -592,6 +653,10 @@ fn run_batch(
                 ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
         )?
         .execute(params![project, receiver, keep as i64])?;
+        tx.prepare_cached(
+            "DELETE FROM refresh_links WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+        )?
+        .execute([])?;
         *n = 0;
     }
     tx.commit()?;
