@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use dockhand_core::config::{Config, ConfigError, ConfigErrors};
 use tokio_util::sync::CancellationToken;
 
-use super::{ConfigSource, ReloadRequests, Sink, SourceError, SourceFuture};
+use super::{ConfigSource, ReloadRequests, Sink, SourceError, SourceFuture, Update};
 
 /// `--config` paths, watched every `every`.
 pub struct FileSource {
@@ -62,7 +62,7 @@ fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
 impl FileSource {
     async fn reload(&self, sink: &Sink) {
         match blocking(&self.paths, load).await {
-            Ok(Ok(config)) => sink.publish(config, &[]),
+            Ok(Ok(config)) => sink.publish(config.into()),
             Ok(Err(errors)) => sink.reject(&errors.0),
             Err(e) => tracing::error!("{e}"),
         }
@@ -96,11 +96,10 @@ impl FileSource {
 }
 
 impl ConfigSource for FileSource {
-    fn initial(&mut self) -> SourceFuture<'_, Result<Config, SourceError>> {
+    fn initial(&mut self) -> SourceFuture<'_, Result<Update, SourceError>> {
         Box::pin(async move {
-            blocking(&self.paths, load)
-                .await?
-                .map_err(SourceError::Invalid)
+            let config = blocking(&self.paths, load).await?;
+            config.map(Update::from).map_err(SourceError::Invalid)
         })
     }
 

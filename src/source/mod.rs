@@ -47,10 +47,27 @@ pub enum SourceError {
     Unavailable(String),
 }
 
+/// One configuration from a source, with the objects it left out.
+#[derive(Debug)]
+pub struct Update {
+    pub config: Config,
+    /// Objects left out of `config`, each with its problem (always empty for a strict source).
+    pub left_out: Vec<ConfigError>,
+}
+
+impl From<Config> for Update {
+    fn from(config: Config) -> Update {
+        Update {
+            config,
+            left_out: Vec::new(),
+        }
+    }
+}
+
 /// A producer of configurations.
 pub trait ConfigSource: Send + 'static {
     /// The first configuration. The service starts serving only once this returns.
-    fn initial(&mut self) -> SourceFuture<'_, Result<Config, SourceError>>;
+    fn initial(&mut self) -> SourceFuture<'_, Result<Update, SourceError>>;
 
     /// Whether the service is ready as soon as it serves `initial`'s configuration. A source
     /// that answers false calls `Sink::ready` itself once its first complete configuration is
@@ -97,9 +114,10 @@ impl Sink {
         Sink { app }
     }
 
-    /// Swaps `config` in. `left_out` lists the objects the source left out of it, each with its
-    /// problem; they are logged, and the rest of the configuration serves.
-    pub fn publish(&self, config: Config, left_out: &[ConfigError]) {
+    /// Swaps `update.config` in. The objects the source left out are logged, and the rest of
+    /// the configuration serves.
+    pub fn publish(&self, update: Update) {
+        let Update { config, left_out } = update;
         let app = &self.app;
         let (w, r) = (config.warehouses.len(), config.receivers.len());
         let snap = Snapshot::build(config, &app.settings.registry_aliases);
@@ -107,9 +125,7 @@ impl Sink {
         // A new configuration may fix what failed (a credential added): retry at once.
         app.discovery.reset_backoff();
         app.metrics.config_reloads.fetch_add(1, Ordering::Relaxed);
-        for e in left_out {
-            tracing::warn!("left out of the configuration: {e}");
-        }
+        report_left_out(&left_out);
         tracing::info!(warehouses = w, receivers = r, "configuration reloaded");
     }
 
@@ -131,5 +147,12 @@ impl Sink {
             problems = problems.len(),
             "configuration reload rejected; the previous configuration stays in force"
         );
+    }
+}
+
+/// Logs the objects a source left out of a configuration.
+pub fn report_left_out(left_out: &[ConfigError]) {
+    for e in left_out {
+        tracing::warn!("left out of the configuration: {e}");
     }
 }
