@@ -173,51 +173,102 @@ impl KargoController {
         self.write_status("clusterconfigs", None, "cluster", receivers)
     }
 
-    /// Starts copying each Warehouse's refresh annotation into `status.lastHandledRefresh`,
-    /// `delay` after the loop first sees a new token (polled every 10 ms).
+    /// Starts copying the refresh annotation of each Warehouse (and Promotion) into its
+    /// `status.lastHandledRefresh`, `delay` after the token was first written, as Kargo's
+    /// controllers do once they have reconciled. It reacts to writes, not polling, so it stays
+    /// cheap with thousands of Warehouses.
     pub fn handle_refreshes(&self, delay: Duration) -> RefreshHandler {
-        let me = self.clone();
+        let shared = self.shared.clone();
+        let types: Vec<usize> = ["warehouses", "promotions"]
+            .into_iter()
+            .filter_map(|p| self.type_id(p).ok())
+            .collect();
         let task = tokio::spawn(async move {
-            let Ok(t) = me.type_id("warehouses") else {
-                return;
-            };
-            // (namespace, name) -> (token, first seen)
-            let mut seen: HashMap<(String, String), (String, tokio::time::Instant)> =
+            let mut revisions = shared.revision_tx.subscribe();
+            // (type, namespace, name) -> (token, when it is due)
+            let mut pending: HashMap<(usize, String, String), (String, tokio::time::Instant)> =
                 HashMap::new();
+            // 0 = read every object (at the start, and when the history no longer reaches back).
+            let mut cursor = 0;
             loop {
-                let warehouses = me
-                    .shared
-                    .read(|s| Ok(s.current(t, None)))
-                    .unwrap_or_default();
+                let changed: Vec<(usize, Option<Value>, String, String)> = {
+                    let store = crate::lock(&shared.store);
+                    let mut out = Vec::new();
+                    for &t in &types {
+                        let events = if cursor == 0 {
+                            None
+                        } else {
+                            store.events_after(t, None, cursor).ok()
+                        };
+                        match events {
+                            Some(events) => out.extend(events.into_iter().map(|e| {
+                                let ns = e.namespace.clone();
+                                let name = e.object["metadata"]["name"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_string();
+                                let live = (e.kind != crate::store::EventType::Deleted)
+                                    .then_some(e.object);
+                                (t, live, ns, name)
+                            })),
+                            None => out.extend(store.current(t, None).into_iter().map(|o| {
+                                let ns = o["metadata"]["namespace"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_string();
+                                let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                                (t, Some(o), ns, name)
+                            })),
+                        }
+                    }
+                    cursor = store.revision();
+                    out
+                };
                 let now = tokio::time::Instant::now();
-                for w in warehouses {
-                    let Some(token) = w["metadata"]["annotations"][REFRESH_ANNOTATION].as_str()
-                    else {
-                        continue;
-                    };
-                    if w["status"]["lastHandledRefresh"].as_str() == Some(token) {
-                        continue;
-                    }
-                    let ns = w["metadata"]["namespace"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string();
-                    let name = w["metadata"]["name"].as_str().unwrap_or("").to_string();
-                    let entry = seen
-                        .entry((ns.clone(), name.clone()))
-                        .or_insert_with(|| (token.to_string(), now));
-                    if entry.0 != token {
-                        *entry = (token.to_string(), now);
-                    }
-                    if now.duration_since(entry.1) >= delay {
-                        let patch = json!({"status": {"lastHandledRefresh": token}});
-                        // A Warehouse deleted meanwhile needs no handling.
-                        let _ = me.shared.write(|s| {
-                            s.patch(t, Some(&ns), &name, PatchKind::Merge, &patch, true)
-                        });
+                for (t, object, ns, name) in changed {
+                    let key = (t, ns, name);
+                    let token = object.as_ref().and_then(|o| {
+                        let token = o["metadata"]["annotations"][REFRESH_ANNOTATION].as_str()?;
+                        (o["status"]["lastHandledRefresh"].as_str() != Some(token))
+                            .then(|| token.to_string())
+                    });
+                    match token {
+                        None => {
+                            pending.remove(&key);
+                        }
+                        Some(token) => {
+                            if pending.get(&key).is_none_or(|(t, _)| *t != token) {
+                                pending.insert(key, (token, now + delay));
+                            }
+                        }
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                let due: Vec<_> = pending
+                    .iter()
+                    .filter(|(_, (_, at))| *at <= now)
+                    .map(|(k, (tok, _))| (k.clone(), tok.clone()))
+                    .collect();
+                for ((t, ns, name), token) in due {
+                    pending.remove(&(t, ns.clone(), name.clone()));
+                    let patch = json!({"status": {"lastHandledRefresh": token}});
+                    // An object deleted meanwhile needs no handling.
+                    let _ = shared
+                        .write(|s| s.patch(t, Some(&ns), &name, PatchKind::Merge, &patch, true));
+                }
+                let next_due = pending.values().map(|(_, at)| *at).min();
+                tokio::select! {
+                    changed = revisions.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    _ = async {
+                        match next_due {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    } => {}
+                }
             }
         });
         RefreshHandler { task }

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -63,6 +63,29 @@ pub enum FakeKubeError {
     DuplicatePlural(String),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error("kubectl kustomize {dir}: {message}")]
+    Kustomize { dir: String, message: String },
+}
+
+/// Renders a kustomize directory with `kubectl kustomize` (kubectl from `KUBECTL` or `PATH`), for
+/// loading the shipped RBAC with [`Builder::rbac_yaml`] or [`FakeKube::apply_yaml`].
+pub fn kustomize(dir: &Path) -> Result<String, FakeKubeError> {
+    let kubectl = std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let failed = |message: String| FakeKubeError::Kustomize {
+        dir: dir.display().to_string(),
+        message,
+    };
+    let out = std::process::Command::new(&kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .map_err(|e| failed(format!("could not run kubectl ({e}); install it (Debian/Ubuntu: apt-get install kubernetes-client) or set KUBECTL")))?;
+    if !out.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| failed(e.to_string()))
 }
 
 /// Locks a mutex; a panic while holding it (only possible in a test) does not poison the fake.
@@ -89,17 +112,9 @@ pub(crate) struct Shared {
     pub open_watches: AtomicUsize,
     pub config: Config,
     pub addr: SocketAddr,
-    me: Weak<Shared>,
 }
 
 impl Shared {
-    pub fn self_arc(&self) -> Arc<Shared> {
-        // `me` points at the Arc this Shared lives in, which outlives every call on it.
-        self.me
-            .upgrade()
-            .unwrap_or_else(|| unreachable!("Shared used after its Arc was dropped"))
-    }
-
     pub fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
         f(&lock(&self.store))
     }
@@ -290,7 +305,7 @@ impl Builder {
         let addr = listener.local_addr()?;
         let store = Store::new(self.types, self.history_limit);
         let revision = store.revision();
-        let shared = Arc::new_cyclic(|me| Shared {
+        let shared = Arc::new(Shared {
             store: Mutex::new(store),
             revision_tx: tokio::sync::watch::Sender::new(revision),
             drop_tx: tokio::sync::watch::Sender::new(0),
@@ -305,7 +320,6 @@ impl Builder {
                 default_watch_timeout: self.default_watch_timeout,
             },
             addr,
-            me: me.clone(),
         });
         let scheme = if tls.is_some() { "https" } else { "http" };
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());

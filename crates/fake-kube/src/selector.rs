@@ -1,5 +1,5 @@
 //! Label and field selectors as list and watch requests carry them. Labels: equality-based terms
-//! (`k=v`, `k==v`, `k!=v`, `k`, `!k`); fields: `metadata.name` and `metadata.namespace` only, which
+//! (`k=v`, `k==v`, `k!=v`, `k`, `!k`) and set-based ones (`k in (a,b)`, `k notin (a,b)`); fields: `metadata.name` and `metadata.namespace` only, which
 //! is all the real server supports on custom resources — any other field is a 400.
 
 use serde_json::Value;
@@ -12,6 +12,57 @@ enum Term {
     NotEquals(String, String),
     Exists(String),
     Absent(String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+}
+
+/// Splits on the commas that are not inside a `(...)` value set.
+fn split_terms(selector: &str) -> Vec<&str> {
+    let mut terms = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&selector[start..]);
+    terms
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// `k in (a, b)` / `k notin (a, b)`.
+fn set_term(term: &str) -> Option<Result<Term, ApiError>> {
+    let (key, negated, values) = if let Some((k, v)) = term.split_once(" notin ") {
+        (k, true, v)
+    } else {
+        let (k, v) = term.split_once(" in ")?;
+        (k, false, v)
+    };
+    let Some(inner) = values
+        .trim()
+        .strip_prefix('(')
+        .and_then(|v| v.strip_suffix(')'))
+    else {
+        return Some(Err(ApiError::bad_request(format!(
+            "unable to parse requirement: {term}"
+        ))));
+    };
+    let values = inner.split(',').map(|v| v.trim().to_string()).collect();
+    let key = key.trim().to_string();
+    Some(Ok(if negated {
+        Term::NotIn(key, values)
+    } else {
+        Term::In(key, values)
+    }))
 }
 
 /// A parsed `labelSelector` and `fieldSelector`; the empty selector matches everything.
@@ -37,15 +88,14 @@ impl Selector {
         field_selector: Option<&str>,
     ) -> Result<Self, ApiError> {
         let mut s = Selector::default();
-        for term in label_selector
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            if term.contains('(') || term.contains(' ') {
+        for term in split_terms(label_selector.unwrap_or("")) {
+            if let Some(set) = set_term(term) {
+                s.labels.push(set?);
+                continue;
+            }
+            if term.contains(['(', ')', ' ']) {
                 return Err(ApiError::bad_request(format!(
-                    "unable to parse requirement: set-based label selectors are not supported by fake-kube: {term}"
+                    "unable to parse requirement: {term}"
                 )));
             }
             s.labels.push(match split_term(term) {
@@ -103,10 +153,12 @@ impl Selector {
             Term::NotEquals(k, v) => label(k) != Some(v.as_str()),
             Term::Exists(k) => label(k).is_some(),
             Term::Absent(k) => label(k).is_none(),
+            Term::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Term::NotIn(k, vs) => label(k).is_none_or(|l| vs.iter().all(|v| v != l)),
         }) && self.fields.iter().all(|t| match t {
             Term::Equals(k, v) => field(k) == v,
             Term::NotEquals(k, v) => field(k) != v,
-            Term::Exists(_) | Term::Absent(_) => true,
+            _ => true,
         })
     }
 }
@@ -128,6 +180,11 @@ mod tests {
             ("b", "", false),
             ("!b,a=1", "metadata.name=w", true),
             ("", "metadata.namespace!=p", false),
+            ("a in (1,2)", "", true),
+            ("a in (2, 3)", "", false),
+            ("a notin (2,3),b notin (1)", "", true),
+            ("a notin (1)", "", false),
+            ("a in (1),a", "", true),
         ] {
             let s = Selector::parse(Some(labels), Some(fields)).unwrap();
             assert_eq!(s.matches(&o), want, "{labels} {fields}");
@@ -137,7 +194,7 @@ mod tests {
             400
         );
         assert_eq!(
-            Selector::parse(Some("a in (1,2)"), None).unwrap_err().code,
+            Selector::parse(Some("a in 1,2"), None).unwrap_err().code,
             400
         );
     }

@@ -125,9 +125,9 @@ pub(crate) async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let query = parts.uri.query().unwrap_or("").to_string();
-    let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => Bytes::new(),
+    let (body, too_large) = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => (b.to_bytes(), false),
+        Err(_) => (Bytes::new(), true),
     };
     let request = Incoming_ {
         method: parts.method.clone(),
@@ -140,6 +140,14 @@ pub(crate) async fn handle(
     let identity = bearer.and_then(|t| lock(&shared.tokens).get(&t).cloned());
     let response = match &identity {
         None => error_response(&ApiError::unauthorized()),
+        Some(_) if too_large => error_response(&ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            "the request body is too large",
+        )),
+        Some(_) if request.param("dryRun").is_some() => error_response(&ApiError::bad_request(
+            "dryRun is not supported by fake-kube",
+        )),
         Some(id) => route(&shared, id, &request).unwrap_or_else(|e| error_response(&e)),
     };
     lock(&shared.journal).push(JournalEntry {
@@ -171,7 +179,7 @@ fn not_found_path() -> ApiError {
     )
 }
 
-fn route(shared: &Shared, id: &Identity, req: &Incoming_) -> Result<Response<Body>, ApiError> {
+fn route(shared: &Arc<Shared>, id: &Identity, req: &Incoming_) -> Result<Response<Body>, ApiError> {
     let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     if req.method == Method::GET {
         match segments.as_slice() {
@@ -344,7 +352,7 @@ fn route(shared: &Shared, id: &Identity, req: &Incoming_) -> Result<Response<Bod
                 send_initial_events: matches!(req.param("sendInitialEvents"), Some("true" | "1")),
                 timeout,
             };
-            watch::start(shared.self_arc(), params)
+            watch::start(shared.clone(), params)
         }
         Verb::Create => {
             let body = req.json_body()?;
@@ -365,9 +373,18 @@ fn route(shared: &Shared, id: &Identity, req: &Incoming_) -> Result<Response<Bod
                 .write(|s| s.patch(t, ns, name, kind, &body, status_only))
                 .map(|o| json_response(200, &o))
         }
-        Verb::Delete => shared
-            .write(|s| s.delete(t, ns, name))
-            .map(|o| json_response(200, &o)),
+        Verb::Delete => {
+            // A DeleteOptions body is optional; only its preconditions matter here.
+            let options = if req.body.is_empty() {
+                Value::Null
+            } else {
+                req.json_body()?
+            };
+            let preconditions = options["preconditions"].clone();
+            shared
+                .write(|s| s.delete_checked(t, ns, name, &preconditions))
+                .map(|o| json_response(200, &o))
+        }
     }
 }
 

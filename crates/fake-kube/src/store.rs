@@ -273,6 +273,21 @@ impl Store {
     ) -> Result<ListPage, ApiError> {
         let (list_rv, after) = match &opts.continue_token {
             Some(token) => {
+                // The token carries the version; the real server refuses a second one.
+                if opts
+                    .resource_version
+                    .as_deref()
+                    .is_some_and(|v| !v.is_empty() && v != "0")
+                {
+                    return Err(ApiError::bad_request(
+                        "specifying resource version is not allowed when using continue",
+                    ));
+                }
+                if opts.resource_version_match.is_some() {
+                    return Err(ApiError::bad_request(
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
+                }
                 let (rv, after) = decode_continue(token)?;
                 if rv < self.compacted {
                     return Err(ApiError::expired(
@@ -328,18 +343,21 @@ impl Store {
                 ),
             ));
         }
-        let objects = if list_rv == self.revision {
-            let in_scope = |k: &Key| k.0 == t && namespace.is_none_or(|ns| k.1 == ns);
-            self.objects
-                .iter()
-                .filter(|(k, _)| in_scope(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+        // Objects are cloned only when they go into the page: a page of a large list stays cheap.
+        let snapshot;
+        let source: Box<dyn Iterator<Item = (&Key, &Value)>> = if list_rv == self.revision {
+            let first = (t, String::new(), String::new());
+            Box::new(
+                self.objects
+                    .range(first..)
+                    .take_while(move |(k, _)| k.0 == t),
+            )
         } else {
-            self.snapshot(t, namespace, list_rv)?
+            snapshot = self.snapshot(t, namespace, list_rv)?;
+            Box::new(snapshot.iter())
         };
-        let mut matching = objects
-            .into_iter()
+        let mut matching = source
+            .filter(|(k, _)| namespace.is_none_or(|ns| k.1 == ns))
             .filter(|(k, _)| after.as_ref().is_none_or(|a| (&k.1, &k.2) > (&a.0, &a.1)))
             .filter(|(_, v)| opts.selector.matches(v));
         let limit = opts.limit.filter(|l| *l > 0);
@@ -357,8 +375,8 @@ impl Store {
                     remaining: Some(rest),
                 });
             }
-            items.push(v);
-            last = Some(k);
+            items.push(v.clone());
+            last = Some(k.clone());
         }
         Ok(ListPage {
             items,
@@ -646,7 +664,34 @@ impl Store {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, ApiError> {
+        self.delete_checked(t, namespace, name, &Value::Null)
+    }
+
+    /// DELETE with the `preconditions` (`uid`, `resourceVersion`) of a DeleteOptions body.
+    pub fn delete_checked(
+        &mut self,
+        t: TypeId,
+        namespace: Option<&str>,
+        name: &str,
+        preconditions: &Value,
+    ) -> Result<Value, ApiError> {
         let key = self.key(t, namespace, name);
+        let Some(current) = self.objects.get(&key) else {
+            return Err(ApiError::not_found(&self.types[t], name));
+        };
+        for field in ["uid", "resourceVersion"] {
+            if let Some(want) = preconditions[field].as_str() {
+                let have = current["metadata"][field].as_str().unwrap_or("");
+                if want != have {
+                    let mut e = ApiError::conflict(&self.types[t], name);
+                    e.message = format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {field} in precondition: {want}, {field} in object meta: {have}",
+                        self.types[t].qualified()
+                    );
+                    return Err(e);
+                }
+            }
+        }
         let Some(old) = self.objects.remove(&key) else {
             return Err(ApiError::not_found(&self.types[t], name));
         };
@@ -673,4 +718,110 @@ fn decode_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
     let ns = v["start"][0].as_str().ok_or_else(bad)?.to_string();
     let name = v["start"][1].as_str().ok_or_else(bad)?.to_string();
     Ok((rv, (ns, name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::kargo_types;
+
+    fn rv(o: &Value) -> u64 {
+        o["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn snapshots_undo_later_writes_and_compaction_expires_history() {
+        let mut s = Store::new(kargo_types(), 100);
+        let t = s.type_by_plural("warehouses").unwrap();
+        let ns = Some("p");
+        let w = |name: &str| json!({"metadata": {"name": name}, "spec": {"v": 1}});
+        s.create(t, ns, w("a")).unwrap();
+        let b = s.create(t, ns, w("b")).unwrap();
+        let at = s.revision();
+        s.patch(
+            t,
+            ns,
+            "a",
+            PatchKind::Merge,
+            &json!({"spec": {"v": 2}}),
+            false,
+        )
+        .unwrap();
+        s.delete(t, ns, "b").unwrap();
+        s.create(t, ns, w("c")).unwrap();
+        let opts = ListOptions {
+            resource_version: Some(at.to_string()),
+            resource_version_match: Some("Exact".into()),
+            ..Default::default()
+        };
+        let then = s.list(t, ns, &opts).unwrap();
+        let names: Vec<&str> = then
+            .items
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(then.items[0]["spec"]["v"], 1);
+        assert_eq!(then.items[1], b);
+        let events = s.events_after(t, None, at).unwrap();
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [EventType::Modified, EventType::Deleted, EventType::Added]
+        );
+        assert!(events.windows(2).all(|w| w[0].rv + 1 == w[1].rv));
+        s.compact();
+        assert_eq!(s.events_after(t, None, at).unwrap_err().code, 410);
+        assert!(s.events_after(t, None, s.revision()).unwrap().is_empty());
+        assert_eq!(s.list(t, ns, &opts).unwrap_err().code, 410);
+    }
+
+    #[test]
+    fn only_real_changes_are_writes() {
+        let mut s = Store::new(kargo_types(), 2);
+        let t = s.type_by_plural("warehouses").unwrap();
+        let ns = Some("p");
+        let created = s
+            .create(t, ns, json!({"metadata": {"name": "a"}, "spec": {}}))
+            .unwrap();
+        let annotate = json!({"metadata": {"annotations": {"k": "v"}}});
+        let first = s
+            .patch(t, ns, "a", PatchKind::Merge, &annotate, false)
+            .unwrap();
+        assert_eq!(rv(&first), rv(&created) + 1);
+        assert_eq!(first["metadata"]["generation"], 1);
+        let again = s
+            .patch(t, ns, "a", PatchKind::Merge, &annotate, false)
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(s.revision(), rv(&first));
+        // Server-owned metadata cannot be patched.
+        let owned = json!({"metadata": {"uid": "x", "generation": 9, "creationTimestamp": "y"}});
+        assert_eq!(
+            s.patch(t, ns, "a", PatchKind::Merge, &owned, false)
+                .unwrap(),
+            first
+        );
+        let spec = s
+            .patch(
+                t,
+                ns,
+                "a",
+                PatchKind::Merge,
+                &json!({"spec": {"x": 1}}),
+                false,
+            )
+            .unwrap();
+        assert_eq!(spec["metadata"]["generation"], 2);
+        // History of two: the create has been trimmed away.
+        assert_eq!(
+            s.events_after(t, None, rv(&created) - 1).unwrap_err().code,
+            410
+        );
+        assert_eq!(s.events_after(t, None, rv(&created)).unwrap().len(), 2);
+    }
 }
