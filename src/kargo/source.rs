@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{resource, Kargo, ReceiverPaths, Report, REFRESH_ANNOTATION};
-use crate::source::{ConfigSource, ReloadRequests, Sink, SourceError, SourceFuture};
+use crate::source::{ConfigSource, ReloadRequests, Sink, SourceError, SourceFuture, Update};
 
 /// Changes that arrive within this long of each other are built into one configuration.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -103,10 +103,10 @@ impl KargoSource {
 }
 
 impl ConfigSource for KargoSource {
-    fn initial(&mut self) -> SourceFuture<'_, Result<Config, SourceError>> {
+    fn initial(&mut self) -> SourceFuture<'_, Result<Update, SourceError>> {
         // Listening starts at once (so /healthz answers and /readyz says 503); the first
         // complete configuration follows from `run`.
-        Box::pin(async { Ok(Config::default()) })
+        Box::pin(async { Ok(Config::default().into()) })
     }
 
     fn ready_at_start(&self) -> bool {
@@ -399,7 +399,10 @@ impl State {
             problems: problems.iter().map(ToString::to_string).collect(),
             receivers: report_receivers,
         });
-        sink.publish(config, &problems);
+        sink.publish(Update {
+            config,
+            left_out: problems,
+        });
         if !self.published {
             self.published = true;
             tracing::info!("every initial list synced; ready");
