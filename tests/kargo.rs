@@ -37,18 +37,12 @@ fn project_secrets_rbac(namespaces: &[&str]) -> String {
     y
 }
 
+/// `kubectl kustomize deploy/kubernetes`: the RBAC that ships.
 fn rendered_rbac() -> String {
-    let out = Command::new("kubectl")
-        .args(["kustomize", "deploy/kubernetes"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("kubectl (Debian: kubernetes-client) renders deploy/kubernetes");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    fake_kube::kustomize(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes"),
+    )
+    .expect("kubectl (Debian: kubernetes-client) renders deploy/kubernetes")
 }
 
 fn b64(s: &str) -> String {
