@@ -84,7 +84,10 @@ pub async fn handle(
             d.source = event.source.as_str().to_string();
             d.event_type = Some(event.event_type.clone());
             d.provider_id = event.provider_id.clone();
-            let dedupable = matches!(event.action, Action::Refresh(_) | Action::Ignore { .. });
+            let dedupable = matches!(
+                event.action,
+                Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
+            );
             let duplicate = match (&event.provider_id, dedupable) {
                 (Some(id), true) => {
                     if app.dedup.claim(&receiver.path, id) {
@@ -122,6 +125,40 @@ pub async fn handle(
                         d.message = format!("{} handshake answered", event.event_type);
                         extra_headers = headers;
                         body
+                    }
+                    Action::RefreshPromotions { pr_url } => {
+                        d.status = 200;
+                        d.repositories.push(pr_url.clone());
+                        match &app.kargo {
+                            // Kargo's index of running Promotions waiting on this pull request.
+                            Some(kargo) => {
+                                refresh = kargo.promotions_waiting_on(&pr_url, &receiver.project);
+                                refresh_subscriptions = vec![Vec::new(); refresh.len()];
+                                d.refreshed =
+                                    refresh.iter().map(|(p, w)| format!("{p}/{w}")).collect();
+                                d.outcome = if refresh.is_empty() {
+                                    "unmatched"
+                                } else {
+                                    "refreshed"
+                                }
+                                .into();
+                                if refresh.is_empty() {
+                                    d.explanation.push(format!(
+                                        "no running Promotion waits on pull request {pr_url}"
+                                    ));
+                                }
+                                // Kargo's wording.
+                                d.message = format!("refreshed {} promotion(s)", refresh.len());
+                            }
+                            None => {
+                                d.outcome = "ignored".into();
+                                d.message = format!(
+                                    "{} event ignored: pull requests refresh Kargo Promotions, which only Kargo mode (--source kargo) sees",
+                                    event.event_type
+                                );
+                            }
+                        }
+                        Some(json!({ "msg": d.message }))
                     }
                     Action::Ignore { reason } => {
                         d.status = 200;
@@ -196,7 +233,9 @@ pub async fn handle(
         .warehouses_matched
         .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
     for ((p, w), subs) in refresh.iter().zip(&refresh_subscriptions) {
-        app.refresher.request(p, w, Some(subs));
+        // A Promotion has no subscriptions: its refresh is whole.
+        let only = (!w.starts_with(crate::kargo::PROMOTION_KEY)).then_some(subs.as_slice());
+        app.refresher.request(p, w, only);
     }
     log.emit();
 

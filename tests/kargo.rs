@@ -849,6 +849,124 @@ fn cluster_config_receivers_in_files_mode() {
     );
 }
 
+/// A Promotion in `phase`, at step `current` of [git-wait-for-pr as `wait`], waiting on `pr`.
+fn promotion(c: &Cluster, name: &str, phase: &str, pr: &str) {
+    c.create(
+        "promotions",
+        Some(PROJECT),
+        json!({"apiVersion": "kargo.akuity.io/v1alpha1", "kind": "Promotion",
+               "metadata": {"name": name, "namespace": PROJECT},
+               "spec": {"stage": "prod", "freight": "f1",
+                        "steps": [{"uses": "git-open-pr", "as": "open"},
+                                  {"uses": "git-wait-for-pr", "as": "wait"}]}}),
+    );
+    c.kube
+        .merge_patch_status(
+            "promotions",
+            Some(PROJECT),
+            name,
+            &json!({"status": {"phase": phase, "currentStep": 1,
+                               "state": {"wait": {"pr": {"url": pr}}}}}),
+        )
+        .expect("status");
+}
+
+#[test]
+fn a_merged_or_abandoned_pull_request_refreshes_the_promotions_waiting_on_it() {
+    let c = Cluster::start();
+    c.demo("http://kargo.example.com");
+    let pr = "https://dev.azure.com/org/proj/_git/repo/pullrequest/7";
+    promotion(&c, "waiting", "Running", pr);
+    promotion(&c, "finished", "Succeeded", pr);
+    promotion(&c, "other-pr", "Running", &format!("{pr}1"));
+    let s = c.serve(&["--refresh-cooldown", "0s"]);
+    let azure = azure_path(PROJECT, "azure-wh-receiver", AZURE_SECRET);
+    let ado = ("User-Agent", "VSServices/16.255.0");
+    let event = |id: &str, event: &str, status: &str| {
+        json!({"id": id, "eventType": event, "publisherId": "tfs",
+               "resource": {"status": status, "pullRequestId": 7, "_links": {"web": {"href": pr}}}})
+        .to_string()
+    };
+    let promotion_token = |name: &str| {
+        c.kube
+            .get("promotions", Some(PROJECT), name)
+            .ok()
+            .and_then(|p| {
+                p.pointer("/metadata/annotations/kargo.akuity.io~1refresh")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+    };
+
+    let (status, body) = s.post(
+        &azure,
+        &[ado],
+        &event("pr-1", "git.pullrequest.updated", "active"),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        body["msg"].as_str().unwrap_or("").contains("ignored"),
+        "{body}"
+    );
+
+    let (status, body) = s.post(
+        &azure,
+        &[ado],
+        &event("pr-2", "git.pullrequest.merged", "completed"),
+    );
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (200, Some("refreshed 1 promotion(s)")),
+        "{body}"
+    );
+    let id = body["deliveryId"].as_str().expect("id").to_string();
+    wait("Promotion patched", &s, || {
+        promotion_token("waiting").is_some()
+    });
+    let first = promotion_token("waiting");
+    assert!(promotion_token("finished").is_none());
+    assert!(promotion_token("other-pr").is_none());
+    wait("recorded", &s, || {
+        delivery(&s.deliveries(), &id)["refreshes"][0]["token"].as_str() == first.as_deref()
+    });
+
+    let (_, body) = s.post(
+        &azure,
+        &[ado],
+        &event("pr-3", "git.pullrequest.updated", "abandoned"),
+    );
+    assert_eq!(body["msg"], "refreshed 1 promotion(s)");
+    wait("second patch", &s, || promotion_token("waiting") != first);
+    // Promotions, like Warehouses, get the annotation only, by merge patch.
+    assert!(c
+        .dockhand_requests()
+        .iter()
+        .filter(|e| e.method == "PATCH")
+        .all(|e| !e.path.contains("/promotions/") || e.path.ends_with("/promotions/waiting")));
+    assert_least_privilege_promotions(&c);
+}
+
+/// As `assert_least_privilege`, allowing the Promotion patches.
+fn assert_least_privilege_promotions(c: &Cluster) {
+    for e in c.dockhand_requests() {
+        assert!(e.status != 403 && e.status != 401, "{e:?}");
+        assert!(e.method == "GET" || e.method == "PATCH", "{e:?}");
+        assert!(!e.path.ends_with("/status"), "{e:?}");
+        if e.method == "PATCH" {
+            assert_eq!(
+                e.content_type.as_deref(),
+                Some("application/merge-patch+json")
+            );
+            let body: Value = serde_json::from_str(&e.body).expect("json");
+            assert_eq!(
+                body["metadata"]["annotations"].as_object().map(|a| a.len()),
+                Some(1)
+            );
+            assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
+        }
+    }
+}
+
 #[test]
 fn config_is_refused_with_source_kargo() {
     let out = dockhand(&["serve", "--source", "kargo", "--config", "x.yaml"]);

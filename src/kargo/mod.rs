@@ -31,6 +31,11 @@ use crate::store::Store;
 /// The annotation Kargo's refresh sets and its Warehouse controller reacts to.
 pub const REFRESH_ANNOTATION: &str = "kargo.akuity.io/refresh";
 
+/// Refresh-engine keys of Promotions: `(namespace, "promotions/NAME")`. Kubernetes names
+/// cannot contain `/`, so such a key never names a Warehouse; the engine's durability,
+/// coalescing and delivery records then serve Promotions unchanged.
+pub const PROMOTION_KEY: &str = "promotions/";
+
 /// Kargo's API group and the version dockhand reads.
 const GROUP: &str = "kargo.akuity.io";
 const VERSION: &str = "v1alpha1";
@@ -136,6 +141,9 @@ pub struct Kargo {
     /// (None for those left by a previous run).
     outstanding: Mutex<HashMap<(String, String), Vec<Outstanding>>>,
     report: Mutex<Report>,
+    /// Running Promotions waiting on pull requests (Kargo's `pullRequestURL` index):
+    /// (namespace, name) -> the pull-request URLs of their `git-wait-for-pr` steps so far.
+    waiting_on_prs: Mutex<HashMap<(String, String), Vec<String>>>,
     resync: tokio::sync::Notify,
     resync_done: tokio::sync::watch::Sender<u64>,
     last_resync: Mutex<Option<Instant>>,
@@ -158,6 +166,7 @@ impl Kargo {
             last_token_micros: AtomicI64::new(0),
             outstanding: Mutex::new(HashMap::new()),
             report: Mutex::new(Report::default()),
+            waiting_on_prs: Mutex::new(HashMap::new()),
             resync: tokio::sync::Notify::new(),
             resync_done: tokio::sync::watch::Sender::new(0),
             last_resync: Mutex::new(None),
@@ -224,19 +233,20 @@ impl Kargo {
         )
     }
 
-    /// Sets the refresh annotation of Warehouse `namespace/name` to `token`: a JSON merge patch
-    /// of that one key, field manager `dockhand`.
+    /// Sets the refresh annotation of Warehouse `namespace/name` (of Promotion NAME when `name`
+    /// is `promotions/NAME`) to `token`: a JSON merge patch of that one key, field manager
+    /// `dockhand`.
     pub async fn patch_refresh(
         &self,
         namespace: &str,
         name: &str,
         token: &str,
     ) -> Result<(), PatchError> {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            namespace,
-            &resource("Warehouse", "warehouses"),
-        );
+        let (ar, name) = match name.strip_prefix(PROMOTION_KEY) {
+            Some(promotion) => (resource("Promotion", "promotions"), promotion),
+            None => (resource("Warehouse", "warehouses"), name),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &ar);
         let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: token}}});
         let params = PatchParams {
             field_manager: Some("dockhand".to_string()),
@@ -326,6 +336,42 @@ impl Kargo {
             if seconds <= *b {
                 self.handled_buckets[i].fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The running Promotions of `project` (of every project when `project` is `""`) waiting on
+    /// pull request `pr_url`, as refresh-engine keys (`PROMOTION_KEY`).
+    pub fn promotions_waiting_on(&self, pr_url: &str, project: &str) -> Vec<(String, String)> {
+        let Ok(index) = self.waiting_on_prs.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = index
+            .iter()
+            .filter(|((ns, _), urls)| {
+                (project.is_empty() || ns == project) && urls.iter().any(|u| u == pr_url)
+            })
+            .map(|((ns, name), _)| (ns.clone(), format!("{PROMOTION_KEY}{name}")))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Records what Promotion `namespace/name` waits on (nothing: it is not indexed).
+    pub(crate) fn set_waiting_on_prs(&self, namespace: &str, name: &str, urls: Vec<String>) {
+        if let Ok(mut index) = self.waiting_on_prs.lock() {
+            let key = (namespace.to_string(), name.to_string());
+            if urls.is_empty() {
+                index.remove(&key);
+            } else {
+                index.insert(key, urls);
+            }
+        }
+    }
+
+    /// Replaces the whole index (after a list).
+    pub(crate) fn reset_waiting_on_prs(&self, all: HashMap<(String, String), Vec<String>>) {
+        if let Ok(mut index) = self.waiting_on_prs.lock() {
+            *index = all;
         }
     }
 

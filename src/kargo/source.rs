@@ -43,16 +43,24 @@ enum Kind {
     Warehouse,
     ProjectConfig,
     ClusterConfig,
+    /// Only for the index of running Promotions waiting on pull requests.
+    Promotion,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Warehouse, Kind::ProjectConfig, Kind::ClusterConfig];
+    const ALL: [Kind; 4] = [
+        Kind::Warehouse,
+        Kind::ProjectConfig,
+        Kind::ClusterConfig,
+        Kind::Promotion,
+    ];
 
     fn kind(self) -> &'static str {
         match self {
             Kind::Warehouse => "Warehouse",
             Kind::ProjectConfig => "ProjectConfig",
             Kind::ClusterConfig => "ClusterConfig",
+            Kind::Promotion => "Promotion",
         }
     }
 
@@ -61,6 +69,7 @@ impl Kind {
             Kind::Warehouse => "warehouses",
             Kind::ProjectConfig => "projectconfigs",
             Kind::ClusterConfig => "clusterconfigs",
+            Kind::Promotion => "promotions",
         }
     }
 }
@@ -200,6 +209,9 @@ impl State {
                 return false;
             }
         };
+        if kind == Kind::Promotion {
+            return self.apply_promotion(event);
+        }
         let watched = self.watched.entry(kind).or_default();
         let handled = match event {
             Event::Init => {
@@ -256,6 +268,45 @@ impl State {
                 .kargo
                 .observe_handled(&key.0, &key.1, &token)
                 .await;
+        }
+        false
+    }
+
+    /// Keeps Kargo's `pullRequestURL` index of running Promotions; Promotions are not part of
+    /// the configuration. True when the first list completes (readiness).
+    fn apply_promotion(&mut self, event: Event<DynamicObject>) -> bool {
+        let kargo = self.source.kargo.clone();
+        let watched = self.watched.entry(Kind::Promotion).or_default();
+        match event {
+            Event::Init => watched.listing = Some(Objects::new()),
+            Event::InitApply(o) => {
+                let (key, value) = keyed(Kind::Promotion, o);
+                watched
+                    .listing
+                    .get_or_insert_with(Objects::new)
+                    .insert(key, value);
+            }
+            Event::InitDone => {
+                let listed = watched.listing.take().unwrap_or_default();
+                kargo.reset_waiting_on_prs(
+                    listed
+                        .iter()
+                        .map(|(k, v)| (k.clone(), pull_request_urls(v)))
+                        .filter(|(_, urls)| !urls.is_empty())
+                        .collect(),
+                );
+                let first = !watched.synced;
+                watched.synced = true;
+                return first;
+            }
+            Event::Apply(o) => {
+                let (key, value) = keyed(Kind::Promotion, o);
+                kargo.set_waiting_on_prs(&key.0, &key.1, pull_request_urls(&value));
+            }
+            Event::Delete(o) => {
+                let (key, _) = keyed(Kind::Promotion, o);
+                kargo.set_waiting_on_prs(&key.0, &key.1, Vec::new());
+            }
         }
         false
     }
@@ -443,6 +494,37 @@ fn spec_of(o: &Value) -> (&Value, Option<&Value>, Option<&Value>) {
         o["metadata"].get("name"),
         o["metadata"].get("namespace"),
     )
+}
+
+/// Kargo's `RunningPromotionsByPullRequestURL` (pkg/indexer): for a Running Promotion, the
+/// `pr.url` output of each `git-wait-for-pr` step (with an alias) up to its current step.
+fn pull_request_urls(promotion: &Value) -> Vec<String> {
+    let status = &promotion["status"];
+    if status["phase"] != "Running" {
+        return Vec::new();
+    }
+    let current = status["currentStep"].as_i64().unwrap_or(0);
+    let mut urls = Vec::new();
+    for (i, step) in promotion["spec"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if i as i64 > current {
+            break;
+        }
+        let alias = step["as"].as_str().unwrap_or("");
+        if step["uses"] != "git-wait-for-pr" || alias.is_empty() {
+            continue;
+        }
+        if let Some(url) = status["state"][alias]["pr"]["url"].as_str() {
+            if !url.is_empty() {
+                urls.push(url.to_string());
+            }
+        }
+    }
+    urls
 }
 
 fn handled_token(o: &Value) -> Option<String> {

@@ -1,4 +1,5 @@
-//! The Kargo-mode reconcile strategy: a refresh of a Warehouse is Kargo's own annotation patch
+//! The Kargo-mode reconcile strategy: a refresh of a Warehouse (or of a Promotion waiting on a
+//! pull request, key `promotions/NAME`) is Kargo's own annotation patch
 //! (`kargo::Kargo::patch_refresh`), retried with backoff until it lands or the Warehouse is
 //! gone. Kargo's controller then discovers and records Freight; nothing is discovered here.
 //!
@@ -30,12 +31,20 @@ pub async fn run(app: &App, kargo: &Kargo, project: &str, name: &str) -> Option<
             return None;
         }
     };
+    let what = if name.starts_with(crate::kargo::PROMOTION_KEY) {
+        "Promotion"
+    } else {
+        "Warehouse"
+    };
     let mut wait = BACKOFF_FIRST;
     let (token, error) = loop {
         let token = kargo.next_token();
         match kargo.patch_refresh(project, name, &token).await {
             Ok(()) => {
-                kargo.patched(project, name, &token);
+                // Proof of handling is read from Warehouses' status only.
+                if what == "Warehouse" {
+                    kargo.patched(project, name, &token);
+                }
                 tracing::info!(
                     project,
                     warehouse = name,
@@ -48,11 +57,11 @@ pub async fn run(app: &App, kargo: &Kargo, project: &str, name: &str) -> Option<
                 tracing::warn!(
                     project,
                     warehouse = name,
-                    "Warehouse not found; refresh dropped"
+                    "{what} not found; refresh dropped"
                 );
                 break (
                     None,
-                    Some("dropped: the Warehouse does not exist (404)".to_string()),
+                    Some(format!("dropped: the {what} does not exist (404)")),
                 );
             }
             Err(PatchError::Refused(e)) => {
