@@ -127,6 +127,35 @@ pub fn print_receivers(rows: &[ReceiverRow]) {
     print_table(&["PROJECT", "NAME", "TYPE", "URL"], &table);
 }
 
+/// Kargo mode's receivers: the path in Kargo's status, the path computed from the current
+/// Secret (as a URL on `base_url`), and whether they differ.
+pub fn print_kargo_receivers(list: &[crate::kargo::ReceiverPaths], base_url: &str) {
+    let base = base_url.trim_end_matches('/');
+    let table: Vec<Vec<String>> = list
+        .iter()
+        .map(|r| {
+            vec![
+                if r.project.is_empty() {
+                    "(cluster)".into()
+                } else {
+                    r.project.clone()
+                },
+                r.name.clone(),
+                r.status_path.clone().unwrap_or_else(|| "-".into()),
+                r.computed_path
+                    .as_ref()
+                    .map(|p| format!("{base}{p}"))
+                    .unwrap_or_else(|| "- (see warnings)".into()),
+                if r.mismatch { "MISMATCH" } else { "ok" }.into(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["PROJECT", "NAME", "STATUS PATH", "URL (COMPUTED)", "CHECK"],
+        &table,
+    );
+}
+
 pub fn print_deliveries(list: &[Delivery]) {
     let table: Vec<Vec<String>> = list
         .iter()

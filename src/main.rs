@@ -192,8 +192,26 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct ReceiversArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
+    /// Where the receivers come from: --config files, or the Kargo cluster (each receiver's
+    /// path in Kargo's status next to the path computed from its current Secret).
+    #[arg(long, value_enum, default_value = "files")]
+    source: SourceKind,
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable; required with --source files.
+    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers.
+    #[arg(
+        long,
+        env = "DOCKHAND_SYSTEM_NAMESPACE",
+        default_value = dockhand_core::config::DEFAULT_SYSTEM_NAMESPACE,
+        value_name = "NAMESPACE"
+    )]
+    system_namespace: String,
     /// Public URL of the webhook listener.
     #[arg(
         long,
@@ -463,8 +481,35 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Receivers(a) if a.source == SourceKind::Kargo => {
+            if !a.config.is_empty() {
+                eprintln!("error: --config cannot be used with --source kargo: the receivers come from the cluster");
+                return Ok(ExitCode::from(2));
+            }
+            let client = dockhand::kargo::client(a.kubeconfig.as_deref()).await?;
+            let kargo =
+                std::sync::Arc::new(dockhand::kargo::Kargo::new(client, a.system_namespace));
+            let report = dockhand::kargo::source::receivers_once(
+                kargo,
+                receiver_urls::base_path(&a.base_url),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read ProjectConfigs and ClusterConfigs: {e}"))?;
+            for p in &report.problems {
+                eprintln!("warning: {p}");
+            }
+            match a.output {
+                Output::Json => print_json(&report.receivers)?,
+                Output::Table => client::print_kargo_receivers(&report.receivers, &a.base_url),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Receivers(a) => {
-            let config = dockhand_core::config::load(&a.config.config).map_err(|errors| {
+            if a.config.is_empty() {
+                eprintln!("error: --config is required with --source files (the default)");
+                return Ok(ExitCode::from(2));
+            }
+            let config = dockhand_core::config::load(&a.config).map_err(|errors| {
                 for e in &errors.0 {
                     eprintln!("error: {e}");
                 }

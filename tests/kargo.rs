@@ -763,6 +763,32 @@ fn a_rotated_secret_works_at_once_and_kargo_status_paths_route_too() {
     assert_eq!(r["statusPath"], status_path.as_str());
     assert_eq!(r["computedPath"], computed.as_str());
     assert_eq!(r["mismatch"], true);
+    let kubeconfig = c.kubeconfig.to_string_lossy().to_string();
+    let cli = |base_url: &str| {
+        let out = dockhand(&[
+            "receivers",
+            "--source",
+            "kargo",
+            "--kubeconfig",
+            &kubeconfig,
+            "--base-url",
+            base_url,
+        ]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        stdout(&out)
+    };
+    let table = cli("http://dockhand.example.com");
+    assert!(
+        table.contains(&format!("http://dockhand.example.com{computed}"))
+            && table.contains("MISMATCH"),
+        "{table}"
+    );
+    // With Kargo's base URL the two agree.
+    let table = cli("https://kargo.example.com/webhooks");
+    assert!(
+        !table.contains("MISMATCH") && table.contains(&status_path),
+        "{table}"
+    );
 
     // Rotate the Secret; Kargo's status has not caught up, yet the new URL works at once and
     // the old one stops.

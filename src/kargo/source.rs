@@ -321,6 +321,27 @@ impl State {
         if !self.synced() {
             return;
         }
+        let Some((config, problems, report)) = self.assemble(objects_changed).await else {
+            return;
+        };
+        self.source.kargo.set_report(report);
+        sink.publish(Update {
+            config,
+            left_out: problems,
+        });
+        if !self.published {
+            self.published = true;
+            tracing::info!("every initial list synced; ready");
+            sink.ready();
+        }
+    }
+
+    /// The configuration, the objects left out and the report; None when nothing changed
+    /// (`objects_changed` false and no Secret changed since the last one).
+    async fn assemble(
+        &mut self,
+        objects_changed: bool,
+    ) -> Option<(Config, Vec<dockhand_core::config::ConfigError>, Report)> {
         let kargo = self.source.kargo.clone();
         let system_ns = kargo.system_namespace.clone();
         let empty = Objects::new();
@@ -369,7 +390,7 @@ impl State {
             }
         }
         if !objects_changed && self.published && versions == self.secret_versions {
-            return;
+            return None;
         }
         self.secret_versions = versions;
 
@@ -444,22 +465,36 @@ impl State {
         }
         report_receivers.sort_by(|a, b| (&a.project, &a.name).cmp(&(&b.project, &b.name)));
         config.receivers.extend(aliases);
-        kargo.set_report(Report {
+        let report = Report {
             synced: true,
             warehouses: config.warehouses.len(),
             problems: problems.iter().map(ToString::to_string).collect(),
             receivers: report_receivers,
-        });
-        sink.publish(Update {
-            config,
-            left_out: problems,
-        });
-        if !self.published {
-            self.published = true;
-            tracing::info!("every initial list synced; ready");
-            sink.ready();
-        }
+        };
+        Some((config, problems, report))
     }
+}
+
+/// The receivers of the cluster once, without watching (`dockhand receivers --source kargo`):
+/// ProjectConfigs and the ClusterConfig listed, their Secrets read, each receiver's status path
+/// next to the path computed from its Secret.
+pub async fn receivers_once(kargo: Arc<Kargo>, base_path: String) -> Result<Report, kube::Error> {
+    let mut state = State::new(KargoSource::new(kargo.clone(), base_path, Duration::ZERO));
+    for kind in [Kind::ProjectConfig, Kind::ClusterConfig] {
+        let api: Api<DynamicObject> =
+            Api::all_with(kargo.client(), &resource(kind.kind(), kind.plural()));
+        let list = api.list(&Default::default()).await?;
+        let watched = state.watched.entry(kind).or_default();
+        watched.objects = list.items.into_iter().map(|o| keyed(kind, o)).collect();
+    }
+    for w in state.watched.values_mut() {
+        w.synced = true;
+    }
+    Ok(state
+        .assemble(true)
+        .await
+        .map(|(_, _, report)| report)
+        .unwrap_or_default())
 }
 
 /// Where an object came from, for messages: `warehouses/NAMESPACE/NAME`.
