@@ -1006,3 +1006,80 @@ fn config_is_refused_with_source_kargo() {
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("--config is required"));
 }
+
+/// The measurements BENCHMARKS.md records (not run by default: `cargo test --test kargo --
+/// --ignored --nocapture`): time to ready and RSS with 10,000 Warehouses served by the fake API
+/// server, and webhook-to-PATCH latency at 100 webhooks/s, each webhook for another Warehouse.
+#[test]
+#[ignore]
+fn measure_ten_thousand_warehouses_and_webhook_to_patch_latency() {
+    const WAREHOUSES: usize = 10_000;
+    const RATE: u64 = 100;
+    const WEBHOOKS: usize = 1_000;
+    let c = Cluster::start();
+    c.demo("http://kargo.example.com");
+    for i in 0..WAREHOUSES {
+        c.warehouse(
+            PROJECT,
+            &format!("w-{i}"),
+            json!({"image": {"repoURL": format!("myregistry.azurecr.io/app-{i}")}}),
+        );
+    }
+    let started = Instant::now();
+    let s = c.serve(&["--rate-limit-receiver", "0", "--rate-limit-client", "0"]);
+    let ready = started.elapsed();
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", s.pid().expect("pid")))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+
+    let azure = azure_path(PROJECT, "azure-wh-receiver", AZURE_SECRET);
+    let mut sent = Vec::with_capacity(WEBHOOKS);
+    let every = Duration::from_micros(1_000_000 / RATE);
+    let t0 = Instant::now();
+    for i in 0..WEBHOOKS {
+        let due = t0 + every * i as u32;
+        if let Some(d) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        let at = std::time::SystemTime::now();
+        let resp = s
+            .http
+            .post(s.url(&azure))
+            .header(ACR_UA.0, ACR_UA.1)
+            .header("Content-Type", "application/json")
+            .body(acr_push("", "myregistry.azurecr.io", &format!("app-{i}"), "1.0.0"))
+            .send();
+        let status = match resp {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => panic!("webhook {i}: {e}\n{}", s.logs()),
+        };
+        assert_eq!(status, 200);
+        sent.push((format!("w-{i}"), at));
+    }
+    let offered = t0.elapsed();
+    wait("every patch", &s, || c.patches().len() >= WEBHOOKS);
+    let patched: std::collections::HashMap<String, std::time::SystemTime> = c
+        .dockhand_requests()
+        .into_iter()
+        .filter(|e| e.method == "PATCH" && e.status == 200)
+        .filter_map(|e| Some((e.path.rsplit('/').next()?.to_string(), e.at)))
+        .collect();
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .map(|(w, at)| patched[w].duration_since(*at).unwrap_or_default())
+        .collect();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "warehouses={WAREHOUSES} ready={ready:?} rss={} MiB; {WEBHOOKS} webhooks offered at {RATE}/s in {offered:?}: webhook-to-PATCH p50={:?} p99={:?} max={:?}",
+        rss_kib / 1024,
+        p(0.50),
+        p(0.99),
+        latencies[latencies.len() - 1]
+    );
+}
