@@ -173,6 +173,32 @@ impl KargoController {
         self.write_status("clusterconfigs", None, "cluster", receivers)
     }
 
+    /// One pass of the management controller: the receivers of every ProjectConfig (Secrets in its
+    /// namespace) and of ClusterConfig `cluster`, if any (Secrets in `system_namespace`).
+    /// Returns how many objects were written.
+    pub fn write_all_receivers(
+        &self,
+        system_namespace: &str,
+        base_url: &str,
+    ) -> Result<usize, ApiError> {
+        let t = self.type_id("projectconfigs")?;
+        let projects: Vec<String> = self
+            .shared
+            .read(|s| Ok(s.current(t, None)))?
+            .iter()
+            .filter_map(|pc| pc["metadata"]["namespace"].as_str().map(str::to_string))
+            .collect();
+        for project in &projects {
+            self.write_project_receivers(project, base_url)?;
+        }
+        let cluster = match self.write_cluster_receivers(system_namespace, base_url) {
+            Ok(_) => 1,
+            Err(e) if e.code == 404 => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(projects.len() + cluster)
+    }
+
     /// Starts copying the refresh annotation of each Warehouse (and Promotion) into its
     /// `status.lastHandledRefresh`, `delay` after the token was first written, as Kargo's
     /// controllers do once they have reconciled. It reacts to writes, not polling, so it stays

@@ -81,7 +81,7 @@ fn error_response(e: &ApiError) -> Response<Body> {
     resp
 }
 
-struct Incoming_ {
+struct ApiRequest {
     method: Method,
     path: String,
     query: String,
@@ -90,7 +90,7 @@ struct Incoming_ {
     body: Bytes,
 }
 
-impl Incoming_ {
+impl ApiRequest {
     fn param(&self, key: &str) -> Option<&str> {
         self.params
             .iter()
@@ -129,7 +129,7 @@ pub(crate) async fn handle(
         Ok(b) => (b.to_bytes(), false),
         Err(_) => (Bytes::new(), true),
     };
-    let request = Incoming_ {
+    let request = ApiRequest {
         method: parts.method.clone(),
         path: parts.uri.path().to_string(),
         params: query_pairs(&query),
@@ -179,71 +179,19 @@ fn not_found_path() -> ApiError {
     )
 }
 
-fn route(shared: &Arc<Shared>, id: &Identity, req: &Incoming_) -> Result<Response<Body>, ApiError> {
+/// One authenticated request: discovery, or resolve the path, authorize, inject faults, execute.
+fn route(
+    shared: &Arc<Shared>,
+    id: &Identity,
+    req: &ApiRequest,
+) -> Result<Response<Body>, ApiError> {
     let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     if req.method == Method::GET {
-        match segments.as_slice() {
-            ["version"] => return Ok(json_response(200, &version())),
-            ["healthz" | "livez" | "readyz"] => return Ok(json_response(200, &json!("ok"))),
-            ["api"] => {
-                return Ok(json_response(
-                    200,
-                    &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": shared.addr.to_string()}]}),
-                ))
-            }
-            ["apis"] => return Ok(json_response(200, &shared.api_groups())),
-            ["api", "v1"] => {
-                return shared
-                    .api_resources("", "v1")
-                    .map(|v| json_response(200, &v))
-            }
-            ["apis", g, v] => return shared.api_resources(g, v).map(|v| json_response(200, &v)),
-            _ => {}
+        if let Some(answer) = discovery(shared, &segments) {
+            return answer;
         }
     }
-    let (group, version, rest) = match segments.as_slice() {
-        ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
-        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
-        _ => return Err(not_found_path()),
-    };
-    let target = {
-        let store = lock(&shared.store);
-        let namespaced_plural = |p: &str| {
-            store
-                .type_id(group, version, p)
-                .filter(|t| store.types[*t].namespaced)
-        };
-        let (namespace, tail) = match rest {
-            ["namespaces", ns, plural, ..] if namespaced_plural(plural).is_some() => {
-                (Some(ns.to_string()), &rest[2..])
-            }
-            _ => (None, rest),
-        };
-        let (plural, name, sub) = match tail {
-            [plural] => (*plural, None, None),
-            [plural, name] => (*plural, Some(name.to_string()), None),
-            [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
-            _ => return Err(not_found_path()),
-        };
-        let type_id = store
-            .type_id(group, version, plural)
-            .ok_or_else(not_found_path)?;
-        let ty = &store.types[type_id];
-        if let Some(sub) = &sub {
-            if sub != "status" || !ty.status_subresource {
-                return Err(not_found_path());
-            }
-        }
-        if ty.namespaced && namespace.is_none() && name.is_some() {
-            return Err(not_found_path());
-        }
-        Target {
-            type_id,
-            namespace,
-            name,
-            subresource: sub,
-        }
-    };
+    let target = resolve(shared, &segments)?;
     let watching = matches!(req.param("watch"), Some("true" | "1"));
     let verb = match (&req.method, target.name.is_some()) {
         (&Method::GET, true) => Verb::Get,
@@ -286,6 +234,81 @@ fn route(shared: &Arc<Shared>, id: &Identity, req: &Incoming_) -> Result<Respons
     if let Some(fault) = shared.take_fault(verb, &resource) {
         return Err(fault.error(&resource, target.name.as_deref().unwrap_or("")));
     }
+    execute(shared, req, verb, &target, selector)
+}
+
+/// Discovery documents and health endpoints, which need authentication but no RBAC.
+fn discovery(shared: &Shared, segments: &[&str]) -> Option<Result<Response<Body>, ApiError>> {
+    let ok = |v: Value| Ok(json_response(200, &v));
+    Some(match segments {
+        ["version"] => ok(version()),
+        ["healthz" | "livez" | "readyz"] => ok(json!("ok")),
+        ["api"] => ok(json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": shared.addr.to_string()}],
+        })),
+        ["apis"] => ok(shared.api_groups()),
+        ["api", "v1"] => shared.api_resources("", "v1").and_then(ok),
+        ["apis", g, v] => shared.api_resources(g, v).and_then(ok),
+        _ => return None,
+    })
+}
+
+/// The type, namespace, name and subresource a resource path names.
+fn resolve(shared: &Shared, segments: &[&str]) -> Result<Target, ApiError> {
+    let (group, version, rest) = match segments {
+        ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
+        _ => return Err(not_found_path()),
+    };
+    let store = lock(&shared.store);
+    let namespaced_plural = |p: &str| {
+        store
+            .type_id(group, version, p)
+            .filter(|t| store.types[*t].namespaced)
+    };
+    let (namespace, tail) = match rest {
+        ["namespaces", ns, plural, ..] if namespaced_plural(plural).is_some() => {
+            (Some(ns.to_string()), &rest[2..])
+        }
+        _ => (None, rest),
+    };
+    let (plural, name, sub) = match tail {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some(name.to_string()), None),
+        [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
+        _ => return Err(not_found_path()),
+    };
+    let type_id = store
+        .type_id(group, version, plural)
+        .ok_or_else(not_found_path)?;
+    let ty = &store.types[type_id];
+    if let Some(sub) = &sub {
+        if sub != "status" || !ty.status_subresource {
+            return Err(not_found_path());
+        }
+    }
+    if ty.namespaced && namespace.is_none() && name.is_some() {
+        return Err(not_found_path());
+    }
+    Ok(Target {
+        type_id,
+        namespace,
+        name,
+        subresource: sub,
+    })
+}
+
+/// Carries out an authorized request.
+fn execute(
+    shared: &Arc<Shared>,
+    req: &ApiRequest,
+    verb: Verb,
+    target: &Target,
+    selector: Selector,
+) -> Result<Response<Body>, ApiError> {
+    let ty = lock(&shared.store).types[target.type_id].clone();
     let ns = target.namespace.as_deref();
     let name = target.name.as_deref().unwrap_or("");
     let status_only = target.subresource.is_some();

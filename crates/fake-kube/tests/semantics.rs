@@ -775,6 +775,37 @@ spec: {}
         receivers[0]["url"],
         format!("https://hooks.example.com{path}")
     );
+    fake.apply_yaml(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: hook, namespace: kargo-system-resources}
+stringData: {auth-header: "Bearer x"}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterConfig
+metadata: {name: cluster}
+spec:
+  webhookReceivers:
+  - {name: harbor-all, harbor: {secretRef: {name: hook}}}
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        kargo
+            .write_all_receivers("kargo-system-resources", "https://h.example.com")
+            .unwrap(),
+        2
+    );
+    let cc = fake.get("clusterconfigs", None, "cluster").unwrap();
+    let want = fake_kube::kargo::receiver_path(
+        "https://h.example.com",
+        "harbor",
+        "",
+        "harbor-all",
+        "Bearer x",
+    );
+    assert_eq!(cc["status"]["webhookReceivers"][0]["path"], json!(want));
     let _handler = kargo.handle_refreshes(Duration::from_millis(200));
     let path = "/apis/kargo.akuity.io/v1alpha1/namespaces/kargo-demo/warehouses/w1";
     api.merge(
