@@ -1052,7 +1052,12 @@ fn measure_ten_thousand_warehouses_and_webhook_to_patch_latency() {
             .post(s.url(&azure))
             .header(ACR_UA.0, ACR_UA.1)
             .header("Content-Type", "application/json")
-            .body(acr_push("", "myregistry.azurecr.io", &format!("app-{i}"), "1.0.0"))
+            .body(acr_push(
+                "",
+                "myregistry.azurecr.io",
+                &format!("app-{i}"),
+                "1.0.0",
+            ))
             .send();
         let status = match resp {
             Ok(r) => r.status().as_u16(),
