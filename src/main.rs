@@ -67,10 +67,42 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceKind {
+    /// Kargo manifests from --config files and directories; dockhand discovers and records
+    /// Freight itself.
+    Files,
+    /// A Kargo cluster: Warehouses, ProjectConfigs and the ClusterConfig are watched, and a
+    /// refresh is Kargo's own annotation patch on the Warehouse.
+    Kargo,
+}
+
 #[derive(Args)]
 struct ServeArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
+    /// Where Warehouses and receivers come from.
+    #[arg(long, value_enum, default_value = "files")]
+    source: SourceKind,
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable; required with --source files, refused with --source kargo.
+    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers (Kargo's
+    /// SYSTEM_RESOURCES_NAMESPACE).
+    #[arg(
+        long,
+        env = "DOCKHAND_SYSTEM_NAMESPACE",
+        default_value = dockhand_core::config::DEFAULT_SYSTEM_NAMESPACE,
+        value_name = "NAMESPACE"
+    )]
+    system_namespace: String,
+    /// Kargo mode: how long a receiver Secret read from the cluster is reused. A request to an
+    /// unknown receiver path reads them again at once (at most once a second).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    secret_cache_ttl: Duration,
     /// Address of the public webhook listener.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -160,8 +192,26 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct ReceiversArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
+    /// Where the receivers come from: --config files, or the Kargo cluster (each receiver's
+    /// path in Kargo's status next to the path computed from its current Secret).
+    #[arg(long, value_enum, default_value = "files")]
+    source: SourceKind,
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable; required with --source files.
+    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers.
+    #[arg(
+        long,
+        env = "DOCKHAND_SYSTEM_NAMESPACE",
+        default_value = dockhand_core::config::DEFAULT_SYSTEM_NAMESPACE,
+        value_name = "NAMESPACE"
+    )]
+    system_namespace: String,
     /// Public URL of the webhook listener.
     #[arg(
         long,
@@ -360,8 +410,25 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve(a) => {
+            let source = match (a.source, a.config.is_empty()) {
+                (SourceKind::Files, true) => {
+                    eprintln!("error: --config is required with --source files (the default); with --source kargo the configuration comes from the cluster");
+                    return Ok(ExitCode::from(2));
+                }
+                (SourceKind::Kargo, false) => {
+                    eprintln!("error: --config cannot be used with --source kargo: the Warehouses, ProjectConfigs and ClusterConfig come from the cluster; drop --config, or use --source files");
+                    return Ok(ExitCode::from(2));
+                }
+                (SourceKind::Files, false) => serve::SourceOptions::Files,
+                (SourceKind::Kargo, true) => serve::SourceOptions::Kargo {
+                    kubeconfig: a.kubeconfig,
+                    system_namespace: a.system_namespace,
+                    secret_ttl: a.secret_cache_ttl.max(Duration::from_millis(100)),
+                },
+            };
             let server = serve::Server::bind(serve::Options {
-                config: a.config.config,
+                source,
+                config: a.config,
                 listen: a.listen,
                 admin_listen: a.admin_listen,
                 data_dir: a.data_dir,
@@ -417,8 +484,35 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Receivers(a) if a.source == SourceKind::Kargo => {
+            if !a.config.is_empty() {
+                eprintln!("error: --config cannot be used with --source kargo: the receivers come from the cluster");
+                return Ok(ExitCode::from(2));
+            }
+            let client = dockhand::kargo::client(a.kubeconfig.as_deref()).await?;
+            let kargo =
+                std::sync::Arc::new(dockhand::kargo::Kargo::new(client, a.system_namespace));
+            let report = dockhand::kargo::source::receivers_once(
+                kargo,
+                receiver_urls::base_path(&a.base_url),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read ProjectConfigs and ClusterConfigs: {e}"))?;
+            for p in &report.problems {
+                eprintln!("warning: {p}");
+            }
+            match a.output {
+                Output::Json => print_json(&report.receivers)?,
+                Output::Table => client::print_kargo_receivers(&report.receivers, &a.base_url),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Receivers(a) => {
-            let config = dockhand_core::config::load(&a.config.config).map_err(|errors| {
+            if a.config.is_empty() {
+                eprintln!("error: --config is required with --source files (the default)");
+                return Ok(ExitCode::from(2));
+            }
+            let config = dockhand_core::config::load(&a.config).map_err(|errors| {
                 for e in &errors.0 {
                     eprintln!("error: {e}");
                 }

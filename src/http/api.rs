@@ -80,6 +80,22 @@ pub struct Delivery {
     /// matched at all (rejected, duplicate, ping, an event that refreshes nothing).
     pub detail: Option<Vec<TargetDetail>>,
     pub duration_micros: u64,
+    /// Kargo mode: for each Warehouse (or Promotion) refreshed, the annotation token patched,
+    /// when it landed, when Kargo handled it, or why it was dropped. Empty in files mode.
+    #[serde(default)]
+    pub refreshes: Vec<Refresh>,
+}
+
+/// One refresh of a delivery in Kargo mode. Times are RFC 3339 UTC or null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refresh {
+    /// `project/name`.
+    pub warehouse: String,
+    pub token: Option<String>,
+    pub patched_at: Option<String>,
+    pub handled_at: Option<String>,
+    pub error: Option<String>,
 }
 
 /// How one repository URL of a delivery was looked up.
@@ -187,6 +203,17 @@ impl From<store::Delivery> for Delivery {
             explanation: d.explanation,
             detail,
             duration_micros: d.duration_micros,
+            refreshes: d
+                .refreshes
+                .into_iter()
+                .map(|r| Refresh {
+                    warehouse: r.warehouse,
+                    token: r.token,
+                    patched_at: r.patched_at,
+                    handled_at: r.handled_at,
+                    error: r.error,
+                })
+                .collect(),
         }
     }
 }
@@ -545,6 +572,7 @@ mod tests {
             explanation: vec![],
             detail,
             duration_micros: 1,
+            refreshes: Vec::new(),
         }
     }
 

@@ -88,6 +88,7 @@ fn delivery(n: u32, project: &str, receiver: &str, query: Option<&str>) -> Deliv
         explanation: Vec::new(),
         detail: serde_json::json!({ "n": n }),
         duration_micros: 42,
+        refreshes: Vec::new(),
     }
 }
 

@@ -78,6 +78,20 @@ const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO refresh_sequence (id, last)
         SELECT 1, COALESCE(MAX(seq), 0) FROM pending_refreshes;",
+    // 4: Kargo mode: which refresh of which Warehouse each delivery asked for, and its fate
+    // (the annotation token patched, when, when Kargo handled it, or why it was dropped).
+    "CREATE TABLE refresh_links (
+        delivery_id TEXT NOT NULL,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        token TEXT,
+        patched_at TEXT,
+        handled_at TEXT,
+        error TEXT,
+        PRIMARY KEY (delivery_id, project, name)
+     );
+     CREATE INDEX refresh_links_by_warehouse ON refresh_links (project, name, seq);",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -96,6 +110,8 @@ struct Inner {
     /// `dockhand.lock`, locked exclusively while the store is open: a second server on the same
     /// data directory would keep its own de-duplication and rate-limit state and race this one.
     lock: Mutex<Option<std::fs::File>>,
+    /// Kargo mode: record which refresh each delivery asked for (`refresh_links`).
+    link_refreshes: std::sync::atomic::AtomicBool,
     writer: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
@@ -116,6 +132,24 @@ enum Job {
         receiver: String,
         body: String,
         refresh: Vec<WarehouseRef>,
+        /// Also record each refresh against the delivery (Kargo mode).
+        link: bool,
+        reply: Reply<()>,
+    },
+    /// Kargo mode: the patch covering a Warehouse's requests up to `covered` landed or ended.
+    KargoPatched {
+        warehouse: WarehouseRef,
+        covered: RefreshSeq,
+        token: Option<String>,
+        at: String,
+        error: Option<String>,
+        reply: Reply<()>,
+    },
+    /// Kargo mode: Kargo handled a Warehouse up to a token.
+    KargoHandled {
+        warehouse: WarehouseRef,
+        last_handled: String,
+        at: String,
         reply: Reply<()>,
     },
     /// Mark Warehouses pending (admin or interval refresh).
@@ -157,6 +191,8 @@ impl Job {
         match self {
             Job::Delivery { reply, .. }
             | Job::Request { reply, .. }
+            | Job::KargoPatched { reply, .. }
+            | Job::KargoHandled { reply, .. }
             | Job::Finished { reply, .. } => {
                 let _ = reply.send(Ok(()));
             }
@@ -177,6 +213,8 @@ impl Job {
         match self {
             Job::Delivery { reply, .. }
             | Job::Request { reply, .. }
+            | Job::KargoPatched { reply, .. }
+            | Job::KargoHandled { reply, .. }
             | Job::Finished { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
@@ -263,6 +301,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 lock: Mutex::new(Some(lock)),
+                link_refreshes: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
                 reader: Mutex::new(reader),
@@ -319,6 +358,10 @@ impl Store for SqliteStore {
             receiver: delivery.receiver,
             body,
             refresh,
+            link: self
+                .inner
+                .link_refreshes
+                .load(std::sync::atomic::Ordering::Relaxed),
             reply,
         };
         self.submit(job, answer).await
@@ -440,6 +483,7 @@ impl Store for SqliteStore {
                     out.push(d);
                 }
             }
+            attach_refreshes(c, &mut out)?;
             Ok(out)
         })
         .await
@@ -506,6 +550,65 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    fn link_refreshes(&self) {
+        self.inner
+            .link_refreshes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn kargo_patched(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        token: Option<String>,
+        at: String,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::KargoPatched {
+            warehouse: warehouse.clone(),
+            covered,
+            token,
+            at,
+            error,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    async fn kargo_handled(
+        &self,
+        warehouse: &WarehouseRef,
+        last_handled: String,
+        at: String,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::KargoHandled {
+            warehouse: warehouse.clone(),
+            last_handled,
+            at,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    async fn kargo_outstanding(&self) -> Result<Vec<(WarehouseRef, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT project, name, token FROM refresh_links
+                 WHERE token IS NOT NULL AND handled_at IS NULL",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    WarehouseRef::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get(2)?,
+                ))
+            })?;
+            rows.collect()
         })
         .await
     }
@@ -631,6 +734,10 @@ impl Writer {
                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
             )?
             .execute(params![project, receiver, self.keep as i64])?;
+            tx.prepare_cached(
+                "DELETE FROM refresh_links WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+            )?
+            .execute([])?;
             *n = 0;
         }
         tx.commit()
@@ -652,6 +759,7 @@ fn apply(
             ref receiver,
             ref body,
             ref refresh,
+            link,
             ..
         } => {
             tx.prepare_cached(
@@ -662,7 +770,53 @@ fn apply(
             *unpruned
                 .entry((project.clone(), receiver.clone()))
                 .or_default() += 1;
+            let first = *last_seq + 1;
             mark_pending(tx, refresh, received_at, last_seq)?;
+            if link {
+                // mark_pending hands out one sequence per Warehouse, in order.
+                for (w, seq) in refresh.iter().zip(first..) {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO refresh_links (delivery_id, project, name, seq)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![id, w.project, w.name, seq as i64])?;
+                }
+            }
+        }
+        Job::KargoPatched {
+            ref warehouse,
+            covered,
+            ref token,
+            ref at,
+            ref error,
+            ..
+        } => {
+            tx.prepare_cached(
+                "UPDATE refresh_links SET token = ?4, patched_at = ?5, error = ?6
+                 WHERE project = ?1 AND name = ?2 AND seq <= ?3
+                   AND token IS NULL AND error IS NULL",
+            )?
+            .execute(params![
+                warehouse.project,
+                warehouse.name,
+                covered.0 as i64,
+                token,
+                token.as_ref().map(|_| at),
+                error
+            ])?;
+        }
+        Job::KargoHandled {
+            ref warehouse,
+            ref last_handled,
+            ref at,
+            ..
+        } => {
+            tx.prepare_cached(
+                "UPDATE refresh_links SET handled_at = ?4
+                 WHERE project = ?1 AND name = ?2 AND token IS NOT NULL AND token <= ?3
+                   AND handled_at IS NULL",
+            )?
+            .execute(params![warehouse.project, warehouse.name, last_handled, at])?;
         }
         Job::Request {
             ref refresh,
@@ -746,6 +900,27 @@ fn apply(
                 None => FreightRecorded::NoFreight,
             };
         }
+    }
+    Ok(())
+}
+
+/// Fills in `refreshes` of each delivery from `refresh_links` (Kargo mode; empty otherwise).
+fn attach_refreshes(c: &Connection, deliveries: &mut [Delivery]) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "SELECT project, name, token, patched_at, handled_at, error
+         FROM refresh_links WHERE delivery_id = ?1 ORDER BY project, name",
+    )?;
+    for d in deliveries {
+        let rows = stmt.query_map([&d.id], |r| {
+            Ok(super::RefreshRecord {
+                warehouse: format!("{}/{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                token: r.get(2)?,
+                patched_at: r.get(3)?,
+                handled_at: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })?;
+        d.refreshes = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     }
     Ok(())
 }

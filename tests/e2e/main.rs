@@ -14,5 +14,6 @@ mod deploy;
 mod discovery;
 mod harbor;
 mod hardening;
+mod kargo;
 mod lifecycle;
 mod refresh;

@@ -196,6 +196,10 @@ pub enum Action {
         body: Option<serde_json::Value>,
         headers: Vec<(String, String)>,
     },
+    /// A pull request was merged or abandoned: refresh the running Promotions waiting on it (a
+    /// `git-wait-for-pr` step whose output names this URL), as Kargo does. Only Kargo mode knows
+    /// Promotions; files mode records the delivery and ignores it.
+    RefreshPromotions { pr_url: String },
     /// An event dockhand acknowledges and records but does not act on (delete, quarantine,
     /// scan results ...). `reason` is shown on the delivery.
     Ignore { reason: String },

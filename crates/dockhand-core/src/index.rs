@@ -126,7 +126,11 @@ impl Evaluation {
 impl Index {
     /// Indexes every subscription of `config` whose repository URL normalizes (configuration
     /// loading has already rejected those that do not).
+    ///
+    /// When a ClusterConfig receiver exists (project `""`), every subscription is indexed a
+    /// second time under project `""`, so that its lookups span every project in one probe.
     pub fn build(config: &Config, aliases: &[(String, String)]) -> Index {
+        let cluster_wide = config.receivers.iter().any(|r| r.project.is_empty());
         let mut map: HashMap<Box<str>, Vec<SubRef>> = HashMap::new();
         for (wi, w) in config.warehouses.iter().enumerate() {
             for (si, s) in w.subscriptions.iter().enumerate() {
@@ -147,10 +151,17 @@ impl Index {
                     warehouse: wi as u32,
                     subscription: si as u32,
                 };
-                let k = compose(space, &w.project, &key);
-                let list = map.entry(k.into_boxed_str()).or_default();
-                if !list.contains(&r) {
-                    list.push(r);
+                let projects: &[&str] = if cluster_wide {
+                    &[w.project.as_str(), ""]
+                } else {
+                    &[w.project.as_str()]
+                };
+                for project in projects {
+                    let k = compose(space, project, &key);
+                    let list = map.entry(k.into_boxed_str()).or_default();
+                    if !list.contains(&r) {
+                        list.push(r);
+                    }
                 }
             }
         }
@@ -190,7 +201,8 @@ impl Index {
         })
     }
 
-    /// Decides which Warehouses of `project` the `targets` of one delivery refresh.
+    /// Decides which Warehouses of `project` (of every project when `project` is `""`, a
+    /// ClusterConfig receiver) the `targets` of one delivery refresh.
     pub fn evaluate(&self, config: &Config, project: &str, targets: &[Target]) -> Evaluation {
         let mut eval = Evaluation::default();
         let mut chosen: Vec<SubRef> = Vec::new();
@@ -390,6 +402,33 @@ spec:
 
     fn names(e: &Evaluation) -> Vec<String> {
         e.refresh.iter().map(|r| r.warehouse.to_string()).collect()
+    }
+
+    #[test]
+    fn a_cluster_receiver_looks_in_every_project() {
+        let mut config = load_str("c.yaml", CONFIG).expect("config");
+        let without = Index::build(&config, &[]);
+        let push = [oci(
+            "reg.example.com:5000/team/app",
+            true,
+            false,
+            &["1.2.0"],
+        )];
+        assert!(names(&without.evaluate(&config, "", &push)).is_empty());
+
+        let cluster = crate::config::load_str(
+            "cluster.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: kargo-system-resources}\nstringData: {secret: x}\n---\napiVersion: kargo.akuity.io/v1alpha1\nkind: ClusterConfig\nmetadata: {name: cluster}\nspec:\n  webhookReceivers:\n  - {name: all, azure: {secretRef: {name: s}}}\n",
+        )
+        .expect("cluster config");
+        config.receivers.extend(cluster.receivers);
+        let index = Index::build(&config, &[]);
+        assert_eq!(
+            names(&index.evaluate(&config, "", &push)),
+            ["a/img", "b/img"]
+        );
+        // Project receivers still see only their own project.
+        assert_eq!(names(&index.evaluate(&config, "b", &push)), ["b/img"]);
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use duration::parse_duration;
 pub use limits::{MAX_FILE_BYTES, MAX_FLOW_DEPTH};
-pub use load::{config_files, load, load_lenient, load_str};
+pub use load::{
+    config_files, load, load_documents_lenient, load_lenient, load_str, DEFAULT_SYSTEM_NAMESPACE,
+};
 pub use receiver_url::{collision_message, path_collisions, receiver_path};
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 
@@ -62,9 +64,11 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]`, with its Secret resolved.
+/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]` (or the ClusterConfig's),
+/// with its Secret resolved.
 #[derive(Debug, Clone)]
 pub struct Receiver {
+    /// The project, or `""` for a ClusterConfig receiver (which refreshes every project).
     pub project: String,
     pub name: String,
     /// Its type, from [`RECEIVER_TYPES`](crate::receivers::RECEIVER_TYPES).

@@ -1040,3 +1040,78 @@ fn config_files_ends_symlink_loops_and_passes_over_dot_entries() {
     assert_eq!(files, [root.join("a/b/w.yaml")]);
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+const CLUSTER_CONFIG: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: cs
+  namespace: kargo-system-resources
+stringData:
+  secret: clustersecret
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterConfig
+metadata:
+  name: cluster
+spec:
+  webhookReceivers:
+  - name: everywhere
+    azure:
+      secretRef:
+        name: cs
+";
+
+#[test]
+fn cluster_config_receivers_use_the_system_namespace_and_an_empty_project() {
+    let config = ok(CLUSTER_CONFIG);
+    assert_eq!(config.receivers.len(), 1);
+    let r = &config.receivers[0];
+    assert_eq!((r.project.as_str(), r.name.as_str()), ("", "everywhere"));
+    // Kargo hashes "" + name + secret for ClusterConfig receivers.
+    assert_eq!(
+        r.path,
+        crate::config::receiver_path(&azure::TYPE, "", "everywhere", "clustersecret")
+    );
+    assert!(
+        !config.projects.iter().any(String::is_empty),
+        "{:?}",
+        config.projects
+    );
+
+    // The Secret must be in the system-resources namespace, not in a project.
+    let moved = CLUSTER_CONFIG.replace("namespace: kargo-system-resources", "namespace: p");
+    let e = errors(&moved);
+    assert!(
+        e.iter()
+            .any(|l| l.contains("not found in namespace \"kargo-system-resources\"")),
+        "{e:?}"
+    );
+    let renamed = CLUSTER_CONFIG.replace("name: cluster", "name: other");
+    let e = errors(&renamed);
+    assert!(
+        e.iter().any(|l| l.contains("must be named \"cluster\"")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn documents_load_object_by_object_with_another_system_namespace() {
+    let docs: Vec<(Origin, Value)> = CLUSTER_CONFIG
+        .replace("kargo-system-resources", "sys")
+        .split("---")
+        .chain([warehouse("", "  - image: {repoURL: 'x/y', constraint: '['}\n").as_str()])
+        .enumerate()
+        .map(|(i, d)| {
+            let origin = Origin {
+                file: format!("object {i}"),
+                document: 0,
+            };
+            (origin, serde_yaml_ng::from_str(d).unwrap())
+        })
+        .collect();
+    let (config, problems) = load_documents_lenient(docs, "sys");
+    assert_eq!(config.receivers.len(), 1, "{problems:?}");
+    assert!(config.warehouses.is_empty());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].to_string().contains("object 2"), "{problems:?}");
+}
