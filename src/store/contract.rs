@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use dockhand_core::warehouse_ref::WarehouseRef;
 
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshSeq, Store,
-    StoreError,
+    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshRecord,
+    RefreshSeq, Store, StoreError,
 };
 
 /// What the suite needs from a backend under test. One harness is one storage.
@@ -40,6 +40,7 @@ macro_rules! store_contract {
             deliveries_listed_newest_first_with_filters,
             deliveries_kept_per_receiver,
             query_filter_is_a_plain_substring,
+            kargo_refreshes_follow_patch_and_handling,
             delivery_and_its_refreshes_survive_reopen,
             finished_reconcile_clears_only_what_it_covered,
             sequences_grow_across_reopen,
@@ -216,6 +217,84 @@ pub async fn deliveries_kept_per_receiver(h: &dyn Harness) {
         .await
         .unwrap();
     assert_eq!(ids(&list), ["d-a-quiet-7"]);
+    store.close().await;
+}
+
+/// Kargo mode: each refresh a delivery asked for is linked to it; the patch that covered it
+/// gives it a token and a time, Kargo's handling a second time; a request that arrived after the
+/// patch started is not covered by it.
+pub async fn kargo_refreshes_follow_patch_and_handling(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    // Without linking (files mode) a delivery has no refresh records.
+    store
+        .record_delivery(delivery(1, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    store.link_refreshes();
+    store
+        .record_delivery(delivery(2, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    let w = wh("a", "app");
+    let covered = store.reconcile_started(&w, AT.into()).await.unwrap();
+    // Arrives while the patch is in flight: the next patch carries it.
+    store
+        .record_delivery(delivery(3, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    let token = "2026-11-26T10:00:01.000001Z".to_string();
+    store
+        .kargo_patched(&w, covered, Some(token.clone()), AT.into(), None)
+        .await
+        .unwrap();
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let refreshes = |id: &str| {
+        list.iter()
+            .find(|d| d.id == id)
+            .map(|d| d.refreshes.clone())
+            .unwrap()
+    };
+    assert!(refreshes("d-a-r-1").is_empty());
+    assert_eq!(
+        refreshes("d-a-r-2"),
+        [RefreshRecord {
+            warehouse: "a/app".into(),
+            token: Some(token.clone()),
+            patched_at: Some(AT.into()),
+            handled_at: None,
+            error: None,
+        }]
+    );
+    assert_eq!(
+        refreshes("d-a-r-3")[0].token,
+        None,
+        "not covered by that patch"
+    );
+    assert_eq!(
+        store.kargo_outstanding().await.unwrap(),
+        [(w.clone(), token.clone())]
+    );
+
+    let handled_at = "2026-11-26T10:00:02.000Z";
+    store
+        .kargo_handled(&w, token.clone(), handled_at.into())
+        .await
+        .unwrap();
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let d2 = list.iter().find(|d| d.id == "d-a-r-2").unwrap();
+    assert_eq!(d2.refreshes[0].handled_at.as_deref(), Some(handled_at));
+    assert!(store.kargo_outstanding().await.unwrap().is_empty());
+
+    // A refresh that could not be patched records why.
+    let covered = store.reconcile_started(&w, AT.into()).await.unwrap();
+    store
+        .kargo_patched(&w, covered, None, AT.into(), Some("dropped: gone".into()))
+        .await
+        .unwrap();
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let d3 = list.iter().find(|d| d.id == "d-a-r-3").unwrap();
+    assert_eq!(d3.refreshes[0].error.as_deref(), Some("dropped: gone"));
+    assert_eq!(d3.refreshes[0].patched_at, None);
     store.close().await;
 }
 
