@@ -146,21 +146,29 @@ struct ServeArgs {
     /// How long shutdown waits for requests in flight.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     shutdown_timeout: Duration,
-    /// Time allowed to receive a request's headers.
+    /// Time allowed from the first byte of a request head to its end.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     header_read_timeout: Duration,
     /// Time allowed to receive a whole request body (408 after it).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     request_timeout: Duration,
-    /// A connection with no traffic this long is closed (keep-alive included).
+    /// A connection with no traffic this long, and no request head arriving, is closed (a
+    /// keep-alive connection between requests, a new one that sends nothing).
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Duration,
-    /// Largest request head (request line and headers); at least 8192.
+    /// Largest request head (request line and headers), counted on the bytes received.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     max_header_bytes: usize,
-    /// Concurrent connections per listener; more wait in the kernel's backlog.
+    /// Open connections per listener. When full, the connection idle longest is closed for a
+    /// new one (none idle: the new one is closed); the last eighth is kept for clients holding
+    /// no connection.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Open connections per client (IPv4 address, IPv6 /64). Over it, the client's own oldest
+    /// idle connection (else its slowest request head) is closed for the new one. Behind a
+    /// proxy every connection comes from the proxy: raise it to --max-connections.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    max_connections_per_client: usize,
     /// Requests per receiver: RATE/s[:BURST]; 0 disables. Over it: 429 with Retry-After.
     #[arg(long, default_value = "50/s:200", value_parser = parse_rate, value_name = "RATE")]
     rate_limit_receiver: Rate,
@@ -443,6 +451,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 shutdown_timeout: a.shutdown_timeout,
                 limits: Limits {
                     max_connections: a.max_connections.max(1),
+                    max_connections_per_client: a.max_connections_per_client.max(1),
                     header_read_timeout: a.header_read_timeout.max(Duration::from_millis(100)),
                     idle_timeout: a.idle_timeout.max(Duration::from_millis(100)),
                     max_header_bytes: a.max_header_bytes,

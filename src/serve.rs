@@ -434,6 +434,7 @@ spec:
             shutdown_timeout: Duration::from_secs(2),
             limits: Limits {
                 max_connections: 16,
+                max_connections_per_client: 16,
                 header_read_timeout: Duration::from_secs(5),
                 idle_timeout: Duration::from_secs(5),
                 max_header_bytes: 16 << 10,
