@@ -16,3 +16,4 @@ mod harbor;
 mod hardening;
 mod lifecycle;
 mod refresh;
+mod storage;
