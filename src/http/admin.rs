@@ -202,6 +202,11 @@ fn served_freight(body: serde_json::Value) -> Option<api::Freight> {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let unusable = app.snapshot.load().unusable_subscriptions;
+    app.metrics.unusable_subscriptions.store(
+        i64::try_from(unusable).unwrap_or(i64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         app.metrics.render(),

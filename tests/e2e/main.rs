@@ -12,6 +12,7 @@ mod azure;
 mod core_service;
 mod deploy;
 mod discovery;
+mod fidelity;
 mod harbor;
 mod hardening;
 mod lifecycle;

@@ -136,19 +136,14 @@ impl Index {
         let mut map: HashMap<Box<str>, Vec<SubRef>> = HashMap::new();
         for (wi, w) in config.warehouses.iter().enumerate() {
             for (si, s) in w.subscriptions.iter().enumerate() {
-                let (space, key) = match s {
-                    Subscription::Image(i) => (Space::Oci, repo_url::image_key(&i.repo_url)),
-                    Subscription::Chart(c) => {
-                        let space = if c.name.is_some() {
-                            Space::Helm
-                        } else {
-                            Space::Oci
-                        };
-                        (space, repo_url::chart_key(&c.repo_url, c.name.as_deref()))
-                    }
-                    Subscription::Git(g) => (Space::Git, repo_url::git_key(&g.repo_url)),
+                let space = match s {
+                    Subscription::Image(_) => Space::Oci,
+                    Subscription::Chart(c) if c.name.is_some() => Space::Helm,
+                    Subscription::Chart(_) => Space::Oci,
+                    Subscription::Git(_) => Space::Git,
                 };
-                let Ok(key) = key else { continue };
+                // No key: a URL Kargo accepts that names no usable repository (loading warned).
+                let Ok(key) = s.webhook_key() else { continue };
                 let r = SubRef {
                     warehouse: wi as u32,
                     subscription: si as u32,
