@@ -123,6 +123,11 @@ struct ServeArgs {
     /// Deliveries kept per receiver; older ones are deleted.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     keep_deliveries: usize,
+    /// Byte budget of the store (at least 1 MiB): over it, the oldest deliveries are deleted
+    /// (never pending refreshes or Freight). The WAL adds at most 4 MiB after a checkpoint.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
+    max_store_bytes: u64,
     /// Warehouses reconciled at the same time.
     #[arg(long, default_value_t = 4, value_name = "N")]
     refresh_workers: usize,
@@ -442,6 +447,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 data_dir: a.data_dir,
                 base_url: a.base_url,
                 keep_deliveries: a.keep_deliveries.max(1),
+                max_store_bytes: a.max_store_bytes,
                 refresh_workers: a.refresh_workers.max(1),
                 refresh_cooldown: a.refresh_cooldown,
                 admin_token_file: a.admin_token_file,

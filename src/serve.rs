@@ -77,6 +77,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     pub base_url: String,
     pub keep_deliveries: usize,
+    /// Byte budget of the store's records; the oldest deliveries go first.
+    pub max_store_bytes: u64,
     pub refresh_workers: usize,
     pub refresh_cooldown: Duration,
     pub admin_token_file: Option<PathBuf>,
@@ -189,8 +191,11 @@ impl Server {
             None => None,
         };
         // The backend is chosen here; everything else holds an `Arc<dyn Store>`.
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&opts.data_dir, opts.keep_deliveries)?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+            &opts.data_dir,
+            opts.keep_deliveries,
+            opts.max_store_bytes,
+        )?);
         if let Some(k) = &kargo {
             k.attach_store(store.clone()).await;
         }
@@ -425,6 +430,7 @@ spec:
             data_dir,
             base_url: "http://127.0.0.1".to_string(),
             keep_deliveries: 100,
+            max_store_bytes: 64 * 1024 * 1024,
             refresh_workers: 1,
             refresh_cooldown: Duration::from_secs(1),
             admin_token_file: None,

@@ -209,6 +209,11 @@ fn served_freight(body: serde_json::Value) -> Option<api::Freight> {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let unusable = app.snapshot.load().unusable_subscriptions;
+    app.metrics.unusable_subscriptions.store(
+        i64::try_from(unusable).unwrap_or(i64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut text = app.metrics.render();
     if let Some(k) = &app.kargo {
         text.push_str(&k.render_metrics());

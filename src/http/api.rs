@@ -292,6 +292,10 @@ pub struct Subscription {
     pub discovered_at: Option<String>,
     /// The last discovery's error, `null` when it succeeded.
     pub error: Option<String>,
+    /// Why no webhook refreshes this subscription (its `repoURL` names no repository dockhand
+    /// can match: Kargo accepts it, dockhand loads it and refreshes it on its interval only);
+    /// `null` when webhooks do.
+    pub warning: Option<String>,
 }
 
 /// The fields of `spec.subscriptions[]` the API shows, per kind.
@@ -404,11 +408,13 @@ impl WarehouseDetail {
             .iter()
             .map(|s| {
                 let spec = SubscriptionSpec::new(s);
+                let warning = s.webhook_key().err().map(|e| e.to_string());
                 match results.next().filter(|r| r.repo_url == spec.repo_url()) {
                     Some(r) => Subscription {
                         discovered: Some(Artifacts::from(&r.artifacts)),
                         discovered_at: r.discovered_at.clone(),
                         error: r.error.clone(),
+                        warning,
                         spec,
                     },
                     None => Subscription {
@@ -416,6 +422,7 @@ impl WarehouseDetail {
                         discovered: None,
                         discovered_at: None,
                         error: None,
+                        warning,
                     },
                 }
             })
@@ -619,6 +626,7 @@ mod tests {
             }),
             discovered_at: Some("2026-01-01T00:00:00Z".into()),
             error: None,
+            warning: None,
         };
         let detail = WarehouseDetail {
             warehouse: Warehouse {

@@ -365,7 +365,7 @@ mod tests {
 
     fn refresher(dir: &std::path::Path) -> (Refresher, Queue, Arc<dyn Store>) {
         let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.join("data"), 100).expect("open store"));
+            Arc::new(SqliteStore::open(&dir.join("data"), 100, 1 << 30).expect("open store"));
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
             dockhand_core::config::Config::default(),
             &[],

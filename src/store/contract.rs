@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dockhand_core::warehouse_ref::WarehouseRef;
 
+use super::delivery_record::MAX_FIELD_BYTES;
 use super::{
     Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshRecord,
     RefreshSeq, Store, StoreError,
@@ -22,7 +23,17 @@ use super::{
 pub trait Harness: Send + Sync {
     /// Opens a store on this harness's storage, keeping `keep_deliveries` per receiver. The
     /// first call sees empty storage; a later call (after `close`) sees what was committed.
-    async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError>;
+    async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError> {
+        self.open_with_budget(keep_deliveries, 1024 * 1024 * 1024)
+            .await
+    }
+
+    /// As `open`, with a byte budget of `max_bytes` (`--max-store-bytes`).
+    async fn open_with_budget(
+        &self,
+        keep_deliveries: usize,
+        max_bytes: u64,
+    ) -> Result<Arc<dyn Store>, StoreError>;
 
     /// Marks the storage as written by a dockhand whose schema version is `version`.
     async fn write_schema_version(&self, version: i64);
@@ -49,6 +60,8 @@ macro_rules! store_contract {
             newer_schema_refused,
             closed_store_refuses_writes,
             full_write_queue_is_busy,
+            oversized_fields_stored_truncated_with_a_marker,
+            byte_budget_deletes_the_oldest_deliveries_only,
         );
     };
     (@tests $harness:expr; $($check:ident),* $(,)?) => {
@@ -623,5 +636,117 @@ pub async fn full_write_queue_is_busy(h: &dyn Harness) {
         }
     }
     assert!(store.pending().await.unwrap().contains(&wh("a", "after")));
+    store.close().await;
+}
+
+pub async fn oversized_fields_stored_truncated_with_a_marker(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let huge = |c: char| c.to_string().repeat(1024 * 1024);
+    let mut d = delivery(1, "a", "r1", Some(&format!("region={}", huge('q'))));
+    d.provider_id = Some(huge('p'));
+    d.message = huge('m');
+    d.repositories = vec![huge('r')];
+    d.qualifiers = (0..1000).map(|n| format!("{n}{}", huge('t'))).collect();
+    d.explanation = vec![huge('e')];
+    d.detail = serde_json::json!({ "why": huge('d') });
+    // Never refused for its size: the sender would only send it again.
+    store.record_delivery(d, vec![]).await.unwrap();
+
+    let got = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let got = &got[0];
+    let capped = |what: &str, s: &str, first: char| {
+        assert!(
+            s.len() <= MAX_FIELD_BYTES + 64,
+            "{what}: {} bytes stored",
+            s.len()
+        );
+        assert!(
+            s.contains(first) && s.contains("…[truncated "),
+            "{what}: {s:.80}"
+        );
+    };
+    capped("query", got.query.as_deref().unwrap(), 'q');
+    capped("provider id", got.provider_id.as_deref().unwrap(), 'p');
+    capped("message", &got.message, 'm');
+    capped("repository", &got.repositories[0], 'r');
+    capped("qualifier", &got.qualifiers[0], 't');
+    capped("explanation", &got.explanation[0], 'e');
+    capped("detail", got.detail["why"].as_str().unwrap(), 'd');
+    let last = got.qualifiers.last().unwrap();
+    assert!(
+        last.starts_with("…[truncated ") && last.ends_with(" more entries]"),
+        "{last}"
+    );
+    assert!(
+        got.qualifiers.len() < 100,
+        "{} qualifiers",
+        got.qualifiers.len()
+    );
+    // The query filter still finds it by the start of its query.
+    let by_query = DeliveryFilter {
+        query: Some("region=qqq".into()),
+        ..DeliveryFilter::default()
+    };
+    assert_eq!(store.deliveries(by_query).await.unwrap().len(), 1);
+    store.close().await;
+}
+
+pub async fn byte_budget_deletes_the_oldest_deliveries_only(h: &dyn Harness) {
+    let budget: u64 = 1024 * 1024;
+    let store = match h.open_with_budget(100_000, budget).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot open the store: {e}"),
+    };
+    let pending = wh("a", "pending");
+    store
+        .request_refresh(vec![pending.clone()], AT.into())
+        .await
+        .unwrap();
+    let freight = NewFreight {
+        id: "f1".into(),
+        created_at: AT.into(),
+        body: serde_json::json!({ "name": "f1" }).to_string(),
+    };
+    store
+        .record_discovery(&wh("a", "app"), AT.into(), "{}".into(), Some(freight))
+        .await
+        .unwrap();
+    // About 64 KiB each: 8 times the budget in all.
+    let fat = |n: u32| {
+        let mut d = delivery(n, "a", "r1", None);
+        d.qualifiers = (0..31)
+            .map(|i| format!("{i}{}", "x".repeat(2000)))
+            .collect();
+        d
+    };
+    for n in 0..128 {
+        store.record_delivery(fat(n), vec![]).await.unwrap();
+    }
+    let used = store.stored_bytes().await.unwrap();
+    assert!(
+        used <= budget,
+        "{used} bytes stored with a budget of {budget}"
+    );
+    let list = store
+        .deliveries(DeliveryFilter {
+            limit: 1000,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(list.first().map(|d| d.id.as_str()), Some("d-a-r1-127"));
+    assert!(list.len() >= 4, "only {} deliveries kept", list.len());
+    assert!(
+        list.len() < 20,
+        "{} deliveries of 64 KiB kept within 1 MiB",
+        list.len()
+    );
+    assert!(!ids(&list).contains(&"d-a-r1-0"));
+    // What the service runs on is never deleted for the budget.
+    assert_eq!(store.pending().await.unwrap(), vec![pending]);
+    assert_eq!(
+        store.freight(FreightFilter::default()).await.unwrap().len(),
+        1
+    );
     store.close().await;
 }

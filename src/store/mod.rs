@@ -10,8 +10,12 @@
 //!   or shared by several replicas), so `reconcile_finished` clears exactly the requests its
 //!   reconcile covered and a request that arrived meanwhile stays pending.
 //! - A Freight is kept once per id.
+//! - Deliveries are stored in `delivery_record`'s form (every field capped, each decision once),
+//!   and the store keeps within its byte budget by deleting the oldest deliveries; pending
+//!   refreshes, Warehouse state, discoveries and Freight are never deleted for it.
 //! - Errors carry no backend types: callers see `StoreError` only.
 
+pub mod delivery_record;
 mod sqlite;
 
 #[cfg(test)]
@@ -114,6 +118,9 @@ pub trait Store: Send + Sync {
     /// Kargo mode: tokens patched and not yet seen handled, as (Warehouse, token): what the
     /// Warehouse watch must look for after a restart.
     async fn kargo_outstanding(&self) -> Result<Vec<(WarehouseRef, String)>, StoreError>;
+
+    /// Bytes the stored records take (what `--max-store-bytes` bounds).
+    async fn stored_bytes(&self) -> Result<u64, StoreError>;
 
     /// Commits every write already submitted, then refuses new ones (`StoreError::Closed`).
     async fn close(&self);

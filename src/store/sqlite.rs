@@ -6,6 +6,11 @@
 //! own typed reply channel. Callers serialize their records before queueing, so the one writer
 //! does only SQL. Reads use a second connection (WAL lets them run beside the writer) on the
 //! blocking pool.
+//!
+//! Byte budget: after a batch that stored deliveries, the pages in use are compared with
+//! `--max-store-bytes`; over it, the oldest deliveries are deleted in the same transaction until
+//! about a tenth of the budget is free again (so pruning is not paid on every batch). The WAL is
+//! kept to `WAL_LIMIT` after each checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,8 +23,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshSeq, Store,
-    StoreError, WarehouseState,
+    delivery_record, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
+    RefreshSeq, Store, StoreError, WarehouseState,
 };
 
 /// Migrations, applied in order; `user_version` records how many ran. Never edit one that has
@@ -99,6 +104,10 @@ const WRITE_QUEUE: usize = 16_384;
 
 /// Jobs the writer commits in one transaction at most.
 const MAX_BATCH: usize = 512;
+
+/// Size the WAL file is cut back to after a checkpoint (`journal_size_limit`): without it the
+/// file keeps the size of the largest burst it ever held.
+pub const WAL_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The SQLite store; cheap to clone (clones share the writer thread and the reader).
 #[derive(Clone)]
@@ -236,14 +245,19 @@ impl From<rusqlite::Error> for StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`, keeping the newest `keep_deliveries`
-    /// deliveries of each receiver.
-    pub fn open(dir: &Path, keep_deliveries: usize) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_with_queue(dir, keep_deliveries, WRITE_QUEUE)
+    /// deliveries of each receiver and the database's records within `max_bytes`.
+    pub fn open(
+        dir: &Path,
+        keep_deliveries: usize,
+        max_bytes: u64,
+    ) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_queue(dir, keep_deliveries, max_bytes, WRITE_QUEUE)
     }
 
     fn open_with_queue(
         dir: &Path,
         keep_deliveries: usize,
+        max_bytes: u64,
         write_queue: usize,
     ) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -266,10 +280,10 @@ impl SqliteStore {
         };
         let mut writer = Connection::open(&path).map_err(open_err)?;
         writer
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
-                 PRAGMA busy_timeout=5000;",
-            )
+                 PRAGMA busy_timeout=5000; PRAGMA journal_size_limit={WAL_LIMIT};"
+            ))
             .map_err(open_err)?;
         migrate(&mut writer, &path)?;
         let last_seq: i64 = writer
@@ -289,6 +303,7 @@ impl SqliteStore {
             conn: writer,
             last_seq: last_seq as u64,
             keep: keep_deliveries,
+            max_bytes,
             unpruned: HashMap::new(),
         };
         let handle = std::thread::Builder::new()
@@ -349,7 +364,7 @@ impl Store for SqliteStore {
         delivery: Delivery,
         refresh: Vec<WarehouseRef>,
     ) -> Result<(), StoreError> {
-        let body = serde_json::to_string(&delivery)?;
+        let body = delivery_record::encode(&delivery)?;
         let (reply, answer) = oneshot::channel();
         let job = Job::Delivery {
             id: delivery.id,
@@ -479,7 +494,7 @@ impl Store for SqliteStore {
             })?;
             let mut out = Vec::new();
             for row in rows {
-                if let Ok(d) = serde_json::from_str::<Delivery>(&row?) {
+                if let Ok(d) = delivery_record::decode(&row?) {
                     out.push(d);
                 }
             }
@@ -613,6 +628,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn stored_bytes(&self) -> Result<u64, StoreError> {
+        self.read(|c| used_bytes(c).map(|b| b.max(0) as u64)).await
+    }
+
     async fn close(&self) {
         // Dropping the sender ends the writer's loop once it has drained the queue.
         self.inner.writer.lock().take();
@@ -683,6 +702,7 @@ struct Writer {
     conn: Connection,
     last_seq: u64,
     keep: usize,
+    max_bytes: u64,
     unpruned: HashMap<(String, String), usize>,
 }
 
@@ -712,6 +732,7 @@ impl Writer {
     fn run_batch(&mut self, batch: &mut [Job]) -> rusqlite::Result<()> {
         let seq_before = self.last_seq;
         let tx = self.conn.transaction()?;
+        let stores_deliveries = batch.iter().any(|j| matches!(j, Job::Delivery { .. }));
         for job in batch.iter_mut() {
             apply(&tx, job, &mut self.last_seq, &mut self.unpruned)?;
         }
@@ -739,6 +760,9 @@ impl Writer {
             )?
             .execute([])?;
             *n = 0;
+        }
+        if stores_deliveries {
+            keep_within_budget(&tx, self.max_bytes)?;
         }
         tx.commit()
     }
@@ -925,6 +949,56 @@ fn attach_refreshes(c: &Connection, deliveries: &mut [Delivery]) -> rusqlite::Re
     Ok(())
 }
 
+/// Bytes of the database's pages in use (free pages are reused before the file grows).
+fn used_bytes(c: &Connection) -> rusqlite::Result<i64> {
+    let pragma = |name: &str| c.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));
+    Ok((pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?)
+}
+
+/// Deletes the oldest deliveries while the database is over `max_bytes`, down to nine tenths
+/// of it. Only deliveries: pending refreshes, Warehouse state, discoveries and Freight are what
+/// the service runs on. The newest delivery is always kept.
+fn keep_within_budget(tx: &rusqlite::Transaction<'_>, max_bytes: u64) -> rusqlite::Result<()> {
+    let used = used_bytes(tx)?.max(0) as u64;
+    if used <= max_bytes {
+        return Ok(());
+    }
+    let to_free = used - max_bytes / 10 * 9;
+    let mut cutoff: Option<i64> = None;
+    {
+        // A row costs its body plus its keys and index entries (about 200 bytes).
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, length(CAST(body AS BLOB)) + length(id) * 2 + 200 FROM deliveries
+             WHERE seq < (SELECT MAX(seq) FROM deliveries) ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut freed: u64 = 0;
+        while let Some(row) = rows.next()? {
+            cutoff = Some(row.get(0)?);
+            freed += row.get::<_, i64>(1)?.max(0) as u64;
+            if freed >= to_free {
+                break;
+            }
+        }
+    }
+    if let Some(seq) = cutoff {
+        let deleted = tx
+            .prepare_cached("DELETE FROM deliveries WHERE seq <= ?1")?
+            .execute(params![seq])?;
+        tx.prepare_cached(
+            "DELETE FROM refresh_links WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+        )?
+        .execute([])?;
+        tracing::info!(
+            deleted,
+            used,
+            max_bytes,
+            "store over --max-store-bytes: deleted the oldest deliveries"
+        );
+    }
+    Ok(())
+}
+
 fn upsert_warehouse(tx: &rusqlite::Transaction<'_>, w: &WarehouseRef) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO warehouses (project, name) VALUES (?1, ?2)")?
         .execute(params![w.project, w.name])?;
@@ -981,9 +1055,14 @@ mod tests {
 
     #[async_trait]
     impl Harness for SqliteHarness {
-        async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError> {
+        async fn open_with_budget(
+            &self,
+            keep_deliveries: usize,
+            max_bytes: u64,
+        ) -> Result<Arc<dyn Store>, StoreError> {
             // A short queue, so that the busy check fills it in a few writes.
-            let store = SqliteStore::open_with_queue(self.dir.path(), keep_deliveries, 4)?;
+            let store =
+                SqliteStore::open_with_queue(self.dir.path(), keep_deliveries, max_bytes, 4)?;
             Ok(Arc::new(store))
         }
 

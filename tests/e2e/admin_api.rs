@@ -293,6 +293,7 @@ fn every_admin_endpoint_has_its_pinned_shape() {
         ("discovered", T::OptObj),
         ("discoveredAt", T::OptStr),
         ("error", T::OptStr),
+        ("warning", T::OptStr),
     ];
     let w = s.warehouse("kargo-demo", "mixed");
     pin("warehouse detail", &w, &detail_fields);

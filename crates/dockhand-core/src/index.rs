@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Subscription};
 use crate::event::Target;
@@ -51,7 +51,7 @@ pub struct Index {
 }
 
 /// What happened to one candidate subscription of one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
     pub project: String,
@@ -61,12 +61,12 @@ pub struct Candidate {
     pub repo_url: String,
     pub matched: bool,
     /// Why not, when not matched: one line per rejected tag or ref.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The result for one target of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The result for one target of a delivery (read back from a stored delivery to explain it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetResult {
     /// The repository URL as the payload spelt it.
@@ -98,29 +98,35 @@ pub struct Evaluation {
 impl Evaluation {
     /// One line per target that matched nothing, for the delivery's message.
     pub fn explain_misses(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for t in &self.targets {
-            match &t.normalized {
-                Err(e) => out.push(format!("{}: {e}", t.repo_url)),
-                Ok(key) if t.candidates.is_empty() => out.push(format!(
-                    "no Warehouse in this project subscribes to {key} (from {})",
-                    t.repo_url
-                )),
-                Ok(_) => {
-                    for c in t.candidates.iter().filter(|c| !c.matched) {
-                        out.push(format!(
-                            "{}/{} subscription {}: {}",
-                            c.project,
-                            c.warehouse,
-                            c.subscription,
-                            c.reason.as_deref().unwrap_or("not matched")
-                        ));
-                    }
+        explain_misses(&self.targets)
+    }
+}
+
+/// One line per target that matched nothing: the explanation of a delivery, derived from its
+/// matching result (so a stored delivery keeps only the result).
+pub fn explain_misses(targets: &[TargetResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in targets {
+        match &t.normalized {
+            Err(e) => out.push(format!("{}: {e}", t.repo_url)),
+            Ok(key) if t.candidates.is_empty() => out.push(format!(
+                "no Warehouse in this project subscribes to {key} (from {})",
+                t.repo_url
+            )),
+            Ok(_) => {
+                for c in t.candidates.iter().filter(|c| !c.matched) {
+                    out.push(format!(
+                        "{}/{} subscription {}: {}",
+                        c.project,
+                        c.warehouse,
+                        c.subscription,
+                        c.reason.as_deref().unwrap_or("not matched")
+                    ));
                 }
             }
         }
-        out
     }
+    out
 }
 
 impl Index {
@@ -134,19 +140,14 @@ impl Index {
         let mut map: HashMap<Box<str>, Vec<SubRef>> = HashMap::new();
         for (wi, w) in config.warehouses.iter().enumerate() {
             for (si, s) in w.subscriptions.iter().enumerate() {
-                let (space, key) = match s {
-                    Subscription::Image(i) => (Space::Oci, repo_url::image_key(&i.repo_url)),
-                    Subscription::Chart(c) => {
-                        let space = if c.name.is_some() {
-                            Space::Helm
-                        } else {
-                            Space::Oci
-                        };
-                        (space, repo_url::chart_key(&c.repo_url, c.name.as_deref()))
-                    }
-                    Subscription::Git(g) => (Space::Git, repo_url::git_key(&g.repo_url)),
+                let space = match s {
+                    Subscription::Image(_) => Space::Oci,
+                    Subscription::Chart(c) if c.name.is_some() => Space::Helm,
+                    Subscription::Chart(_) => Space::Oci,
+                    Subscription::Git(_) => Space::Git,
                 };
-                let Ok(key) = key else { continue };
+                // No key: a URL Kargo accepts that names no usable repository (loading warned).
+                let Ok(key) = s.webhook_key() else { continue };
                 let r = SubRef {
                     warehouse: wi as u32,
                     subscription: si as u32,

@@ -531,7 +531,15 @@ impl Loader {
         let namespace = self.namespace(origin, meta.namespace, "Warehouse");
         let (Some(name), Some(project)) = (name, namespace) else {
             // Still check the spec, so that one run shows every problem.
-            let _ = warehouse::build(origin, "", "", doc, &mut self.regexes, &mut self.problems);
+            let _ = warehouse::build(
+                origin,
+                "",
+                "",
+                doc,
+                &mut self.regexes,
+                &mut self.problems,
+                &mut self.warnings,
+            );
             return;
         };
         self.projects.insert(project.clone());
@@ -542,6 +550,7 @@ impl Loader {
             doc,
             &mut self.regexes,
             &mut self.problems,
+            &mut self.warnings,
         );
         let key = (project, name);
         if let Some(first) = self.warehouse_names.get(&key) {

@@ -184,6 +184,17 @@ impl Subscription {
         }
     }
 
+    /// The normalized key webhooks find this subscription by (what the index holds), or why
+    /// there is none: a URL Kargo accepts that names no usable repository, or a local
+    /// (`file://`) git repository. Such a subscription is refreshed only on its interval.
+    pub fn webhook_key(&self) -> Result<String, crate::repo_url::RepoUrlError> {
+        match self {
+            Subscription::Image(i) => crate::repo_url::image_key(&i.repo_url),
+            Subscription::Chart(c) => crate::repo_url::chart_key(&c.repo_url, c.name.as_deref()),
+            Subscription::Git(g) => crate::repo_url::git_key(&g.repo_url),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Subscription::Image(_) => "image",

@@ -4,6 +4,7 @@ use super::*;
 use crate::config::{
     CommitSelectionStrategy, FreightCreationPolicy, ImageSelectionStrategy, Subscription,
 };
+use crate::index::Index;
 use crate::receivers::{azure, harbor};
 
 /// The error lines for `text` loaded as `f.yaml`; empty when it loads.
@@ -1114,4 +1115,42 @@ fn documents_load_object_by_object_with_another_system_namespace() {
     assert!(config.warehouses.is_empty());
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].to_string().contains("object 2"), "{problems:?}");
+}
+
+/// Issue 17 item 14: git URLs Kargo's admission accepts but that name no repository dockhand
+/// can match load with a warning (the subscription is not indexed); URLs Kargo refuses stay
+/// errors.
+#[test]
+fn git_urls_kargo_admits_load_with_a_warning() {
+    for url in [
+        "http://github.com/example/repo?foo=bar",
+        "https://github.com/",
+        "https://foo:bar@github.com/",
+        "ssh://git.example.com/",
+        "https://example.com/ myrepo",
+    ] {
+        let text = warehouse("", &format!("  - git: {{repoURL: '{url}'}}\n"));
+        let config = ok(&text);
+        assert_eq!(config.warehouses.len(), 1, "{url}");
+        assert_eq!(config.warehouses[0].subscriptions[0].repo_url(), url);
+        assert_eq!(config.warnings.len(), 1, "{url}: {:?}", config.warnings);
+        let w = config.warnings[0].to_string();
+        assert!(
+            w.starts_with("f.yaml (document 0) spec.subscriptions[0].git.repoURL: ")
+                && w.contains("no webhook will refresh this subscription"),
+            "{w}"
+        );
+        assert!(!w.contains("foo:bar"), "the password is redacted: {w}");
+        assert!(
+            Index::build(&config, &[]).is_empty(),
+            "{url} is not indexed"
+        );
+    }
+    // Kargo's pattern refuses these (no path after the host, no scheme and no user): errors.
+    for url in ["https://github.com", "not a url", "ftp://github.com/a/b"] {
+        let text = warehouse("", &format!("  - git: {{repoURL: '{url}'}}\n"));
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{url}: {errs:?}");
+        assert!(errs[0].contains("git.repoURL"), "{errs:?}");
+    }
 }
