@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 /// A claim's identity: the first 128 bits of SHA-256 over project, receiver and id. Fixed size,
 /// so a 1 MiB id costs what a 36-byte one does; a collision needs 2^64 distinct ids.
-type Key = [u8; 16];
+pub type Key = [u8; 16];
 
 pub struct Dedup {
     window: Duration,
@@ -45,7 +45,13 @@ impl Dedup {
         }
     }
 
-    fn key(project: &str, receiver: &str, id: &str) -> Key {
+    /// The window claims hold for.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// The digest a claim is kept as, here and in the store.
+    pub fn key(project: &str, receiver: &str, id: &str) -> Key {
         let mut h = Sha256::new();
         for part in [project, receiver, id] {
             h.update((part.len() as u64).to_le_bytes());

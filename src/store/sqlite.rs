@@ -18,8 +18,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshSeq, Store,
-    StoreError, WarehouseState,
+    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, ProviderClaim, Recorded,
+    RefreshSeq, Store, StoreError, WarehouseState,
 };
 
 /// Migrations, applied in order; `user_version` records how many ran. Never edit one that has
@@ -78,6 +78,13 @@ const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO refresh_sequence (id, last)
         SELECT 1, COALESCE(MAX(seq), 0) FROM pending_refreshes;",
+    // 4: provider delivery ids claimed for de-duplication (a 16-byte digest each), so the
+    // window survives a restart. Times are Unix seconds.
+    "CREATE TABLE dedup_claims (
+        key BLOB PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+     );
+     CREATE INDEX dedup_claims_by_expiry ON dedup_claims (expires_at);",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -116,7 +123,11 @@ enum Job {
         receiver: String,
         body: String,
         refresh: Vec<WarehouseRef>,
-        reply: Reply<()>,
+        /// The de-duplication claim (key, expiry in Unix seconds) that must be new for the
+        /// delivery to be written; `recorded` says whether it was.
+        claim: Option<([u8; 16], i64)>,
+        recorded: Recorded,
+        reply: Reply<Recorded>,
     },
     /// Mark Warehouses pending (admin or interval refresh).
     Request {
@@ -155,9 +166,12 @@ impl Job {
     fn answer(self) {
         // A caller that stopped waiting (a dropped request) is no error of the store's.
         match self {
-            Job::Delivery { reply, .. }
-            | Job::Request { reply, .. }
-            | Job::Finished { reply, .. } => {
+            Job::Delivery {
+                recorded, reply, ..
+            } => {
+                let _ = reply.send(Ok(recorded));
+            }
+            Job::Request { reply, .. } | Job::Finished { reply, .. } => {
                 let _ = reply.send(Ok(()));
             }
             Job::Started { covers, reply, .. } => {
@@ -175,9 +189,10 @@ impl Job {
     fn fail(self, message: &str) {
         let err = || StoreError::Backend(message.to_string());
         match self {
-            Job::Delivery { reply, .. }
-            | Job::Request { reply, .. }
-            | Job::Finished { reply, .. } => {
+            Job::Delivery { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Job::Request { reply, .. } | Job::Finished { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
             Job::Started { reply, .. } => {
@@ -288,6 +303,28 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn submit_delivery(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<WarehouseRef>,
+        claim: Option<([u8; 16], i64)>,
+    ) -> Result<Recorded, StoreError> {
+        let body = serde_json::to_string(&delivery)?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Delivery {
+            id: delivery.id,
+            received_at: delivery.received_at,
+            project: delivery.project,
+            receiver: delivery.receiver,
+            body,
+            refresh,
+            claim,
+            recorded: Recorded::Stored,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
     /// Runs `f` on the reader connection, on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
@@ -310,18 +347,20 @@ impl Store for SqliteStore {
         delivery: Delivery,
         refresh: Vec<WarehouseRef>,
     ) -> Result<(), StoreError> {
-        let body = serde_json::to_string(&delivery)?;
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Delivery {
-            id: delivery.id,
-            received_at: delivery.received_at,
-            project: delivery.project,
-            receiver: delivery.receiver,
-            body,
-            refresh,
-            reply,
-        };
-        self.submit(job, answer).await
+        self.submit_delivery(delivery, refresh, None).await?;
+        Ok(())
+    }
+
+    async fn record_delivery_once(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<WarehouseRef>,
+        claim: ProviderClaim,
+    ) -> Result<Recorded, StoreError> {
+        // Wall-clock seconds, not a monotonic clock: the window must outlive the process.
+        let expires = unix_now() + claim.window.as_secs().max(1) as i64;
+        self.submit_delivery(delivery, refresh, Some((claim.key, expires)))
+            .await
     }
 
     async fn request_refresh(
@@ -612,6 +651,14 @@ impl Writer {
         for job in batch.iter_mut() {
             apply(&tx, job, &mut self.last_seq, &mut self.unpruned)?;
         }
+        if batch
+            .iter()
+            .any(|j| matches!(j, Job::Delivery { claim: Some(_), .. }))
+        {
+            // Expired claims, found by the expiry index: the cost is the rows removed.
+            tx.prepare_cached("DELETE FROM dedup_claims WHERE expires_at <= ?1")?
+                .execute(params![unix_now()])?;
+        }
         if self.last_seq != seq_before {
             tx.prepare_cached("UPDATE refresh_sequence SET last = ?1 WHERE id = 1")?
                 .execute(params![self.last_seq as i64])?;
@@ -652,8 +699,23 @@ fn apply(
             ref receiver,
             ref body,
             ref refresh,
+            ref claim,
+            ref mut recorded,
             ..
         } => {
+            if let Some((key, expires)) = claim {
+                tx.prepare_cached("DELETE FROM dedup_claims WHERE key = ?1 AND expires_at <= ?2")?
+                    .execute(params![&key[..], unix_now()])?;
+                let claimed = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO dedup_claims (key, expires_at) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![&key[..], expires])?;
+                if claimed == 0 {
+                    *recorded = Recorded::Duplicate;
+                    return Ok(());
+                }
+            }
             tx.prepare_cached(
                 "INSERT INTO deliveries (id, received_at, project, receiver, body)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -748,6 +810,13 @@ fn apply(
         }
     }
     Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn upsert_warehouse(tx: &rusqlite::Transaction<'_>, w: &WarehouseRef) -> rusqlite::Result<()> {
