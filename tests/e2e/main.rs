@@ -15,4 +15,5 @@ mod discovery;
 mod harbor;
 mod hardening;
 mod lifecycle;
+mod postgres;
 mod refresh;

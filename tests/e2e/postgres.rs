@@ -1,0 +1,267 @@
+//! Issue 14 (and issue 17 item 8): several replicas on one PostgreSQL behave as one server. Two
+//! real `dockhand serve` processes share a database on a real PostgreSQL cluster
+//! (`support::postgres`); each test has its own database. Also: de-duplication survives a
+//! restart on SQLite.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::support::postgres::Cluster;
+use serde_json::Value;
+
+fn config() -> tempfile::TempDir {
+    let mut c = BASE_CONFIG.to_string();
+    c.push_str(&image_warehouse(
+        "kargo-demo",
+        "app",
+        "myregistry.azurecr.io/team/app",
+        "^1.0.0",
+    ));
+    config_dir(&[("c.yaml", &c)])
+}
+
+fn azure_path(s: &Server) -> String {
+    s.admin_get("/api/v1/receivers")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "azure")
+        .and_then(|r| r["path"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// Two replicas on one fresh database.
+fn replicas(dir: &tempfile::TempDir, url: &str, extra: &[&str]) -> (Server, Server) {
+    let mut args = vec!["--database-url", url];
+    args.extend_from_slice(extra);
+    let a = Server::start(&[dir.path()], &args);
+    let b = Server::start(&[dir.path()], &args);
+    (a, b)
+}
+
+fn push(s: &Server, id: &str, tag: &str) -> (u16, Value) {
+    let path = azure_path(s);
+    s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push(id, "myregistry.azurecr.io", "team/app", tag),
+    )
+}
+
+#[test]
+fn either_replica_stores_and_both_show_everything() {
+    let dir = config();
+    let url = Cluster::shared().database();
+    let (a, b) = replicas(&dir, &url, &[]);
+    let (status, body) = push(&a, "to-a", "1.0.0");
+    assert_eq!(
+        (status, &body["msg"]),
+        (200, &Value::from("refreshed 1 warehouse(s)"))
+    );
+    let (status, _) = push(&b, "to-b", "1.0.1");
+    assert_eq!(status, 200);
+    // A 2xx means committed in PostgreSQL: each replica's admin API shows both at once.
+    for s in [&a, &b] {
+        let ids: Vec<String> = s
+            .deliveries()
+            .iter()
+            .map(|d| d["providerId"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(ids, ["to-b", "to-a"]);
+        assert_eq!(s.warehouse("kargo-demo", "app")["refreshCount"], 2);
+    }
+    a.wait_for("a reconcile", |s| {
+        s.warehouse("kargo-demo", "app")["reconcileCount"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    });
+    // Whichever replica reconciled, the other shows it.
+    assert!(
+        b.warehouse("kargo-demo", "app")["reconcileCount"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    );
+    // The database URL is never in a log.
+    assert!(!a.logs().contains(&url) && !b.logs().contains(&url));
+}
+
+#[test]
+fn the_same_delivery_id_sent_to_both_replicas_refreshes_once() {
+    let dir = config();
+    let url = Cluster::shared().database();
+    let (a, b) = replicas(&dir, &url, &[]);
+    let (status, body) = push(&a, "same-id", "1.0.0");
+    assert_eq!(
+        (status, &body["msg"]),
+        (200, &Value::from("refreshed 1 warehouse(s)"))
+    );
+    let (status, body) = push(&b, "same-id", "1.0.0");
+    assert_eq!(status, 200);
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("duplicate delivery same-id"),
+        "{body}"
+    );
+    assert_eq!(a.warehouse("kargo-demo", "app")["refreshCount"], 1);
+    let outcomes: Vec<Value> = b
+        .deliveries()
+        .iter()
+        .map(|d| d["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [Value::from("duplicate"), Value::from("refreshed")]
+    );
+}
+
+#[test]
+fn a_storm_over_two_replicas_reconciles_at_most_twice() {
+    let dir = config();
+    let url = Cluster::shared().database();
+    let (a, b) = replicas(&dir, &url, &["--refresh-cooldown", "3s"]);
+    for i in 0..40 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let (status, _) = push(s, &format!("storm-{i}"), "1.2.0");
+        assert_eq!(status, 200);
+    }
+    a.wait_for("the follow-up reconcile", |s| {
+        let w = s.warehouse("kargo-demo", "app");
+        w["reconcileCount"].as_u64().unwrap_or(0) >= 1 && w["pending"] == false
+    });
+    // Longer than a cooldown: a third reconcile would have happened by now.
+    std::thread::sleep(Duration::from_secs(5));
+    let w = b.warehouse("kargo-demo", "app");
+    let n = w["reconcileCount"].as_u64().unwrap_or(0);
+    assert!((1..=2).contains(&n), "{w}");
+    assert_eq!(w["refreshCount"], 40, "{w}");
+}
+
+#[test]
+fn interval_reconciles_are_not_doubled_by_two_replicas() {
+    let mut c = BASE_CONFIG.to_string();
+    c.push_str("---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata: {name: fast, namespace: kargo-demo}\nspec:\n  interval: 4s\n  subscriptions:\n  - image: {repoURL: myregistry.azurecr.io/fast}\n");
+    let dir = config_dir(&[("c.yaml", &c)]);
+    let url = Cluster::shared().database();
+    let (a, _b) = replicas(&dir, &url, &["--refresh-cooldown", "0s"]);
+    let started = Instant::now();
+    a.wait_for("an interval reconcile", |s| {
+        s.warehouse("kargo-demo", "fast")["reconcileCount"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    });
+    std::thread::sleep(Duration::from_secs(12));
+    let n = a.warehouse("kargo-demo", "fast")["reconcileCount"]
+        .as_u64()
+        .unwrap_or(0);
+    // One replica alone gives one per 4 s; two replicas each doing their own would give about
+    // twice as many.
+    let intervals = started.elapsed().as_secs() / 4;
+    assert!(
+        n >= 2 && n <= intervals + 1,
+        "{n} reconciles in {intervals} intervals"
+    );
+}
+
+#[test]
+fn database_down_answers_503_then_recovers() {
+    let cluster = Cluster::start();
+    let url = cluster.database();
+    let dir = config();
+    let (a, _b) = replicas(&dir, &url, &[]);
+    let (status, _) = push(&a, "before", "1.0.0");
+    assert_eq!(status, 200);
+    cluster.stop();
+    let stopped = Instant::now();
+    a.wait_for("/readyz 503", |s| {
+        s.http
+            .get(s.url("/readyz"))
+            .send()
+            .is_ok_and(|r| r.status() == 503)
+    });
+    assert!(stopped.elapsed() < Duration::from_secs(10));
+    let (status, body) = push(&a, "while-down", "1.0.1");
+    assert_eq!(status, 503, "{body}");
+    cluster.restart();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(30);
+    loop {
+        let ready = a
+            .http
+            .get(a.url("/readyz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready 30 s after the database returned"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The sender's retry is stored and refreshes; what was refused was never stored.
+    let (status, body) = push(&a, "while-down", "1.0.1");
+    assert_eq!(
+        (status, &body["msg"]),
+        (200, &Value::from("refreshed 1 warehouse(s)"))
+    );
+    let ids: Vec<Value> = a
+        .deliveries()
+        .iter()
+        .map(|d| d["providerId"].clone())
+        .collect();
+    assert_eq!(ids, [Value::from("while-down"), Value::from("before")]);
+}
+
+#[test]
+fn migrate_applies_the_schema_and_a_newer_one_is_refused() {
+    let url = Cluster::shared().database();
+    let out = dockhand(&["migrate", "--database-url", &url]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Make the schema look newer than this binary: serve refuses with a clear message.
+    let out = std::process::Command::new("psql")
+        .args([&url, "-c", "UPDATE dockhand_schema SET version = 999"])
+        .output();
+    if out.is_ok_and(|o| o.status.success()) {
+        let out = dockhand(&["migrate", "--database-url", &url]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("schema version 999, newer than this dockhand"),
+            "{err}"
+        );
+    }
+    // A wrong password is refused without showing it.
+    let bad = url
+        .replace("postgres@", "postgres:hunter2-secret@")
+        .replace("127.0.0.1", "127.0.0.1:1");
+    let out = dockhand(&["migrate", "--database-url", &bad]);
+    assert!(!out.status.success());
+    assert!(!stderr(&out).contains("hunter2-secret"), "{}", stderr(&out));
+}
+
+#[test]
+fn dedup_window_survives_a_restart_on_sqlite() {
+    let dir = config();
+    let mut s = Server::start(&[dir.path()], &[]);
+    let (_, body) = push(&s, "before-restart", "1.0.0");
+    assert_eq!(body["msg"], "refreshed 1 warehouse(s)");
+    s.kill9();
+    s.restart();
+    let (status, body) = push(&s, "before-restart", "1.0.0");
+    assert_eq!(status, 200);
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("duplicate delivery before-restart"),
+        "{body}"
+    );
+    assert_eq!(s.warehouse("kargo-demo", "app")["refreshCount"], 1);
+}
