@@ -653,7 +653,7 @@ pub async fn refreshes_claimed_once_under_a_lease(h: &dyn Harness) {
         .claim_refreshes(other_name, lease, Duration::ZERO, 10)
         .await
         .unwrap();
-    assert_eq!(taken, [w.clone()]);
+    assert_eq!(taken, std::slice::from_ref(&w));
     let seq = other.reconcile_started(&w, AT.into()).await.unwrap();
     other
         .reconcile_finished(&w, seq, AT.into(), None)
