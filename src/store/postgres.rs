@@ -186,7 +186,13 @@ impl PostgresStore {
             path: name.clone(),
             message,
         };
-        let mut config: tokio_postgres::Config = options.url.parse().map_err(|_| {
+        // TLS here always verifies the certificate and the host name, so libpq's stricter modes
+        // mean what `require` does; tokio-postgres knows only disable, prefer and require.
+        let url = options
+            .url
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
             // The parser's message may quote the URL, password included: say what to check.
             open_err("invalid connection URL (expected postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=disable|prefer|require)".into())
         })?;
