@@ -324,3 +324,28 @@ fn a_replica_killed_mid_reconcile_is_taken_over_after_its_lease() {
     // The acknowledged delivery is there.
     assert_eq!(b.deliveries().len(), 1);
 }
+
+#[test]
+fn the_postgres_overlay_runs_two_replicas_with_the_url_from_a_secret() {
+    let docs = crate::deploy::kustomize("deploy/kubernetes/overlays/postgres");
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "dockhand")
+        .expect("the dockhand Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().expect("env");
+    let url = env
+        .iter()
+        .find(|e| e["name"] == "DOCKHAND_DATABASE_URL")
+        .expect("DOCKHAND_DATABASE_URL");
+    assert_eq!(
+        url["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "dockhand-database", "key": "url"})
+    );
+    assert!(url.get("value").is_none(), "{url}");
+    // The base's environment is kept next to it.
+    assert!(env.iter().any(|e| e["name"] == "DOCKHAND_BASE_URL"));
+    // Still the side-by-side layout: its Ingress comes along.
+    assert!(docs.iter().any(|d| d["kind"] == "Ingress"));
+}
