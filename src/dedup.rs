@@ -7,6 +7,10 @@
 //! at most `max_entries` claims are kept. At the bound the oldest claims are forgotten first: a
 //! redelivery of one of those would refresh again, which is the safe side (one more refresh, never
 //! a lost one).
+//!
+//! This table is a cache in front of the store: the store keeps the same digest as a claim
+//! written with the delivery (`Store::record_delivery_once`), which is what makes the window
+//! survive a restart and hold across replicas sharing a database.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

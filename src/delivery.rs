@@ -172,10 +172,15 @@ pub async fn handle(
     let mut log = LogLine::of(&d);
     // The in-memory table above answers duplicates this process saw; the store's claim, written
     // with the delivery, answers those seen before a restart or by another replica.
-    let claim = claimed.as_ref().map(|pid| ProviderClaim {
-        key: Dedup::key(&receiver.project, &receiver.name, pid),
-        window: app.dedup.window(),
-    });
+    // `--dedup-window 0s` turns de-duplication off, in the store too.
+    let window_on = !app.dedup.window().is_zero();
+    let claim = claimed
+        .as_ref()
+        .filter(|_| window_on)
+        .map(|pid| ProviderClaim {
+            key: Dedup::key(&receiver.project, &receiver.name, pid),
+            window: app.dedup.window(),
+        });
     let mut body = body;
     // Kept to be recorded again as a duplicate if the store says so (only then needed).
     let copy = claim.is_some().then(|| d.clone());
