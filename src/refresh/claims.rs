@@ -75,7 +75,7 @@ pub(super) async fn run(
 }
 
 /// Reconciles one claimed Warehouse, renewing the lease while it runs. Cancelled mid-way, the
-/// claim is left to expire: the pending row stays, and a replica takes it over.
+/// pending row stays and the lease is given back, so another replica takes it over at once.
 async fn reconcile_claimed(refresher: &Refresher, key: &WarehouseRef, cancel: &CancellationToken) {
     let s = &refresher.shared;
     let renew = async {
@@ -87,7 +87,12 @@ async fn reconcile_claimed(refresher: &Refresher, key: &WarehouseRef, cancel: &C
         }
     };
     tokio::select! {
-        _ = cancel.cancelled() => {}
+        _ = cancel.cancelled() => {
+            // Shutting down (a rolling upgrade): give the claim back now rather than making the
+            // other replicas wait out the lease. Best effort; the lease expires anyway.
+            let release = s.store.renew_lease(key, &s.owner, Duration::ZERO);
+            let _ = tokio::time::timeout(Duration::from_millis(200), release).await;
+        }
         _ = renew => {}
         _ = reconcile::run(s, key, Dirty::All) => {}
     }

@@ -349,3 +349,43 @@ fn the_postgres_overlay_runs_two_replicas_with_the_url_from_a_secret() {
     // Still the side-by-side layout: its Ingress comes along.
     assert!(docs.iter().any(|d| d["kind"] == "Ingress"));
 }
+
+#[test]
+fn a_replica_shut_down_mid_reconcile_hands_its_claim_over_at_once() {
+    let web = Web::start();
+    web.route(
+        "/v2/team/slow/tags/list",
+        Reply::Hang(Duration::from_secs(60)),
+    );
+    let mut c = BASE_CONFIG.to_string();
+    c.push_str(&image_warehouse(
+        "kargo-demo",
+        "slow",
+        &format!("{}/team/slow", web.host()),
+        "^1.0.0",
+    ));
+    let dir = config_dir(&[("c.yaml", &c)]);
+    let url = Cluster::shared().database();
+    // A lease far longer than the test: only giving it back lets the other replica in.
+    let args = ["--database-url", &url, "--refresh-lease", "5m"];
+    let mut a = Server::start(&[dir.path()], &args);
+    let path = azure_path(&a);
+    let (status, _) = a.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("slow-1", &web.host(), "team/slow", "1.0.0"),
+    );
+    assert_eq!(status, 200);
+    a.wait_for("the reconcile to reach the registry", |_| web.hits() >= 1);
+    let b = Server::start(&[dir.path()], &args);
+    web.route(
+        "/v2/team/slow/tags/list",
+        json(404, r#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#),
+    );
+    a.signal("TERM");
+    assert!(a.wait_exit().success());
+    b.wait_for("the handover", |s| {
+        let w = s.warehouse("kargo-demo", "slow");
+        w["reconcileCount"] == 1 && w["pending"] == false
+    });
+}
