@@ -163,18 +163,38 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// An error with its causes, one clause each ("error connecting to server: Connection
+/// refused"): the driver's own message leaves the cause out.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
+}
+
 fn backend(e: tokio_postgres::Error) -> StoreError {
     // A closed connection or an unreachable server is unavailability; anything else the
     // database said is the database's error. tokio-postgres never puts the password in either.
     if e.is_closed() || e.as_db_error().is_none() {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(chain(&e))
     } else {
-        StoreError::Backend(e.to_string())
+        StoreError::Backend(chain(&e))
     }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(match &e {
+        // "Error occurred while creating a new object" says nothing to an operator.
+        deadpool_postgres::PoolError::Backend(inner) => chain(inner),
+        _ => chain(&e),
+    })
 }
 
 impl PostgresStore {
@@ -235,16 +255,16 @@ impl PostgresStore {
             path: self.inner.name.clone(),
             message,
         };
-        let mut client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| open_err(e.to_string()))?;
+        let mut client = self.inner.pool.get().await.map_err(|e| {
+            open_err(match pool_error(e) {
+                StoreError::Unavailable(m) => m,
+                other => other.to_string(),
+            })
+        })?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .await
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(|e| open_err(chain(&e)))?;
         let result = async {
             client
                 .batch_execute(
@@ -286,7 +306,7 @@ impl PostgresStore {
         let _ = client
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await;
-        result.map_err(|e| open_err(e.to_string()))?
+        result.map_err(|e| open_err(chain(&e)))?
     }
 
     /// Runs `f` with a pooled connection inside one transaction, committed before returning;

@@ -243,6 +243,16 @@ fn migrate_applies_the_schema_and_a_newer_one_is_refused() {
             "{err}"
         );
     }
+    // sslmode is honoured: the test server speaks no TLS, so requiring it fails, and says why.
+    for mode in ["require", "verify-full"] {
+        let tls = url.replace("sslmode=disable", &format!("sslmode={mode}"));
+        let out = dockhand(&["migrate", "--database-url", &tls]);
+        assert!(
+            !out.status.success(),
+            "sslmode={mode} connected without TLS"
+        );
+        assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
+    }
     // A wrong password is refused without showing it.
     let bad = url
         .replace("postgres@", "postgres:hunter2-secret@")
