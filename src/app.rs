@@ -39,6 +39,9 @@ pub struct App {
     pub discovery: Arc<Discovery>,
     pub settings: Settings,
     pub ready: AtomicBool,
+    /// False while a shared store (PostgreSQL) does not answer: `/readyz` then says 503 so a
+    /// load balancer sends webhooks to a replica that can store them.
+    pub store_reachable: Arc<AtomicBool>,
     /// Per receiver path.
     pub receiver_limiter: Limiter<String>,
     /// Per client IP address.

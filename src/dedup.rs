@@ -7,6 +7,10 @@
 //! at most `max_entries` claims are kept. At the bound the oldest claims are forgotten first: a
 //! redelivery of one of those would refresh again, which is the safe side (one more refresh, never
 //! a lost one).
+//!
+//! This table is a cache in front of the store: the store keeps the same digest as a claim
+//! written with the delivery (`Store::record_delivery_once`), which is what makes the window
+//! survive a restart and hold across replicas sharing a database.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -16,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 /// A claim's identity: the first 128 bits of SHA-256 over project, receiver and id. Fixed size,
 /// so a 1 MiB id costs what a 36-byte one does; a collision needs 2^64 distinct ids.
-type Key = [u8; 16];
+pub type Key = [u8; 16];
 
 pub struct Dedup {
     window: Duration,
@@ -45,7 +49,13 @@ impl Dedup {
         }
     }
 
-    fn key(project: &str, receiver: &str, id: &str) -> Key {
+    /// The window claims hold for.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// The digest a claim is kept as, here and in the store.
+    pub fn key(project: &str, receiver: &str, id: &str) -> Key {
         let mut h = Sha256::new();
         for part in [project, receiver, id] {
             h.update((part.len() as u64).to_le_bytes());

@@ -14,8 +14,9 @@ use dockhand_core::warehouse_ref::WarehouseRef;
 use serde_json::{json, Value};
 
 use crate::app::{now_rfc3339, App, Snapshot};
+use crate::dedup::Dedup;
 use crate::metrics::UnmatchedReason;
-use crate::store::Delivery;
+use crate::store::{Delivery, ProviderClaim, Recorded};
 
 /// Kargo's wording for a ping, kept so tooling that checks it keeps working.
 pub const PING_MESSAGE: &str = "ping event received, webhook is configured correctly";
@@ -103,12 +104,7 @@ pub async fn handle(
                 _ => false,
             };
             if duplicate {
-                d.status = 200;
-                d.outcome = Outcome::Duplicate;
-                d.message = format!(
-                    "duplicate delivery {}: already handled within the de-duplication window; nothing refreshed",
-                    event.provider_id.as_deref().unwrap_or_default()
-                );
+                mark_duplicate(&mut d);
                 Some(json!({ "msg": d.message }))
             } else {
                 match event.action {
@@ -218,9 +214,35 @@ pub async fn handle(
     d.duration_micros = started.elapsed().as_micros() as u64;
 
     let id = d.id.clone();
-    let log = LogLine::of(&d);
+    let mut log = LogLine::of(&d);
+    // The in-memory table above answers duplicates this process saw; the store's claim, written
+    // with the delivery, answers those seen before a restart or by another replica.
+    // `--dedup-window 0s` turns de-duplication off, in the store too.
+    let window_on = !app.dedup.window().is_zero();
+    let claim = claimed
+        .as_ref()
+        .filter(|_| window_on)
+        .map(|pid| ProviderClaim {
+            key: Dedup::key(&receiver.project, &receiver.name, pid),
+            window: app.dedup.window(),
+        });
+    let mut body = body;
+    // Kept to be recorded again as a duplicate if the store says so (only then needed).
+    let copy = claim.is_some().then(|| d.clone());
+    let mut recorded = app.refresher.record_delivery(d, &refresh, claim).await;
+    if let (Ok(Recorded::Duplicate), Some(mut d)) = (&recorded, copy) {
+        mark_duplicate(&mut d);
+        extra_headers.clear();
+        body = Some(json!({ "msg": d.message }));
+        log = LogLine::of(&d);
+        recorded = app
+            .refresher
+            .record_delivery(d, &[], None)
+            .await
+            .map(|_| Recorded::Stored);
+    }
     // Durable first, then queued (the refresher does both): a 2xx means committed.
-    if let Err(e) = app.refresher.record_delivery(d, &refresh).await {
+    if let Err(e) = recorded {
         // Never answer 2xx for something that is not durable: the sender will retry.
         tracing::error!(error = %e, "cannot record delivery");
         if let Some(id) = &claimed {
@@ -281,6 +303,18 @@ pub async fn refuse(
         .delivery(receiver.kind, Source::UNKNOWN, Outcome::Rejected);
     log.emit();
     error_response(status, message)
+}
+
+/// Turns `d` into the record of a duplicate: answered 200, nothing refreshed.
+fn mark_duplicate(d: &mut Delivery) {
+    d.status = 200;
+    d.outcome = Outcome::Duplicate;
+    d.message = format!(
+        "duplicate delivery {}: already handled within the de-duplication window; nothing refreshed",
+        d.provider_id.as_deref().unwrap_or_default()
+    );
+    d.refreshed.clear();
+    d.explanation.clear();
 }
 
 pub fn error_response(status: StatusCode, message: &str) -> Response {

@@ -13,6 +13,7 @@ use dockhand::http::listener::Limits;
 use dockhand::ratelimit::Rate;
 use dockhand::receiver_urls;
 use dockhand::serve;
+use dockhand::store::{PostgresOptions, PostgresStore};
 
 /// mimalloc instead of glibc malloc: a large configuration leaves millions of small blocks whose
 /// bins made glibc's allocator the top of the per-event profile (BENCHMARKS.md, lookup).
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Run the webhook listener, the admin API and the refresh engine.
     Serve(Box<ServeArgs>),
+    /// Apply the PostgreSQL schema migrations and exit (`serve` applies them too).
+    Migrate(MigrateArgs),
     /// Validate the configuration and print every problem (exit 1 if any).
     Check(ConfigArgs),
     /// Print each webhook receiver's URL, to register with the registry or git host.
@@ -45,6 +48,19 @@ enum Command {
     Refresh(RefreshArgs),
     /// List the Freight of one Warehouse, newest first (from a running server).
     Freight(FreightArgs),
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// PostgreSQL connection URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE (sslmode=disable,
+    /// prefer or require honoured).
+    #[arg(
+        long,
+        env = "DOCKHAND_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: String,
 }
 
 #[derive(Args)]
@@ -120,6 +136,21 @@ struct ServeArgs {
         value_name = "URL"
     )]
     base_url: String,
+    /// Store everything in this PostgreSQL database instead of SQLite in --data-dir, so that
+    /// several replicas share deliveries, de-duplication, refreshes and Freight:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE (sslmode=disable, prefer or require
+    /// honoured; the password is never logged).
+    #[arg(
+        long,
+        env = "DOCKHAND_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// With --database-url: how long a replica's claim on a pending refresh lasts unless it
+    /// renews it; a replica that died mid-reconcile is taken over after this.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    refresh_lease: Duration,
     /// Deliveries kept per receiver; older ones are deleted.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     keep_deliveries: usize,
@@ -445,6 +476,13 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 listen: a.listen,
                 admin_listen: a.admin_listen,
                 data_dir: a.data_dir,
+                database: a.database_url.map(|url| PostgresOptions {
+                    url,
+                    keep_deliveries: a.keep_deliveries.max(1),
+                    max_store_bytes: a.max_store_bytes,
+                    max_connections: 16,
+                }),
+                refresh_lease: a.refresh_lease.max(Duration::from_secs(1)),
                 base_url: a.base_url,
                 keep_deliveries: a.keep_deliveries.max(1),
                 max_store_bytes: a.max_store_bytes,
@@ -475,6 +513,18 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             .await?;
             forward_sighup(server.reload_requests());
             server.run(termination()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(a) => {
+            let store = PostgresStore::open(&PostgresOptions {
+                url: a.database_url,
+                keep_deliveries: 1,
+                max_store_bytes: u64::MAX,
+                max_connections: 2,
+            })
+            .await?;
+            dockhand::store::Store::close(&store).await;
+            eprintln!("the database schema is up to date");
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(a) => match dockhand_core::config::load(&a.config) {

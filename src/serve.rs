@@ -35,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::{Limiter, Rate};
 use crate::refresh::{self, Refresher};
 use crate::source::{ConfigSource, FileSource, ReloadRequests, Sink, SourceError};
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresOptions, PostgresStore, SqliteStore, Store};
 use crate::{http, receiver_urls};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -75,6 +75,10 @@ pub struct Options {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `--database-url`: PostgreSQL instead of SQLite in `data_dir` (several replicas).
+    pub database: Option<PostgresOptions>,
+    /// `--refresh-lease`: how long a claim on a pending refresh lasts (PostgreSQL).
+    pub refresh_lease: Duration,
     pub base_url: String,
     pub keep_deliveries: usize,
     /// Byte budget of the store's records; the oldest deliveries go first.
@@ -97,6 +101,38 @@ pub struct Options {
     pub insecure_registries: Vec<String>,
     /// Timeout of one discovery request (`--discovery-timeout`).
     pub discovery_timeout: Duration,
+}
+
+/// Asks a shared store every second whether it answers, and keeps `reachable` (`/readyz`) up
+/// to date: 503 within about a second of the database going away, ready again within a second
+/// of its return (the pool reconnects by itself).
+async fn watch_store(store: Arc<dyn Store>, reachable: Arc<AtomicBool>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let ok = match tokio::time::timeout(Duration::from_secs(2), store.check()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                if reachable.load(Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "the database does not answer: not ready");
+                }
+                false
+            }
+            Err(_) => {
+                if reachable.load(Ordering::Relaxed) {
+                    tracing::warn!("the database did not answer within 2s: not ready");
+                }
+                false
+            }
+        };
+        if ok && !reachable.load(Ordering::Relaxed) {
+            tracing::info!("the database answers again: ready");
+        }
+        reachable.store(ok, Ordering::Relaxed);
+    }
 }
 
 /// Runs the server until `shutdown` completes. Errors are user errors (exit 1).
@@ -191,11 +227,14 @@ impl Server {
             None => None,
         };
         // The backend is chosen here; everything else holds an `Arc<dyn Store>`.
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
-            &opts.data_dir,
-            opts.keep_deliveries,
-            opts.max_store_bytes,
-        )?);
+        let store: Arc<dyn Store> = match &opts.database {
+            Some(database) => Arc::new(PostgresStore::open(database).await?),
+            None => Arc::new(SqliteStore::open(
+                &opts.data_dir,
+                opts.keep_deliveries,
+                opts.max_store_bytes,
+            )?),
+        };
         if let Some(k) = &kargo {
             k.attach_store(store.clone()).await;
         }
@@ -228,6 +267,7 @@ impl Server {
             metrics: metrics.clone(),
             cooldown: opts.refresh_cooldown,
             kargo: kargo.clone(),
+            lease: opts.refresh_lease,
         });
         let app = Arc::new(App {
             snapshot,
@@ -237,6 +277,7 @@ impl Server {
             discovery,
             settings,
             ready: AtomicBool::new(false),
+            store_reachable: Arc::new(AtomicBool::new(true)),
             receiver_limiter: Limiter::new(opts.receiver_rate, 100_000),
             client_limiter: Limiter::new(opts.client_rate, 100_000),
             dedup: Dedup::new(opts.dedup_window, 1_000_000),
@@ -297,6 +338,13 @@ impl Server {
         app.refresher
             .start(queue, opts.refresh_workers, &tasks, &cancel)
             .await?;
+        if app.store.shares_work() {
+            tasks.spawn(watch_store(
+                app.store.clone(),
+                app.store_reachable.clone(),
+                cancel.clone(),
+            ));
+        }
         // One path for a reload request: the certificate and the configuration source both
         // hear it.
         let source_reload = ReloadRequests::default();
@@ -428,6 +476,8 @@ spec:
             listen: any,
             admin_listen: any,
             data_dir,
+            database: None,
+            refresh_lease: Duration::from_secs(30),
             base_url: "http://127.0.0.1".to_string(),
             keep_deliveries: 100,
             max_store_bytes: 64 * 1024 * 1024,

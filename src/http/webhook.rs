@@ -32,7 +32,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             return (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
         }
         (&Method::GET, "/readyz") => {
-            return if app.ready.load(Ordering::Relaxed) {
+            return if app.ready.load(Ordering::Relaxed)
+                && app.store_reachable.load(Ordering::Relaxed)
+            {
                 (StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()
             } else {
                 error_response(StatusCode::SERVICE_UNAVAILABLE, "not ready")

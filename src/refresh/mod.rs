@@ -11,7 +11,10 @@
 //!   exactly one follow-up run.
 //! - Two reconciles of one Warehouse start at least `cooldown` apart, so a storm of pushes (a
 //!   multi-arch push fires one webhook per manifest) costs the registry two discoveries, not fifty.
+//! - On a store several replicas share (`Store::shares_work`), the store hands out the work
+//!   instead (`claims.rs`): the same guarantees, across replicas.
 
+mod claims;
 mod patch;
 mod reconcile;
 
@@ -34,7 +37,7 @@ use crate::discovery::Discovery;
 use crate::kargo::Kargo;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
-use crate::store::{Delivery, Store, StoreError};
+use crate::store::{Delivery, ProviderClaim, Recorded, Store, StoreError};
 
 /// What the next reconcile of a Warehouse must discover again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,6 +81,10 @@ struct Shared {
     snapshot: Arc<ArcSwap<Snapshot>>,
     discovery: Arc<Discovery>,
     kargo: Option<Arc<Kargo>>,
+    /// Shared store only: how long a claim lasts, who claims, and the claim loop's wake-up.
+    lease: Duration,
+    owner: String,
+    wake: tokio::sync::Notify,
 }
 
 /// Handle on the refresh engine; cheap to clone.
@@ -99,6 +106,8 @@ pub struct Parts {
     pub cooldown: Duration,
     /// Kargo mode: a refresh is Kargo's annotation patch instead of discovery.
     pub kargo: Option<Arc<Kargo>>,
+    /// How long a claim on a pending refresh lasts on a shared store (`--refresh-lease`).
+    pub lease: Duration,
 }
 
 impl Refresher {
@@ -115,6 +124,10 @@ impl Refresher {
                     snapshot: parts.snapshot,
                     discovery: parts.discovery,
                     kargo: parts.kargo,
+                    lease: parts.lease,
+                    // Unique per process, and readable in the database when debugging.
+                    owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
+                    wake: tokio::sync::Notify::new(),
                 }),
             },
             Queue(rx),
@@ -124,20 +137,33 @@ impl Refresher {
     /// Records a delivery and the refreshes it decided in one committed transaction, then
     /// queues each Warehouse for the subscriptions the delivery named. Nothing is queued when
     /// the store refuses: the caller answers 503 and the sender retries.
+    /// With a `claim`, nothing is written or queued when the store finds the provider id
+    /// already claimed (`Recorded::Duplicate`).
     pub async fn record_delivery(
         &self,
         delivery: Delivery,
         refresh: &[WarehouseRefresh],
-    ) -> Result<(), StoreError> {
+        claim: Option<ProviderClaim>,
+    ) -> Result<Recorded, StoreError> {
         let warehouses = refresh.iter().map(|r| r.warehouse.clone()).collect();
-        self.shared
-            .store
-            .record_delivery(delivery, warehouses)
-            .await?;
-        for r in refresh {
-            self.queue(&r.warehouse, Some(&r.subscriptions));
+        let store = &self.shared.store;
+        let recorded = match claim {
+            Some(claim) => {
+                store
+                    .record_delivery_once(delivery, warehouses, claim)
+                    .await?
+            }
+            None => {
+                store.record_delivery(delivery, warehouses).await?;
+                Recorded::Stored
+            }
+        };
+        if recorded == Recorded::Stored {
+            for r in refresh {
+                self.queue(&r.warehouse, Some(&r.subscriptions));
+            }
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// Makes a refresh of every subscription of `warehouses` durable, then queues them (an
@@ -161,6 +187,11 @@ impl Refresher {
         s.metrics
             .refreshes_requested
             .fetch_add(1, Ordering::Relaxed);
+        if s.store.shares_work() {
+            // The store holds the request; whichever replica claims it reconciles it.
+            s.wake.notify_one();
+            return;
+        }
         let delay = {
             let mut slots = s.slots.lock();
             let slot = slots.entry(warehouse.clone()).or_default();
@@ -271,6 +302,17 @@ impl Refresher {
         tasks: &TaskTracker,
         cancel: &CancellationToken,
     ) -> Result<(), StoreError> {
+        if self.shared.store.shares_work() {
+            // Pending refreshes are claimed from the store, left-overs of a dead replica too.
+            tasks.spawn(claims::run(
+                self.clone(),
+                workers,
+                tasks.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(interval_schedule(self.clone(), cancel.clone()));
+            return Ok(());
+        }
         for w in self.shared.store.pending().await? {
             tracing::info!(project = %w.project, warehouse = %w.name, "resuming pending refresh");
             self.queue(&w, None);
@@ -345,6 +387,16 @@ async fn interval_schedule(refresher: Refresher, cancel: CancellationToken) {
             heap.pop();
             let w = &snap.config.warehouses[i];
             let key = WarehouseRef::from(w);
+            if refresher.shared.store.shares_work() {
+                // Asked more often than the interval: the store says no until one interval has
+                // passed since whichever replica last started a reconcile.
+                heap.push(Reverse((
+                    now + (w.interval / 4).max(Duration::from_secs(1)),
+                    i,
+                )));
+                claims::interval_request(&refresher, &key, w.interval).await;
+                continue;
+            }
             match refresher.interval_due(&key, now, w.interval) {
                 Err(later) => heap.push(Reverse((later, i))),
                 Ok(()) => {
@@ -379,6 +431,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             cooldown: Duration::ZERO,
             kargo: None,
+            lease: Duration::from_secs(30),
         });
         (refresher, queue, store)
     }

@@ -14,8 +14,8 @@ use dockhand_core::warehouse_ref::WarehouseRef;
 
 use super::delivery_record::MAX_FIELD_BYTES;
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshRecord,
-    RefreshSeq, Store, StoreError,
+    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, ProviderClaim, Recorded,
+    RefreshRecord, RefreshSeq, Store, StoreError,
 };
 
 /// What the suite needs from a backend under test. One harness is one storage.
@@ -62,6 +62,10 @@ macro_rules! store_contract {
             full_write_queue_is_busy,
             oversized_fields_stored_truncated_with_a_marker,
             byte_budget_deletes_the_oldest_deliveries_only,
+            provider_claims_survive_reopen,
+            provider_claims_shared_by_handles,
+            refreshes_claimed_once_under_a_lease,
+            interval_requested_once_per_interval,
         );
     };
     (@tests $harness:expr; $($check:ident),* $(,)?) => {
@@ -749,4 +753,161 @@ pub async fn byte_budget_deletes_the_oldest_deliveries_only(h: &dyn Harness) {
         1
     );
     store.close().await;
+}
+
+fn claim(id: u8) -> ProviderClaim {
+    ProviderClaim {
+        key: [id; 16],
+        window: Duration::from_secs(600),
+    }
+}
+
+pub async fn provider_claims_survive_reopen(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let first = store
+        .record_delivery_once(delivery(1, "a", "r", None), vec![wh("a", "app")], claim(1))
+        .await
+        .unwrap();
+    assert_eq!(first, Recorded::Stored);
+    let again = store
+        .record_delivery_once(delivery(2, "a", "r", None), vec![wh("a", "app")], claim(1))
+        .await
+        .unwrap();
+    assert_eq!(again, Recorded::Duplicate);
+    store.close().await;
+
+    // A restart remembers the claim; another id is new.
+    let store = open(h, 100).await;
+    let after = store
+        .record_delivery_once(delivery(3, "a", "r", None), vec![], claim(1))
+        .await
+        .unwrap();
+    assert_eq!(after, Recorded::Duplicate);
+    let other = store
+        .record_delivery_once(delivery(4, "a", "r", None), vec![], claim(2))
+        .await
+        .unwrap();
+    assert_eq!(other, Recorded::Stored);
+    // A duplicate wrote nothing.
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    assert_eq!(ids(&list), ["d-a-r-4", "d-a-r-1"]);
+    store.close().await;
+}
+
+pub async fn provider_claims_shared_by_handles(h: &dyn Harness) {
+    let a = open(h, 100).await;
+    if !a.shares_work() {
+        a.close().await;
+        return;
+    }
+    let b = open(h, 100).await;
+    // The same id arriving at two replicas together: exactly one stores it.
+    let (ra, rb) = tokio::join!(
+        a.record_delivery_once(delivery(1, "a", "r", None), vec![wh("a", "app")], claim(9)),
+        b.record_delivery_once(delivery(2, "a", "r", None), vec![wh("a", "app")], claim(9)),
+    );
+    let mut got = [ra.unwrap(), rb.unwrap()];
+    got.sort_by_key(|r| *r == Recorded::Stored);
+    assert_eq!(got, [Recorded::Duplicate, Recorded::Stored]);
+    // What one handle wrote, the other shows.
+    assert_eq!(b.pending().await.unwrap(), [wh("a", "app")]);
+    a.close().await;
+    b.close().await;
+}
+
+pub async fn refreshes_claimed_once_under_a_lease(h: &dyn Harness) {
+    let a = open(h, 100).await;
+    if !a.shares_work() {
+        // A store one process owns hands out no claims: its in-memory queue decides.
+        a.request_refresh(vec![wh("a", "app")], AT.into())
+            .await
+            .unwrap();
+        let none = a
+            .claim_refreshes("a", Duration::from_secs(1), Duration::ZERO, 10)
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        a.close().await;
+        return;
+    }
+    let b = open(h, 100).await;
+    let w = wh("a", "app");
+    let lease = Duration::from_millis(1500);
+    a.request_refresh(vec![w.clone()], AT.into()).await.unwrap();
+    let (ca, cb) = tokio::join!(
+        a.claim_refreshes("a", lease, Duration::ZERO, 10),
+        b.claim_refreshes("b", lease, Duration::ZERO, 10),
+    );
+    let (ca, cb) = (ca.unwrap(), cb.unwrap());
+    assert_eq!(ca.len() + cb.len(), 1, "claimed twice: {ca:?} {cb:?}");
+    // "a" holds it (or "b"); whoever holds it, the other waits for the lease to run out.
+    let (holder, other, other_name) = if ca.is_empty() {
+        (&b, &a, "a")
+    } else {
+        (&a, &b, "b")
+    };
+    holder.reconcile_started(&w, AT.into()).await.unwrap();
+    let nothing = other
+        .claim_refreshes(other_name, lease, Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert!(nothing.is_empty());
+    // The holder dies without finishing: after the lease, the other takes it over.
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    let taken = other
+        .claim_refreshes(other_name, lease, Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken, std::slice::from_ref(&w));
+    let seq = other.reconcile_started(&w, AT.into()).await.unwrap();
+    other
+        .reconcile_finished(&w, seq, AT.into(), None)
+        .await
+        .unwrap();
+    assert!(other.pending().await.unwrap().is_empty());
+    // A new request within the cooldown of the last start is not claimed yet.
+    other
+        .request_refresh(vec![w.clone()], AT.into())
+        .await
+        .unwrap();
+    let cooling = holder
+        .claim_refreshes("c", lease, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert!(cooling.is_empty());
+    let after = holder
+        .claim_refreshes("c", lease, Duration::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(after, [w]);
+    a.close().await;
+    b.close().await;
+}
+
+pub async fn interval_requested_once_per_interval(h: &dyn Harness) {
+    let a = open(h, 100).await;
+    if !a.shares_work() {
+        a.close().await;
+        return;
+    }
+    let b = open(h, 100).await;
+    let w = wh("a", "app");
+    let hour = Duration::from_secs(3600);
+    let (ra, rb) = tokio::join!(
+        a.request_refresh_if_due(&w, hour, AT.into()),
+        b.request_refresh_if_due(&w, hour, AT.into()),
+    );
+    assert_eq!([ra.unwrap(), rb.unwrap()].iter().filter(|x| **x).count(), 1);
+    let seq = a.reconcile_started(&w, AT.into()).await.unwrap();
+    a.reconcile_finished(&w, seq, AT.into(), None)
+        .await
+        .unwrap();
+    // Reconciled just now: not due again within the hour, whichever replica asks.
+    assert!(!b.request_refresh_if_due(&w, hour, AT.into()).await.unwrap());
+    assert!(b
+        .request_refresh_if_due(&w, Duration::ZERO, AT.into())
+        .await
+        .unwrap());
+    a.close().await;
+    b.close().await;
 }

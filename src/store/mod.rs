@@ -1,7 +1,8 @@
 //! Durable state: deliveries, Warehouse state, pending refreshes, discoveries and Freight. This
 //! module is the storage interface — the `Store` trait, its records and its errors — that the
 //! rest of the service uses through `Arc<dyn Store>`, so the backend is chosen at run time.
-//! `sqlite` is the embedded backend; `contract` is the test suite every backend passes.
+//! `sqlite` is the embedded backend, `postgres` the shared one (several replicas on one
+//! database); `contract` is the test suite every backend passes.
 //!
 //! Invariants every backend keeps (the contract suite checks them):
 //! - A write the caller awaited is committed durably: it survives a crash of the process or the
@@ -13,15 +14,21 @@
 //! - Deliveries are stored in `delivery_record`'s form (every field capped, each decision once),
 //!   and the store keeps within its byte budget by deleting the oldest deliveries; pending
 //!   refreshes, Warehouse state, discoveries and Freight are never deleted for it.
+//! - A provider delivery id claimed with `record_delivery_once` is remembered by the storage for
+//!   its window: across a restart, and across every replica sharing the storage.
 //! - Errors carry no backend types: callers see `StoreError` only.
 
 pub mod delivery_record;
+mod postgres;
 mod sqlite;
 
 #[cfg(test)]
 pub(crate) mod contract;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use dockhand_core::warehouse_ref::WarehouseRef;
@@ -37,6 +44,18 @@ pub trait Store: Send + Sync {
         delivery: Delivery,
         refresh: Vec<WarehouseRef>,
     ) -> Result<(), StoreError>;
+
+    /// `record_delivery` for a delivery that carries a provider id: in the same transaction,
+    /// claims `claim.key` for `claim.window`. When the key was already claimed within its window
+    /// nothing is written and the answer is `Recorded::Duplicate` (the caller records the
+    /// delivery again as a duplicate, without refreshes). A claim exists only if its delivery
+    /// committed, so a sender's retry after a 503 is never mistaken for a duplicate.
+    async fn record_delivery_once(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<WarehouseRef>,
+        claim: ProviderClaim,
+    ) -> Result<Recorded, StoreError>;
 
     /// Marks Warehouses pending (an admin or interval refresh).
     async fn request_refresh(
@@ -124,6 +143,74 @@ pub trait Store: Send + Sync {
 
     /// Commits every write already submitted, then refuses new ones (`StoreError::Closed`).
     async fn close(&self);
+
+    // The shared-work seam. A store that several processes share hands out pending refreshes
+    // as claims under a lease instead of letting each process reconcile what it queued; the
+    // defaults are those of a store one process owns (today's in-memory queue decides).
+
+    /// True when other processes may share this storage (the refresh engine then takes its
+    /// work from `claim_refreshes`).
+    fn shares_work(&self) -> bool {
+        false
+    }
+
+    /// Claims up to `limit` pending refreshes for `owner` until `lease` from now: those not
+    /// leased by anyone (or whose lease expired) and whose Warehouse's last reconcile started at
+    /// least `cooldown` ago. Each is handed to one claimant only.
+    async fn claim_refreshes(
+        &self,
+        _owner: &str,
+        _lease: Duration,
+        _cooldown: Duration,
+        _limit: usize,
+    ) -> Result<Vec<WarehouseRef>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Extends `owner`'s lease on `warehouse` to `lease` from now (a long reconcile).
+    async fn renew_lease(
+        &self,
+        _warehouse: &WarehouseRef,
+        _owner: &str,
+        _lease: Duration,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The interval refresh of a shared store: marks `warehouse` pending unless it is pending
+    /// already or a reconcile of it started less than `interval` ago, so several replicas
+    /// asking together still reconcile it once per interval. True when it was marked.
+    async fn request_refresh_if_due(
+        &self,
+        warehouse: &WarehouseRef,
+        _interval: Duration,
+        at: String,
+    ) -> Result<bool, StoreError> {
+        self.request_refresh(vec![warehouse.clone()], at).await?;
+        Ok(true)
+    }
+
+    /// Can the storage take writes now? (`/readyz` of a server on a shared database.)
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A provider delivery id claimed for de-duplication: a fixed-size digest of (project,
+/// receiver, id) — never the id itself, whose size the sender chooses — and how long it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderClaim {
+    pub key: [u8; 16],
+    pub window: Duration,
+}
+
+/// What `record_delivery_once` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Committed, with its refreshes and its claim.
+    Stored,
+    /// The id was claimed within the window: nothing was written.
+    Duplicate,
 }
 
 /// A pending-refresh sequence number: which requests of a Warehouse a reconcile covers.
@@ -275,4 +362,7 @@ pub enum StoreError {
     Closed,
     #[error("the store is busy (write queue full); try again")]
     Busy,
+    /// The database server could not be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use super::{
     delivery_record, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
-    RefreshSeq, Store, StoreError, WarehouseState,
+    ProviderClaim, Recorded, RefreshSeq, Store, StoreError, WarehouseState,
 };
 
 /// Migrations, applied in order; `user_version` records how many ran. Never edit one that has
@@ -97,6 +97,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (delivery_id, project, name)
      );
      CREATE INDEX refresh_links_by_warehouse ON refresh_links (project, name, seq);",
+    // 5: provider delivery ids claimed for de-duplication (a 16-byte digest each), so the
+    // window survives a restart. Times are Unix seconds.
+    "CREATE TABLE dedup_claims (
+        key BLOB PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+     );
+     CREATE INDEX dedup_claims_by_expiry ON dedup_claims (expires_at);",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -143,7 +150,11 @@ enum Job {
         refresh: Vec<WarehouseRef>,
         /// Also record each refresh against the delivery (Kargo mode).
         link: bool,
-        reply: Reply<()>,
+        /// The de-duplication claim (key, expiry in Unix seconds) that must be new for the
+        /// delivery to be written; `recorded` says whether it was.
+        claim: Option<([u8; 16], i64)>,
+        recorded: Recorded,
+        reply: Reply<Recorded>,
     },
     /// Kargo mode: the patch covering a Warehouse's requests up to `covered` landed or ended.
     KargoPatched {
@@ -198,8 +209,12 @@ impl Job {
     fn answer(self) {
         // A caller that stopped waiting (a dropped request) is no error of the store's.
         match self {
-            Job::Delivery { reply, .. }
-            | Job::Request { reply, .. }
+            Job::Delivery {
+                recorded, reply, ..
+            } => {
+                let _ = reply.send(Ok(recorded));
+            }
+            Job::Request { reply, .. }
             | Job::KargoPatched { reply, .. }
             | Job::KargoHandled { reply, .. }
             | Job::Finished { reply, .. } => {
@@ -220,8 +235,10 @@ impl Job {
     fn fail(self, message: &str) {
         let err = || StoreError::Backend(message.to_string());
         match self {
-            Job::Delivery { reply, .. }
-            | Job::Request { reply, .. }
+            Job::Delivery { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Job::Request { reply, .. }
             | Job::KargoPatched { reply, .. }
             | Job::KargoHandled { reply, .. }
             | Job::Finished { reply, .. } => {
@@ -342,6 +359,32 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn submit_delivery(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<WarehouseRef>,
+        claim: Option<([u8; 16], i64)>,
+    ) -> Result<Recorded, StoreError> {
+        let body = delivery_record::encode(&delivery)?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Delivery {
+            id: delivery.id,
+            received_at: delivery.received_at,
+            project: delivery.project,
+            receiver: delivery.receiver,
+            body,
+            refresh,
+            link: self
+                .inner
+                .link_refreshes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            claim,
+            recorded: Recorded::Stored,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
     /// Runs `f` on the reader connection, on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
@@ -364,22 +407,20 @@ impl Store for SqliteStore {
         delivery: Delivery,
         refresh: Vec<WarehouseRef>,
     ) -> Result<(), StoreError> {
-        let body = delivery_record::encode(&delivery)?;
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Delivery {
-            id: delivery.id,
-            received_at: delivery.received_at,
-            project: delivery.project,
-            receiver: delivery.receiver,
-            body,
-            refresh,
-            link: self
-                .inner
-                .link_refreshes
-                .load(std::sync::atomic::Ordering::Relaxed),
-            reply,
-        };
-        self.submit(job, answer).await
+        self.submit_delivery(delivery, refresh, None).await?;
+        Ok(())
+    }
+
+    async fn record_delivery_once(
+        &self,
+        delivery: Delivery,
+        refresh: Vec<WarehouseRef>,
+        claim: ProviderClaim,
+    ) -> Result<Recorded, StoreError> {
+        // Wall-clock seconds, not a monotonic clock: the window must outlive the process.
+        let expires = unix_now() + claim.window.as_secs().max(1) as i64;
+        self.submit_delivery(delivery, refresh, Some((claim.key, expires)))
+            .await
     }
 
     async fn request_refresh(
@@ -736,6 +777,14 @@ impl Writer {
         for job in batch.iter_mut() {
             apply(&tx, job, &mut self.last_seq, &mut self.unpruned)?;
         }
+        if batch
+            .iter()
+            .any(|j| matches!(j, Job::Delivery { claim: Some(_), .. }))
+        {
+            // Expired claims, found by the expiry index: the cost is the rows removed.
+            tx.prepare_cached("DELETE FROM dedup_claims WHERE expires_at <= ?1")?
+                .execute(params![unix_now()])?;
+        }
         if self.last_seq != seq_before {
             tx.prepare_cached("UPDATE refresh_sequence SET last = ?1 WHERE id = 1")?
                 .execute(params![self.last_seq as i64])?;
@@ -784,8 +833,23 @@ fn apply(
             ref body,
             ref refresh,
             link,
+            ref claim,
+            ref mut recorded,
             ..
         } => {
+            if let Some((key, expires)) = claim {
+                tx.prepare_cached("DELETE FROM dedup_claims WHERE key = ?1 AND expires_at <= ?2")?
+                    .execute(params![&key[..], unix_now()])?;
+                let claimed = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO dedup_claims (key, expires_at) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![&key[..], expires])?;
+                if claimed == 0 {
+                    *recorded = Recorded::Duplicate;
+                    return Ok(());
+                }
+            }
             tx.prepare_cached(
                 "INSERT INTO deliveries (id, received_at, project, receiver, body)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -997,6 +1061,13 @@ fn keep_within_budget(tx: &rusqlite::Transaction<'_>, max_bytes: u64) -> rusqlit
         );
     }
     Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn upsert_warehouse(tx: &rusqlite::Transaction<'_>, w: &WarehouseRef) -> rusqlite::Result<()> {

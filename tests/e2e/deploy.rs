@@ -34,7 +34,7 @@ fn repo() -> &'static Path {
 }
 
 /// `kubectl kustomize DIR`, parsed into one JSON value per YAML document.
-fn kustomize(dir: &str) -> Vec<Value> {
+pub(crate) fn kustomize(dir: &str) -> Vec<Value> {
     let path: PathBuf = repo().join(dir);
     let output = match Command::new("kubectl").arg("kustomize").arg(&path).output() {
         Ok(output) => output,

@@ -18,5 +18,6 @@ mod hardening;
 mod kargo;
 mod lifecycle;
 mod listener;
+mod postgres;
 mod refresh;
 mod storage;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod postgres;
 pub mod registry;
 pub mod web;
 
