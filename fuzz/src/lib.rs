@@ -176,6 +176,7 @@ impl FuzzRequest {
             &Request {
                 method: &self.method,
                 headers: &self.headers,
+                query: None,
                 body: &self.body,
             },
         )

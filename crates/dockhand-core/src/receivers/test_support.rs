@@ -50,6 +50,7 @@ pub(crate) fn receiver(
             file: "test".into(),
             document: 0,
         },
+        settings: Default::default(),
     }
 }
 
@@ -88,6 +89,7 @@ impl Req {
             &Request {
                 method: &self.method,
                 headers: &self.headers,
+                query: None,
                 body: &self.body,
             },
         )
