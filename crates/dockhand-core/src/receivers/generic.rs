@@ -14,6 +14,7 @@
 //! | request | result |
 //! |---|---|
 //! | body not JSON (a non-empty body) | 400 `invalid request body: ...` |
+//! | `whenExpression` does not compile | `Error` for that action, per request (the configuration loads, as in Kargo) |
 //! | empty body | `request.body` is nil; actions run |
 //! | action whose `whenExpression` is false | `NotApplicable`, "Request did not match whenExpression" |
 //! | `whenExpression` fails or is not a bool | `Error`, "Error evaluating whenExpression" |
@@ -156,17 +157,12 @@ pub enum IndexOperator {
     NotEquals,
 }
 
-/// Reads `generic:` at load: the actions' shape, and every `whenExpression` must compile (a
-/// typo is reported by `dockhand check`, not by the first delivery).
+/// Reads `generic:` at load: the actions' shape only. A `whenExpression` that does not compile
+/// is reported per request (`Error`, "Error evaluating whenExpression"), as Kargo does, so a
+/// ProjectConfig Kargo accepts loads here too.
 fn read_settings(section: &serde_json::Value) -> Result<ReceiverSettings, String> {
     let settings: Settings = serde_path_to_error::deserialize(section)
         .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
-    for (i, a) in settings.actions.iter().enumerate() {
-        if !a.when_expression.is_empty() {
-            expression::compile(&a.when_expression)
-                .map_err(|e| format!("actions[{i}].whenExpression does not compile: {e}"))?;
-        }
-    }
     Ok(ReceiverSettings::new(Arc::new(settings)))
 }
 

@@ -55,9 +55,11 @@ pub(crate) fn receiver(
 }
 
 /// An owned request; `send` runs it through `super::handle`.
+#[derive(Clone)]
 pub(crate) struct Req {
     pub method: Method,
     pub headers: HeaderMap,
+    pub query: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -66,8 +68,14 @@ impl Req {
         Req {
             method: Method::POST,
             headers: HeaderMap::new(),
+            query: None,
             body: body.as_ref().to_vec(),
         }
+    }
+
+    pub fn query(mut self, query: &str) -> Self {
+        self.query = Some(query.to_string());
+        self
     }
 
     pub fn method(mut self, m: Method) -> Self {
@@ -89,7 +97,7 @@ impl Req {
             &Request {
                 method: &self.method,
                 headers: &self.headers,
-                query: None,
+                query: self.query.as_deref(),
                 body: &self.body,
             },
         )
