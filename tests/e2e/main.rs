@@ -12,6 +12,7 @@ mod azure;
 mod core_service;
 mod deploy;
 mod discovery;
+mod generic;
 mod harbor;
 mod hardening;
 mod kargo;
