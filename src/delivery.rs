@@ -357,9 +357,13 @@ fn generic_actions(
         actions.len(),
         refresh.len()
     );
-    let body = generic::response_body(&results);
-    d.detail = body.clone();
-    (generic::status(&results), body, refresh)
+    // `detail` stays null: the admin API reads it as a matching result, which this is not; the
+    // explanation and the refreshed list say what each action did.
+    (
+        generic::status(&results),
+        generic::response_body(&results),
+        refresh,
+    )
 }
 
 fn describe_targets(d: &mut Delivery, targets: &[Target]) {
