@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use dockhand_core::config::Receiver;
 use dockhand_core::event::{Action, Outcome, Source, Target};
 use dockhand_core::index::WarehouseRefresh;
-use dockhand_core::receivers;
+use dockhand_core::receivers::{self, generic};
 use dockhand_core::warehouse_ref::WarehouseRef;
 use serde_json::{json, Value};
 
@@ -69,6 +69,7 @@ pub async fn handle(
         &receivers::Request {
             method: req.method,
             headers: req.headers,
+            query: req.query,
             body: req.body,
         },
     );
@@ -170,6 +171,13 @@ pub async fn handle(
                         d.outcome = Outcome::Ignored;
                         d.message = format!("{} event ignored: {reason}", event.event_type);
                         Some(json!({ "msg": d.message }))
+                    }
+                    Action::Generic(actions) => {
+                        let (status, body, chosen) =
+                            generic_actions(&mut d, snap, receiver, &actions);
+                        refresh = chosen;
+                        d.status = status;
+                        Some(body)
                     }
                     Action::Refresh(targets) => {
                         describe_targets(&mut d, &targets);
@@ -319,6 +327,77 @@ fn mark_duplicate(d: &mut Delivery) {
 
 pub fn error_response(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Kargo's generic receiver: the Warehouses each matched action selects, refreshed whole (as a
+/// Kargo refresh is), and Kargo's `{"results": [...]}` answer with its status.
+fn generic_actions(
+    d: &mut Delivery,
+    snap: &Snapshot,
+    receiver: &Receiver,
+    actions: &[generic::Evaluated],
+) -> (u16, Value, Vec<WarehouseRefresh>) {
+    let warehouses = &snap.config.warehouses;
+    let mut results = Vec::with_capacity(actions.len());
+    let mut chosen: Vec<WarehouseRef> = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        let selected = match &action.state {
+            generic::State::Selected(criteria) => {
+                generic::select(criteria, &receiver.project, warehouses)
+            }
+            generic::State::NotMatched => {
+                d.explanation
+                    .push(format!("action {i}: request did not match whenExpression"));
+                Vec::new()
+            }
+            generic::State::WhenError(e) => {
+                d.explanation
+                    .push(format!("action {i}: error evaluating whenExpression: {e}"));
+                Vec::new()
+            }
+            generic::State::SelectionError(e) => {
+                d.explanation.push(format!(
+                    "action {i}: error evaluating targetSelectionCriteria: {e}"
+                ));
+                Vec::new()
+            }
+        };
+        chosen.extend(selected.iter().cloned());
+        results.push(generic::action_result(action, &selected));
+    }
+    chosen.sort();
+    chosen.dedup();
+    let refresh: Vec<WarehouseRefresh> = chosen
+        .into_iter()
+        .map(|w| {
+            let n = warehouses
+                .iter()
+                .find(|x| x.project == w.project && x.name == w.name)
+                .map_or(0, |x| x.subscriptions.len());
+            WarehouseRefresh {
+                warehouse: w,
+                subscriptions: (0..n as u32).collect(),
+            }
+        })
+        .collect();
+    d.refreshed = refresh.iter().map(|r| r.warehouse.to_string()).collect();
+    d.outcome = if refresh.is_empty() {
+        Outcome::Unmatched
+    } else {
+        Outcome::Refreshed
+    };
+    d.message = format!(
+        "{} action(s): refreshed {} warehouse(s)",
+        actions.len(),
+        refresh.len()
+    );
+    // `detail` stays null: the admin API reads it as a matching result, which this is not; the
+    // explanation and the refreshed list say what each action did.
+    (
+        generic::status(&results),
+        generic::response_body(&results),
+        refresh,
+    )
 }
 
 fn describe_targets(d: &mut Delivery, targets: &[Target]) {

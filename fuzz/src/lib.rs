@@ -48,6 +48,22 @@ fn secret_value(key: &str) -> &'static str {
 }
 
 /// The receiver type byte 0 picks.
+/// Type-specific fields for the fuzzed receiver (see `ReceiverType::settings`): the generic
+/// receiver's actions, with expressions over every part of the request.
+fn settings_sample() -> serde_json::Value {
+    serde_json::json!({"actions": [{
+        "action": "Refresh",
+        "whenExpression": "request.header('X-Event-Type') == 'push' || request.body.a.b > 1 || len(request.headers('x')) > 0",
+        "parameters": {"p": "v"},
+        "targetSelectionCriteria": [{
+            "kind": "Warehouse",
+            "name": "${{ request.body.name }}",
+            "labelSelector": {"matchLabels": {"l": "${{ params.p }}"}},
+            "indexSelector": {"matchIndices": [{"key": "subscribedURLs", "operator": "Equals", "value": "${{ normalizeGit(request.body.url) }}"}]}
+        }]
+    }]})
+}
+
 pub fn receiver_type(selector: u8) -> &'static ReceiverType {
     RECEIVER_TYPES[usize::from(selector) % RECEIVER_TYPES.len()]
 }
@@ -115,6 +131,12 @@ impl FuzzRequest {
                 file: "fuzz".into(),
                 document: 0,
             },
+            // A type with its own fields gets a sample that exercises them; a reader that does
+            // not understand the sample leaves the receiver without settings.
+            settings: kind
+                .settings
+                .and_then(|read| read(&settings_sample()).ok())
+                .unwrap_or_default(),
         };
 
         let mut headers = HeaderMap::new();
@@ -176,6 +198,7 @@ impl FuzzRequest {
             &Request {
                 method: &self.method,
                 headers: &self.headers,
+                query: None,
                 body: &self.body,
             },
         )

@@ -13,6 +13,7 @@ mod core_service;
 mod deploy;
 mod discovery;
 mod fidelity;
+mod generic;
 mod harbor;
 mod hardening;
 mod kargo;

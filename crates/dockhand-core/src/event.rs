@@ -203,6 +203,9 @@ pub enum Action {
     /// An event dockhand acknowledges and records but does not act on (delete, quarantine,
     /// scan results ...). `reason` is shown on the delivery.
     Ignore { reason: String },
+    /// Kargo's generic receiver: its actions evaluated against the request. The service
+    /// selects the Warehouses (`receivers::generic::select`) and answers with Kargo's results.
+    Generic(Vec<crate::receivers::generic::Evaluated>),
 }
 
 /// A delivery a receiver accepted: authenticated and parsed.

@@ -79,6 +79,36 @@ pub struct Receiver {
     /// `/{type}/{sha256hex(project + name + secret)}` (before any base path).
     pub path: String,
     pub origin: Origin,
+    /// What the type reads from its own section beyond `secretRef` (the generic receiver's
+    /// `actions`), as its [`ReceiverType::settings`] reader built it; empty for other types.
+    pub settings: ReceiverSettings,
+}
+
+/// A receiver type's own configuration, read once at load by the type's reader and read back
+/// by its handler with [`ReceiverSettings::get`]. Opaque here so that the configuration model
+/// names no receiver type.
+#[derive(Clone, Default)]
+pub struct ReceiverSettings(Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl ReceiverSettings {
+    pub fn new(value: std::sync::Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        ReceiverSettings(Some(value))
+    }
+
+    /// The settings, when they are a `T` (the type that the receiver's reader stores).
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.as_deref().and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+impl std::fmt::Debug for ReceiverSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ReceiverSettings(..)"
+        } else {
+            "ReceiverSettings(none)"
+        })
+    }
 }
 
 impl Receiver {
@@ -154,6 +184,8 @@ pub struct Credential {
 pub struct Warehouse {
     pub project: String,
     pub name: String,
+    /// `metadata.labels` (the generic receiver's `labelSelector` reads them).
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `spec.interval`, default 5m.
     pub interval: Duration,
     pub freight_creation_policy: FreightCreationPolicy,

@@ -7,7 +7,7 @@ use serde_yaml_ng::Value;
 
 use super::diagnostics::{type_name, Problems};
 use super::secrets::{SecretValue, StoredSecret};
-use super::{receiver_path, Origin, Receiver, ReceiverSecrets};
+use super::{receiver_path, Origin, Receiver, ReceiverSecrets, ReceiverSettings};
 use crate::receivers::{ReceiverType, RECEIVER_TYPES};
 use crate::secret::Secret;
 
@@ -41,6 +41,8 @@ pub(super) struct PendingReceiver {
     pub origin: Origin,
     /// The entry's field path, `spec.webhookReceivers[i]`.
     pub field: String,
+    /// The type's own fields, read by its `settings` reader.
+    pub settings: ReceiverSettings,
 }
 
 /// The entries of `spec.webhookReceivers`, each checked on its own. Entries with a problem are
@@ -190,7 +192,31 @@ fn receiver(
             None
         }
     };
+    let settings = match kind.settings {
+        None => Some(ReceiverSettings::default()),
+        Some(read) => {
+            let section = map.get(type_key).map(serde_json::to_value);
+            let read = match section {
+                Some(Ok(mut section)) => {
+                    if let Some(fields) = section.as_object_mut() {
+                        fields.remove("secretRef");
+                    }
+                    read(&section)
+                }
+                Some(Err(e)) => Err(e.to_string()),
+                None => read(&serde_json::Value::Null),
+            };
+            match read {
+                Ok(settings) => Some(settings),
+                Err(why) => {
+                    problems.field(origin, &format!("{field}.{type_key}"), why);
+                    None
+                }
+            }
+        }
+    };
     Some(PendingReceiver {
+        settings: settings?,
         project: project.to_string(),
         secret_namespace: project.to_string(),
         name: name?,
@@ -309,5 +335,6 @@ pub(super) fn resolve(
         kind,
         secrets,
         origin: pending.origin,
+        settings: pending.settings,
     })
 }

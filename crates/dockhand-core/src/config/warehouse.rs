@@ -132,9 +132,22 @@ pub(super) fn build(
     if problems.len() > before {
         return None;
     }
+    // `metadata.labels` (string values; anything else is not a Kubernetes label and is skipped):
+    // the generic receiver selects Warehouses by label.
+    let labels = doc
+        .get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
     Some(Warehouse {
         project: project.to_string(),
         name: name.to_string(),
+        labels,
         interval,
         freight_creation_policy,
         subscriptions,

@@ -93,6 +93,7 @@ pub static TYPE: ReceiverType = ReceiverType {
     ],
     handle,
     sources: &[ACR, AZURE_DEVOPS, EVENT_GRID],
+    settings: None,
 };
 
 const UNRECOGNIZED: &str = "unrecognized request: this azure receiver accepts Azure Container \
@@ -604,7 +605,10 @@ fn event_grid_delivery(value: &Value, headers: &HeaderMap) -> Result<Event, Reje
             Action::Refresh(t) => targets.extend(t),
             Action::Ignore { reason } => reasons.push(reason),
             // Not produced for Event Grid events; kept total rather than unreachable.
-            Action::Ping | Action::Handshake { .. } | Action::RefreshPromotions { .. } => {}
+            Action::Ping
+            | Action::Handshake { .. }
+            | Action::RefreshPromotions { .. }
+            | Action::Generic(_) => {}
         }
     }
     let action = if targets.is_empty() {

@@ -47,6 +47,7 @@ pub static TYPE: ReceiverType = ReceiverType {
     optional_keys: &[],
     handle,
     sources: &[HARBOR],
+    settings: None,
 };
 
 const SRC: Source = HARBOR;

@@ -5,6 +5,7 @@
 //! - `azure`: Azure Container Registry webhooks, Azure DevOps service hooks and Azure Event Grid
 //!   deliveries of registry events, all on one `azure` receiver.
 //! - `harbor`: Harbor webhooks, default and CloudEvents payload formats.
+//! - `generic`: Kargo's generic receiver: the ProjectConfig's actions, expr-lang expressions.
 //!
 //! Each provider file declares one [`ReceiverType`] (its name, the Secret keys it reads, its
 //! handler, the sources it reports); [`RECEIVER_TYPES`] lists them, and everything else derives
@@ -16,6 +17,7 @@
 
 mod auth;
 pub mod azure;
+pub mod generic;
 pub mod harbor;
 mod payload;
 
@@ -27,7 +29,7 @@ use crate::event::{Event, Rejection, Source};
 /// Every receiver type dockhand implements, in the order messages list them. Adding a type is a
 /// new file in this folder plus one line here (see ARCHITECTURE.md, "How to add a receiver
 /// type").
-pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE];
+pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE, &generic::TYPE];
 
 /// Authenticates and parses one request for its receiver.
 pub type Handler = fn(&Receiver, &Request<'_>) -> Result<Event, Rejection>;
@@ -47,7 +49,15 @@ pub struct ReceiverType {
     pub handle: Handler,
     /// Every source the handler can report (besides [`Source::UNKNOWN`]).
     pub sources: &'static [Source],
+    /// Reads the type's own fields of its `spec.webhookReceivers[].<type>` section (everything
+    /// but `secretRef`, given as JSON) at load, for the handler to find in
+    /// [`Receiver::settings`]; an `Err` is reported at that section and leaves the receiver out.
+    /// `None`: the type has no fields of its own.
+    pub settings: Option<SettingsReader>,
 }
+
+/// See [`ReceiverType::settings`].
+pub type SettingsReader = fn(&serde_json::Value) -> Result<crate::config::ReceiverSettings, String>;
 
 impl PartialEq for ReceiverType {
     /// Names are unique across [`RECEIVER_TYPES`] (a test checks it).
@@ -93,6 +103,8 @@ pub struct KeyGroup {
 pub struct Request<'a> {
     pub method: &'a Method,
     pub headers: &'a HeaderMap,
+    /// The URL's query string, without `?` (the generic receiver's `request.params`).
+    pub query: Option<&'a str>,
     pub body: &'a [u8],
 }
 

@@ -50,13 +50,16 @@ pub(crate) fn receiver(
             file: "test".into(),
             document: 0,
         },
+        settings: Default::default(),
     }
 }
 
 /// An owned request; `send` runs it through `super::handle`.
+#[derive(Clone)]
 pub(crate) struct Req {
     pub method: Method,
     pub headers: HeaderMap,
+    pub query: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -65,8 +68,14 @@ impl Req {
         Req {
             method: Method::POST,
             headers: HeaderMap::new(),
+            query: None,
             body: body.as_ref().to_vec(),
         }
+    }
+
+    pub fn query(mut self, query: &str) -> Self {
+        self.query = Some(query.to_string());
+        self
     }
 
     pub fn method(mut self, m: Method) -> Self {
@@ -88,6 +97,7 @@ impl Req {
             &Request {
                 method: &self.method,
                 headers: &self.headers,
+                query: self.query.as_deref(),
                 body: &self.body,
             },
         )

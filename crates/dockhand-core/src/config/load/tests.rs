@@ -511,7 +511,7 @@ fn invalid_manifests() {
         (
             "receiver with no type",
             "apiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata: {name: p}\nspec:\n  webhookReceivers:\n  - name: r\n    azur: {secretRef: {name: s}}\n".into(),
-            vec!["f.yaml (document 0) spec.webhookReceivers[0]: no receiver type: set exactly one of azure, harbor (unrecognized: azur)"],
+            vec!["f.yaml (document 0) spec.webhookReceivers[0]: no receiver type: set exactly one of azure, harbor, generic (unrecognized: azur)"],
         ),
         (
             "receiver with two types",
@@ -521,7 +521,7 @@ fn invalid_manifests() {
         (
             "receiver of a type dockhand lacks",
             azure_receiver("s").replace("azure:", "github:"),
-            vec!["f.yaml (document 0) spec.webhookReceivers[0].github: receiver type github is not supported by dockhand yet (supported: azure, harbor)"],
+            vec!["f.yaml (document 0) spec.webhookReceivers[0].github: receiver type github is not supported by dockhand yet (supported: azure, harbor, generic)"],
         ),
         (
             "receiver without name or secretRef",
