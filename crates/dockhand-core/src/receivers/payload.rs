@@ -41,10 +41,20 @@ impl PayloadError {
 
     /// The 400 answer for this error, with what was learnt before it.
     pub(super) fn reject(self, source: Source, event_type: Option<&str>) -> Rejection {
-        let mut r = Rejection::bad_request(source, self.to_string());
+        let mut r = invalid_body(source, self);
         r.event_type = event_type.map(str::to_owned);
         r
     }
+}
+
+/// Kargo's words for a body it cannot read, which senders and scripts may already look for.
+pub(super) const INVALID_BODY: &str = "invalid request body";
+
+/// The 400 answer for a body that cannot be read: Kargo's `invalid request body`, then what
+/// exactly was wrong (Kargo stops at its words; the detail is what tells a user what to fix).
+/// Every receiver type answers a malformed body through here.
+pub(super) fn invalid_body(source: Source, detail: impl std::fmt::Display) -> Rejection {
+    Rejection::bad_request(source, format!("{INVALID_BODY}: {detail}"))
 }
 
 /// Parses a request body as JSON. Non-UTF-8 input, trailing garbage and nesting deeper than
@@ -251,5 +261,18 @@ mod tests {
         assert_eq!(quote("a b"), "\"a b\"");
         let long = "é".repeat(500);
         assert!(quote(&long).chars().count() < 130);
+    }
+
+    #[test]
+    fn rejections_start_with_kargos_words() {
+        let r = PayloadError::Empty.reject(Source::UNKNOWN, Some("push"));
+        assert_eq!(
+            (r.status, r.message.as_str(), r.event_type.as_deref()),
+            (
+                400,
+                "invalid request body: request body is empty",
+                Some("push")
+            )
+        );
     }
 }
