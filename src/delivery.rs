@@ -85,7 +85,10 @@ pub async fn handle(
             d.source = event.source;
             d.event_type = Some(event.event_type.clone());
             d.provider_id = event.provider_id.clone();
-            let dedupable = matches!(event.action, Action::Refresh(_) | Action::Ignore { .. });
+            let dedupable = matches!(
+                event.action,
+                Action::Refresh(_) | Action::Ignore { .. } | Action::PullRequest { .. }
+            );
             let duplicate = match (&event.provider_id, dedupable) {
                 (Some(id), true) => {
                     if app.dedup.claim(&receiver.project, &receiver.name, id) {
@@ -128,6 +131,24 @@ pub async fn handle(
                         d.status = 200;
                         d.outcome = Outcome::Ignored;
                         d.message = format!("{} event ignored: {reason}", event.event_type);
+                        Some(json!({ "msg": d.message }))
+                    }
+                    Action::PullRequest {
+                        pr_url,
+                        repo_url,
+                        merged,
+                    } => {
+                        // Files mode has no Promotions: acknowledged, recorded with the URL so
+                        // an operator can see which pull request it was.
+                        d.status = 200;
+                        d.outcome = Outcome::Ignored;
+                        d.message = Action::pull_request_message(merged).to_owned();
+                        if let Some(repo) = &repo_url {
+                            d.repositories.push(repo.clone());
+                        }
+                        d.detail = json!({
+                            "pullRequest": { "url": pr_url, "repoURL": repo_url, "merged": merged }
+                        });
                         Some(json!({ "msg": d.message }))
                     }
                     Action::Refresh(targets) => {

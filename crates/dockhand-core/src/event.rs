@@ -199,6 +199,31 @@ pub enum Action {
     /// An event dockhand acknowledges and records but does not act on (delete, quarantine,
     /// scan results ...). `reason` is shown on the delivery.
     Ignore { reason: String },
+    /// A pull request was closed: merged (GitHub, Gitea `closed` + `merged`, GitLab `merge`,
+    /// Bitbucket `pullrequest:fulfilled` / `pr:merged`) or not (`close`, `rejected`,
+    /// `declined`). In Kargo mode it refreshes the Promotions waiting on that pull request (a
+    /// `git-wait-for-pr` step whose output names `pr_url`), as Kargo does; in files mode there
+    /// are no Promotions, so it is recorded as ignored, with the URL.
+    PullRequest {
+        /// The pull request's web page, as Kargo's `pullRequestURL` index keys it
+        /// (`https://github.com/o/r/pull/1`).
+        pr_url: String,
+        /// The repository the pull request belongs to, when the payload names it.
+        repo_url: Option<String>,
+        merged: bool,
+    },
+}
+
+impl Action {
+    /// What a delivery of this pull request says in files mode, where there is no Promotion to
+    /// refresh.
+    pub fn pull_request_message(merged: bool) -> &'static str {
+        if merged {
+            "pull request merged: refreshes Promotions in Kargo mode"
+        } else {
+            "pull request closed without merging: refreshes Promotions in Kargo mode"
+        }
+    }
 }
 
 /// A delivery a receiver accepted: authenticated and parsed.
@@ -234,6 +259,12 @@ impl Rejection {
             source,
             event_type: None,
         }
+    }
+
+    /// The same refusal, saying which event it was.
+    pub fn with_event_type(mut self, event_type: &str) -> Self {
+        self.event_type = Some(event_type.to_owned());
+        self
     }
 
     pub fn unauthorized(source: Source, message: impl Into<String>) -> Self {

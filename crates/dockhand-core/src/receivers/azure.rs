@@ -573,7 +573,7 @@ fn event_grid_delivery(value: &Value, headers: &HeaderMap) -> Result<Event, Reje
             Action::Refresh(t) => targets.extend(t),
             Action::Ignore { reason } => reasons.push(reason),
             // Not produced for Event Grid events; kept total rather than unreachable.
-            Action::Ping | Action::Handshake { .. } => {}
+            Action::Ping | Action::Handshake { .. } | Action::PullRequest { .. } => {}
         }
     }
     let action = if targets.is_empty() {

@@ -5,6 +5,7 @@
 //! - `azure`: Azure Container Registry webhooks, Azure DevOps service hooks and Azure Event Grid
 //!   deliveries of registry events, all on one `azure` receiver.
 //! - `harbor`: Harbor webhooks, default and CloudEvents payload formats.
+//! - `github`: GitHub webhooks: pushes, pull requests, GHCR packages (HMAC-signed).
 //!
 //! Each provider file declares one [`ReceiverType`] (its name, the Secret keys it reads, its
 //! handler, the sources it reports); [`RECEIVER_TYPES`] lists them, and everything else derives
@@ -16,6 +17,7 @@
 
 mod auth;
 pub mod azure;
+pub mod github;
 pub mod harbor;
 mod payload;
 
@@ -27,7 +29,7 @@ use crate::event::{Event, Rejection, Source};
 /// Every receiver type dockhand implements, in the order messages list them. Adding a type is a
 /// new file in this folder plus one line here (see ARCHITECTURE.md, "How to add a receiver
 /// type").
-pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE];
+pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE, &github::TYPE];
 
 /// Authenticates and parses one request for its receiver.
 pub type Handler = fn(&Receiver, &Request<'_>) -> Result<Event, Rejection>;

@@ -164,6 +164,35 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A bool field; absent is `false`.
+    pub(super) fn flag(&self, key: &str) -> Result<bool, PayloadError> {
+        match self.get(key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.wrong(key, "a boolean", other)),
+        }
+    }
+
+    /// An array of strings; an absent array is empty.
+    pub(super) fn strings(&self, key: &str) -> Result<Vec<&'a str>, PayloadError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.as_str()),
+                    other => Err(PayloadError::WrongType {
+                        field: format!("{}[{i}]", self.field(key)),
+                        expected: "a string",
+                        found: type_name(other),
+                    }),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong(key, "an array", other)),
+        }
+    }
+
     /// An array of objects; an absent array is empty.
     pub(super) fn objects(&self, key: &str) -> Result<Vec<Obj<'a>>, PayloadError> {
         match self.get(key) {
