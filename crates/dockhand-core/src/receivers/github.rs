@@ -144,18 +144,9 @@ fn push_target(body: &Obj<'_>) -> Result<Target, PayloadError> {
     let changed_paths = if commits.len() >= MAX_COMMITS {
         None
     } else {
-        let mut paths: Vec<String> = Vec::new();
-        let head = body.obj("head_commit")?;
-        for commit in commits.iter().chain(head.iter()) {
-            for key in ["added", "modified", "removed"] {
-                for p in commit.strings(key)? {
-                    if !paths.iter().any(|q| q == p) {
-                        paths.push(p.to_owned());
-                    }
-                }
-            }
-        }
-        Some(paths)
+        let mut all = commits;
+        all.extend(body.obj("head_commit")?);
+        Some(payload::commit_paths(&all)?)
     };
     Ok(Target::Git {
         repo_url: repo_url.to_owned(),

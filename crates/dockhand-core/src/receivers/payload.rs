@@ -217,6 +217,22 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// The files a git push touched: `added`, `modified` and `removed` of each commit (GitHub's,
+/// GitLab's and Gitea's commit shape), each path once, in order of first mention.
+pub(super) fn commit_paths(commits: &[Obj<'_>]) -> Result<Vec<String>, PayloadError> {
+    let mut paths: Vec<String> = Vec::new();
+    for commit in commits {
+        for key in ["added", "modified", "removed"] {
+            for p in commit.strings(key)? {
+                if !paths.iter().any(|q| q == p) {
+                    paths.push(p.to_owned());
+                }
+            }
+        }
+    }
+    Ok(paths)
+}
+
 /// Quotes a payload value for a message, cut short so a huge field cannot bloat the record.
 pub(super) fn quote(s: &str) -> String {
     const MAX: usize = 120;
