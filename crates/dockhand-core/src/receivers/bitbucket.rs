@@ -34,6 +34,7 @@
 use http::HeaderMap;
 
 use super::auth::{self, Hash, SignatureScheme};
+use super::git_push;
 use super::payload::{self, quote, Obj, PayloadError};
 use super::{header_str, ReceiverType, Request};
 use crate::config::Receiver;
@@ -114,7 +115,7 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
         "repo:refs_changed" => {
             let v = body()?;
             let o = Obj::new(&v, "", "a Bitbucket Server webhook body").map_err(reject)?;
-            Action::Refresh(vec![server_refs_changed(&o).map_err(reject)?])
+            Action::Refresh(server_refs_changed(&o).map_err(reject)?)
         }
         "pullrequest:fulfilled" | "pullrequest:rejected" => {
             let v = body()?;
@@ -214,35 +215,38 @@ fn cloud_push(body: &Obj<'_>) -> Result<Target, PayloadError> {
     })
 }
 
-/// The HTTP clone link of a Bitbucket Server repository (else its first clone link).
-fn server_clone_url<'a>(repository: &Obj<'a>) -> Result<Option<&'a str>, PayloadError> {
+/// The clone links of a Bitbucket Server repository, the HTTP one first.
+fn server_clone_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, PayloadError> {
     let Some(links) = repository.obj("links")? else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let clone = links.objects("clone")?;
-    let mut first = None;
-    for link in &clone {
+    let mut urls = Vec::new();
+    for link in links.objects("clone")? {
         let Some(href) = link.str("href")?.filter(|h| !h.is_empty()) else {
             continue;
         };
         if link.str("name")? == Some("http") {
-            return Ok(Some(href));
+            urls.insert(0, href);
+        } else {
+            urls.push(href);
         }
-        first.get_or_insert(href);
     }
-    Ok(first)
+    Ok(urls)
 }
 
-fn server_refs_changed(body: &Obj<'_>) -> Result<Target, PayloadError> {
+fn server_refs_changed(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
     let repository = body
         .obj("repository")?
         .ok_or_else(|| PayloadError::missing("repository", "refs_changed names its repository"))?;
-    let repo_url = server_clone_url(&repository)?.ok_or_else(|| {
-        PayloadError::missing(
+    // Every clone link: its SSH service (port 7999) and its HTTP one (`/scm/`) are different
+    // repository keys, and a Warehouse may subscribe by either.
+    let urls = server_clone_urls(&repository)?;
+    if urls.is_empty() {
+        return Err(PayloadError::missing(
             repository.field("links.clone"),
             "the clone links name the repository (this server sends none, so it cannot be matched)",
-        )
-    })?;
+        ));
+    }
     let mut refs = Vec::new();
     for change in body.objects("changes")? {
         let r = change.obj("ref")?;
@@ -274,12 +278,7 @@ fn server_refs_changed(body: &Obj<'_>) -> Result<Target, PayloadError> {
             },
         });
     }
-    Ok(Target::Git {
-        repo_url: repo_url.to_owned(),
-        refs,
-        default_branch: None,
-        changed_paths: None,
-    })
+    Ok(git_push::targets(&urls, refs, None, None))
 }
 
 fn cloud_pull_request(body: &Obj<'_>, merged: bool) -> Result<Action, PayloadError> {
@@ -345,7 +344,7 @@ fn server_pull_request(body: &Obj<'_>, merged: bool) -> Result<Action, PayloadEr
         .transpose()?
         .flatten()
     {
-        Some(r) => server_clone_url(&r)?.map(str::to_owned),
+        Some(r) => server_clone_urls(&r)?.first().map(|u| (*u).to_owned()),
         None => None,
     };
     Ok(Action::PullRequest {

@@ -26,6 +26,7 @@
 //! `provider_id`: `X-Gitea-Delivery`.
 
 use super::auth::{self, Hash, SignatureScheme};
+use super::git_push;
 use super::payload::{self, quote, Obj, PayloadError};
 use super::{header_str, ReceiverType, Request};
 use crate::config::Receiver;
@@ -85,7 +86,7 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
             let value = payload::parse_json(req.body).map_err(reject)?;
             let body = Obj::new(&value, "", "a Gitea webhook body").map_err(reject)?;
             if event_type == "push" {
-                Action::Refresh(vec![push_target(&body).map_err(reject)?])
+                Action::Refresh(push_targets(&body).map_err(reject)?)
             } else {
                 pull_request(&body).map_err(reject)?
             }
@@ -105,19 +106,26 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     })
 }
 
-fn repo_url<'a>(repository: &Obj<'a>) -> Result<&'a str, PayloadError> {
-    for key in ["clone_url", "ssh_url", "html_url"] {
-        if let Some(url) = repository.str(key)?.filter(|u| !u.is_empty()) {
-            return Ok(url);
-        }
+/// The repository's clone and SSH URLs (its web URL when both are missing): one target each
+/// when they are different repository keys (SSH on its own port, as Gitea's default 2222).
+fn repo_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, PayloadError> {
+    let mut urls = Vec::new();
+    for key in ["clone_url", "ssh_url"] {
+        urls.extend(repository.str(key)?.filter(|u| !u.is_empty()));
     }
-    Err(PayloadError::missing(
-        repository.field("clone_url"),
-        "a push names its repository's URL",
-    ))
+    if urls.is_empty() {
+        urls.extend(repository.str("html_url")?.filter(|u| !u.is_empty()));
+    }
+    if urls.is_empty() {
+        return Err(PayloadError::missing(
+            repository.field("clone_url"),
+            "a push names its repository's URL",
+        ));
+    }
+    Ok(urls)
 }
 
-fn push_target(body: &Obj<'_>) -> Result<Target, PayloadError> {
+fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
     let reference = body.required_str("ref", "a push names the ref it moved")?;
     let after = body.str("after")?.unwrap_or("");
     let repository = body
@@ -136,15 +144,16 @@ fn push_target(body: &Obj<'_>) -> Result<Target, PayloadError> {
     } else {
         Some(payload::commit_paths(&commits)?)
     };
-    Ok(Target::Git {
-        repo_url: repo_url(&repository)?.to_owned(),
-        refs: vec![RefUpdate {
-            name: reference.to_owned(),
-            new_object_id: after.to_owned(),
-        }],
+    let refs = vec![RefUpdate {
+        name: reference.to_owned(),
+        new_object_id: after.to_owned(),
+    }];
+    Ok(git_push::targets(
+        &repo_urls(&repository)?,
+        refs,
         default_branch,
         changed_paths,
-    })
+    ))
 }
 
 fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
@@ -165,7 +174,7 @@ fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
     })?;
     let pr_url = pr.required_str("html_url", "Kargo knows a pull request by its web URL")?;
     let repo_url = match body.obj("repository")? {
-        Some(r) => Some(repo_url(&r)?.to_owned()),
+        Some(r) => repo_urls(&r)?.first().map(|u| (*u).to_owned()),
         None => None,
     };
     Ok(Action::PullRequest {

@@ -30,6 +30,7 @@
 //! `provider_id`: the `X-GitHub-Delivery` GUID (the same on a redelivery).
 
 use super::auth::{self, Hash, SignatureScheme};
+use super::git_push;
 use super::payload::{self, quote, Obj, PayloadError};
 use super::{header_str, ReceiverType, Request};
 use crate::config::Receiver;
@@ -116,20 +117,20 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     let value = payload::parse_json(req.body).map_err(reject)?;
     let body = Obj::new(&value, "", "a GitHub webhook body").map_err(reject)?;
     let action = match event_type {
-        "push" => Action::Refresh(vec![push_target(&body).map_err(reject)?]),
+        "push" => Action::Refresh(push_targets(&body).map_err(reject)?),
         "pull_request" => pull_request(&body).map_err(reject)?,
         _ => package(&body, event_type).map_err(reject)?,
     };
     event(action)
 }
 
-fn push_target(body: &Obj<'_>) -> Result<Target, PayloadError> {
+fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
     let reference = body.required_str("ref", "a push names the ref it moved")?;
     let after = body.str("after")?.unwrap_or("");
     let repository = body
         .obj("repository")?
         .ok_or_else(|| PayloadError::missing("repository", "a push names its repository"))?;
-    let repo_url = repo_url(&repository)?;
+    let urls = repo_urls(&repository)?;
     let default_branch = repository
         .str("default_branch")?
         .filter(|b| !b.is_empty())
@@ -148,29 +149,35 @@ fn push_target(body: &Obj<'_>) -> Result<Target, PayloadError> {
         all.extend(body.obj("head_commit")?);
         Some(payload::commit_paths(&all)?)
     };
-    Ok(Target::Git {
-        repo_url: repo_url.to_owned(),
-        refs: vec![RefUpdate {
-            name: reference.to_owned(),
-            new_object_id,
-        }],
+    let refs = vec![RefUpdate {
+        name: reference.to_owned(),
+        new_object_id,
+    }];
+    Ok(git_push::targets(
+        &urls,
+        refs,
         default_branch,
         changed_paths,
-    })
+    ))
 }
 
-/// The repository's clone URL; its SSH or web URL when that is missing. dockhand keys a
-/// repository the same whatever the spelling, so one is enough (Kargo sends two).
-fn repo_url<'a>(repository: &Obj<'a>) -> Result<&'a str, PayloadError> {
-    for key in ["clone_url", "ssh_url", "html_url"] {
-        if let Some(url) = repository.str(key)?.filter(|u| !u.is_empty()) {
-            return Ok(url);
-        }
+/// The repository's clone and SSH URLs (its web URL when both are missing): one target each
+/// when they are different repository keys (GitHub Enterprise with SSH on its own port).
+fn repo_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, PayloadError> {
+    let mut urls = Vec::new();
+    for key in ["clone_url", "ssh_url"] {
+        urls.extend(repository.str(key)?.filter(|u| !u.is_empty()));
     }
-    Err(PayloadError::missing(
-        repository.field("clone_url"),
-        "a push names its repository's URL",
-    ))
+    if urls.is_empty() {
+        urls.extend(repository.str("html_url")?.filter(|u| !u.is_empty()));
+    }
+    if urls.is_empty() {
+        return Err(PayloadError::missing(
+            repository.field("clone_url"),
+            "a push names its repository's URL",
+        ));
+    }
+    Ok(urls)
 }
 
 fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
@@ -191,7 +198,7 @@ fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
     })?;
     let pr_url = pr.required_str("html_url", "Kargo knows a pull request by its web URL")?;
     let repo_url = match body.obj("repository")? {
-        Some(r) => Some(repo_url(&r)?.to_owned()),
+        Some(r) => repo_urls(&r)?.first().map(|u| (*u).to_owned()),
         None => None,
     };
     Ok(Action::PullRequest {

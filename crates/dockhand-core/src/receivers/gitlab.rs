@@ -29,6 +29,7 @@
 //! `X-Gitlab-Event-UUID`.
 
 use super::auth;
+use super::git_push;
 use super::payload::{self, quote, Obj, PayloadError};
 use super::{header_str, ReceiverType, Request};
 use crate::config::Receiver;
@@ -80,7 +81,7 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
                 merge_request(&body).map_err(reject)?
             } else {
                 let tag = event_type == "Tag Push Hook";
-                Action::Refresh(vec![push_target(&body, tag).map_err(reject)?])
+                Action::Refresh(push_targets(&body, tag).map_err(reject)?)
             }
         }
         other => Action::Ignore {
@@ -99,29 +100,33 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     })
 }
 
-fn push_target(body: &Obj<'_>, tag: bool) -> Result<Target, PayloadError> {
+fn push_targets(body: &Obj<'_>, tag: bool) -> Result<Vec<Target>, PayloadError> {
     let reference = body.required_str("ref", "a push names the ref it moved")?;
     let after = body.str("after")?.unwrap_or("");
     // `project` is the current shape; `repository` is deprecated but still sent.
     let project = body.obj("project")?;
     let repository = body.obj("repository")?;
-    let mut repo_url = None;
-    for (obj, key) in [
-        (&project, "git_http_url"),
-        (&repository, "git_http_url"),
-        (&project, "git_ssh_url"),
-        (&repository, "git_ssh_url"),
-    ] {
-        if let Some(o) = obj {
-            if let Some(u) = o.str(key)?.filter(|u| !u.is_empty()) {
-                repo_url = Some(u);
-                break;
-            }
-        }
+    // The HTTP and SSH URLs: one target each when they are different repository keys (a
+    // self-hosted GitLab with SSH on its own port).
+    let mut urls = Vec::new();
+    for key in ["git_http_url", "git_ssh_url"] {
+        let from_project = match &project {
+            Some(p) => p.str(key)?.filter(|u| !u.is_empty()),
+            None => None,
+        };
+        let url = match (from_project, &repository) {
+            (Some(u), _) => Some(u),
+            (None, Some(r)) => r.str(key)?.filter(|u| !u.is_empty()),
+            (None, None) => None,
+        };
+        urls.extend(url);
     }
-    let repo_url = repo_url.ok_or_else(|| {
-        PayloadError::missing("project.git_http_url", "a push names its repository's URL")
-    })?;
+    if urls.is_empty() {
+        return Err(PayloadError::missing(
+            "project.git_http_url",
+            "a push names its repository's URL",
+        ));
+    }
     let default_branch = match &project {
         Some(p) => p
             .str("default_branch")?
@@ -138,15 +143,16 @@ fn push_target(body: &Obj<'_>, tag: bool) -> Result<Target, PayloadError> {
     } else {
         Some(payload::commit_paths(&commits)?)
     };
-    Ok(Target::Git {
-        repo_url: repo_url.to_owned(),
-        refs: vec![RefUpdate {
-            name: reference.to_owned(),
-            new_object_id: after.to_owned(),
-        }],
+    let refs = vec![RefUpdate {
+        name: reference.to_owned(),
+        new_object_id: after.to_owned(),
+    }];
+    Ok(git_push::targets(
+        &urls,
+        refs,
         default_branch,
         changed_paths,
-    })
+    ))
 }
 
 fn merge_request(body: &Obj<'_>) -> Result<Action, PayloadError> {

@@ -21,6 +21,7 @@
 mod auth;
 pub mod azure;
 pub mod bitbucket;
+mod git_push;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;

@@ -21,18 +21,27 @@ fn send(event: &str, body: impl AsRef<[u8]>) -> Result<Event, Rejection> {
 }
 
 fn git(url: &str, refs: &[(&str, &str)]) -> Action {
-    Action::Refresh(vec![Target::Git {
-        repo_url: url.into(),
-        refs: refs
-            .iter()
-            .map(|(n, h)| RefUpdate {
-                name: n.to_string(),
-                new_object_id: h.to_string(),
+    git2(&[url], refs)
+}
+
+/// One target per clone link (their repository keys differ).
+fn git2(urls: &[&str], refs: &[(&str, &str)]) -> Action {
+    Action::Refresh(
+        urls.iter()
+            .map(|url| Target::Git {
+                repo_url: url.to_string(),
+                refs: refs
+                    .iter()
+                    .map(|(n, h)| RefUpdate {
+                        name: n.to_string(),
+                        new_object_id: h.to_string(),
+                    })
+                    .collect(),
+                default_branch: None,
+                changed_paths: None,
             })
             .collect(),
-        default_branch: None,
-        changed_paths: None,
-    }])
+    )
 }
 
 const AROL: &str = "https://bitbucket.org/arolgroup/j0664-ns2-firmware";
@@ -51,7 +60,9 @@ fn fixtures_give_exact_actions() {
             repo_url: Some(AROL.into()),
             merged: true,
         }),
-        ("repo:refs_changed", fixture!("bitbucket-server-repo-refs-changed-branch-deleted.json"), BITBUCKET_SERVER, git("https://server.bitbucket.local/scm/~gopher/webhook-test.git", &[("refs/heads/feature/wip", ZEROS)])),
+        ("repo:refs_changed", fixture!("bitbucket-server-repo-refs-changed-branch-deleted.json"), BITBUCKET_SERVER, git2(
+            &["https://server.bitbucket.local/scm/~gopher/webhook-test.git", "ssh://git@server.bitbucket.local:7999/~gopher/webhook-test.git"],
+            &[("refs/heads/feature/wip", ZEROS)])),
         ("pr:merged", fixture!("bitbucket-server-pr-merged.json"), BITBUCKET_SERVER, Action::PullRequest {
             pr_url: "https://server.bitbucket.local/users/gopher/repos/webhook-test/pull-requests/5".into(),
             repo_url: Some("https://server.bitbucket.local/scm/~gopher/webhook-test.git".into()),
@@ -96,7 +107,13 @@ fn server_refs_with_and_without_prefix_and_tag_creation() {
     ] {
         assert_eq!(
             send("repo:refs_changed", body(id, kind)).unwrap().action,
-            git("https://bb.local/scm/p/r.git", &[(full, "abc")]),
+            git2(
+                &[
+                    "https://bb.local/scm/p/r.git",
+                    "ssh://git@bb.local:7999/p/r.git"
+                ],
+                &[(full, "abc")]
+            ),
             "{id}"
         );
     }

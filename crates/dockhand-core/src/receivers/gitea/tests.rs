@@ -25,15 +25,23 @@ fn fixtures_give_exact_actions() {
         (
             "push",
             fixture!("gitea-push-docs.json"),
-            Action::Refresh(vec![Target::Git {
-                repo_url: "http://localhost:3000/gitea/webhooks.git".into(),
-                refs: vec![RefUpdate {
-                    name: "refs/heads/develop".into(),
-                    new_object_id: "bffeb74224043ba2feb48d137756c8a9331c449a".into(),
-                }],
-                default_branch: Some("refs/heads/main".into()),
-                changed_paths: Some(vec![]),
-            }]),
+            // HTTP on :3000 and SSH on :2222 are two repository keys: one target each.
+            Action::Refresh(
+                [
+                    "http://localhost:3000/gitea/webhooks.git",
+                    "ssh://gitea@localhost:2222/gitea/webhooks.git",
+                ]
+                .map(|url| Target::Git {
+                    repo_url: url.into(),
+                    refs: vec![RefUpdate {
+                        name: "refs/heads/develop".into(),
+                        new_object_id: "bffeb74224043ba2feb48d137756c8a9331c449a".into(),
+                    }],
+                    default_branch: Some("refs/heads/main".into()),
+                    changed_paths: Some(vec![]),
+                })
+                .to_vec(),
+            ),
         ),
         (
             "pull_request",
