@@ -138,17 +138,14 @@ pub async fn handle(
                         repo_url,
                         merged,
                     } => {
-                        // Files mode has no Promotions: acknowledged, recorded with the URL so
+                        // Files mode has no Promotions: acknowledged, recorded with the pull
+                        // request's URL as the qualifier (what Kargo selects Promotions by), so
                         // an operator can see which pull request it was.
                         d.status = 200;
                         d.outcome = Outcome::Ignored;
                         d.message = Action::pull_request_message(merged).to_owned();
-                        if let Some(repo) = &repo_url {
-                            d.repositories.push(repo.clone());
-                        }
-                        d.detail = json!({
-                            "pullRequest": { "url": pr_url, "repoURL": repo_url, "merged": merged }
-                        });
+                        d.repositories.extend(repo_url);
+                        d.qualifiers.push(pr_url);
                         Some(json!({ "msg": d.message }))
                     }
                     Action::Refresh(targets) => {

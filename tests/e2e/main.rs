@@ -9,9 +9,13 @@ mod support;
 
 mod admin_api;
 mod azure;
+mod bitbucket;
 mod core_service;
 mod deploy;
 mod discovery;
+mod gitea;
+mod github;
+mod gitlab;
 mod harbor;
 mod hardening;
 mod lifecycle;

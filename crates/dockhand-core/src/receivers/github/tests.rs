@@ -245,7 +245,7 @@ fn pull_requests() {
         .to_string()
     };
     assert_eq!(
-        send("pull_request", &pr("closed", false)).unwrap().action,
+        send("pull_request", pr("closed", false)).unwrap().action,
         Action::PullRequest {
             pr_url: "https://github.com/o/r/pull/7".into(),
             repo_url: None,
@@ -253,7 +253,7 @@ fn pull_requests() {
         }
     );
     assert_eq!(
-        send("pull_request", &pr("opened", false)).unwrap().action,
+        send("pull_request", pr("opened", false)).unwrap().action,
         Action::Ignore {
             reason: "pull request \"opened\": only a closed pull request concerns Kargo".into()
         }
