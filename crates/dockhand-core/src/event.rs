@@ -298,7 +298,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), s);
         }
         assert_eq!(
-            serde_json::from_str::<Source>("\"gitlab\"").unwrap(),
+            serde_json::from_str::<Source>("\"sourcehut\"").unwrap(),
             Source::UNKNOWN
         );
         assert_eq!(Source::from_name("acr").as_str(), "acr");
