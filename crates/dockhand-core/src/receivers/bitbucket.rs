@@ -27,6 +27,9 @@
 //! | no `X-Event-Key` | | 400 |
 //! | any | not JSON, wrong field types, missing repository URL or ref | 400 `invalid request body: <field>` |
 //!
+//! The diagnostics ping must be signed like any other request: it is what tells a user that the
+//! secret is right. (No published sample of it was found; its body is treated as opaque.)
+//!
 //! Bitbucket lists no changed files, so path filters are not applied (as Kargo).
 //!
 //! `provider_id`: `X-Request-UUID` (Cloud) or `X-Request-Id` (Server).
