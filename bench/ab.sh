@@ -7,7 +7,8 @@
 # Each round starts each binary on a fresh data dir with the bench configuration (1,000
 # Warehouses, rate limits and de-duplication off, as bench/run.sh's ingest), warms it up for 5 s,
 # then measures wrk at BENCH_CONNS (32) connections for BENCH_SECONDS (10). Prints one line per
-# run and the median requests/s of each with the ratio B/A. Needs wrk and the release build of
+# run (label, requests/s, server CPU µs per request) and the medians with the ratios B/A; on a
+# busy machine the CPU per request is the steadier of the two. Needs wrk and the release build of
 # dockhand-bench (cargo build --release -p dockhand-bench).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,13 +35,25 @@ run() { # label binary
   until curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; do sleep 0.05; done
   BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$conns" -d5s -s bench/acr_push.lua \
     "http://127.0.0.1:$port/" >/dev/null
-  local rps
-  rps="$(BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$conns" -d"${seconds}s" \
-    -s bench/acr_push.lua "http://127.0.0.1:$port/" | grep '^{' |
-    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))')"
+  local rps cpu0 cpu1 json
+  cpu0="$(cpu_ticks "$pid")"
+  json="$(BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$conns" -d"${seconds}s" \
+    -s bench/acr_push.lua "http://127.0.0.1:$port/" | grep '^{')"
+  cpu1="$(cpu_ticks "$pid")"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
   rm -rf "$data"
-  echo "$1 $rps"
+  # Requests per second, and the server's CPU time (user + system) per request in µs: the
+  # second is what a loaded machine disturbs least.
+  echo "$json" | python3 -c "
+import json, os, sys
+d = json.load(sys.stdin)
+ticks = $cpu1 - $cpu0
+us = ticks / os.sysconf('SC_CLK_TCK') * 1e6 / max(d['requests'], 1)
+print('$1', round(d['rps']), round(us, 1))"
+}
+
+cpu_ticks() { # pid: utime + stime in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 results="$work/results"
@@ -52,8 +65,10 @@ python3 - "$results" <<'PY'
 import statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
-    k, v = line.split()
-    runs.setdefault(k, []).append(float(v))
-ma, mb = statistics.median(runs["A"]), statistics.median(runs["B"])
+    k, rps, cpu = line.split()
+    runs.setdefault(k, []).append((float(rps), float(cpu)))
+ma = statistics.median(r[0] for r in runs["A"]); mb = statistics.median(r[0] for r in runs["B"])
+ca = statistics.median(r[1] for r in runs["A"]); cb = statistics.median(r[1] for r in runs["B"])
 print(f"median A {ma:.0f} req/s, B {mb:.0f} req/s, B/A = {mb / ma:.2f}")
+print(f"median CPU per request: A {ca:.1f} us, B {cb:.1f} us, B/A = {cb / ca:.2f}")
 PY

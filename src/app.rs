@@ -44,4 +44,7 @@ pub struct App {
     /// Per client IP address.
     pub client_limiter: Limiter<std::net::IpAddr>,
     pub dedup: Dedup,
+    /// Kargo mode (`--source kargo`): refreshes are annotation patches on the cluster's
+    /// Warehouses instead of discovery.
+    pub kargo: Option<Arc<crate::kargo::Kargo>>,
 }

@@ -85,6 +85,20 @@ pub fn split_warehouse(s: &str) -> anyhow::Result<(&str, &str)> {
     }
 }
 
+/// Writes one line to standard output. A reader that went away (`dockhand deliveries | head -1`)
+/// ends the command quietly with success, as other command-line tools do, instead of a panic.
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints rows as an aligned table with a header.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -104,7 +118,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", s.trim_end());
+        print_line(s.trim_end());
     };
     line(header.to_vec());
     for r in rows {
@@ -127,6 +141,35 @@ pub fn print_receivers(rows: &[ReceiverRow]) {
     print_table(&["PROJECT", "NAME", "TYPE", "URL"], &table);
 }
 
+/// Kargo mode's receivers: the path in Kargo's status, the path computed from the current
+/// Secret (as a URL on `base_url`), and whether they differ.
+pub fn print_kargo_receivers(list: &[crate::kargo::ReceiverPaths], base_url: &str) {
+    let base = base_url.trim_end_matches('/');
+    let table: Vec<Vec<String>> = list
+        .iter()
+        .map(|r| {
+            vec![
+                if r.project.is_empty() {
+                    "(cluster)".into()
+                } else {
+                    r.project.clone()
+                },
+                r.name.clone(),
+                r.status_path.clone().unwrap_or_else(|| "-".into()),
+                r.computed_path
+                    .as_ref()
+                    .map(|p| format!("{base}{p}"))
+                    .unwrap_or_else(|| "- (see warnings)".into()),
+                if r.mismatch { "MISMATCH" } else { "ok" }.into(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["PROJECT", "NAME", "STATUS PATH", "URL (COMPUTED)", "CHECK"],
+        &table,
+    );
+}
+
 pub fn print_deliveries(list: &[Delivery]) {
     let table: Vec<Vec<String>> = list
         .iter()
@@ -143,7 +186,22 @@ pub fn print_deliveries(list: &[Delivery]) {
                 d.event_type.clone().unwrap_or_else(|| "-".into()),
                 d.status.to_string(),
                 d.outcome.to_string(),
-                if d.refreshed.is_empty() {
+                if !d.refreshes.is_empty() {
+                    // Kargo mode: where each refresh is, from patch to Kargo's handling.
+                    d.refreshes
+                        .iter()
+                        .map(|r| {
+                            let state = match (&r.error, &r.patched_at, &r.handled_at) {
+                                (Some(e), _, _) => e.clone(),
+                                (None, _, Some(at)) => format!("handled by Kargo {at}"),
+                                (None, Some(at), None) => format!("patched {at}, awaiting Kargo"),
+                                (None, None, None) => "pending patch".to_string(),
+                            };
+                            format!("{} ({state})", r.warehouse)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                } else if d.refreshed.is_empty() {
                     "-".into()
                 } else {
                     d.refreshed.join(",")

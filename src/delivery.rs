@@ -10,6 +10,7 @@ use dockhand_core::config::Receiver;
 use dockhand_core::event::{Action, Outcome, Source, Target};
 use dockhand_core::index::WarehouseRefresh;
 use dockhand_core::receivers;
+use dockhand_core::warehouse_ref::WarehouseRef;
 use serde_json::{json, Value};
 
 use crate::app::{now_rfc3339, App, Snapshot};
@@ -49,6 +50,7 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
         explanation: Vec::new(),
         detail: Value::Null,
         duration_micros: 0,
+        refreshes: Vec::new(),
     }
 }
 
@@ -87,7 +89,7 @@ pub async fn handle(
             d.provider_id = event.provider_id.clone();
             let dedupable = matches!(
                 event.action,
-                Action::Refresh(_) | Action::Ignore { .. } | Action::PullRequest { .. }
+                Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
             );
             let duplicate = match (&event.provider_id, dedupable) {
                 (Some(id), true) => {
@@ -127,25 +129,50 @@ pub async fn handle(
                         extra_headers = headers;
                         body
                     }
+                    Action::RefreshPromotions { pr_url } => {
+                        d.status = 200;
+                        d.repositories.push(pr_url.clone());
+                        match &app.kargo {
+                            // Kargo's index of running Promotions waiting on this pull request.
+                            Some(kargo) => {
+                                // A Promotion has no subscriptions: its refresh is whole.
+                                refresh = kargo
+                                    .promotions_waiting_on(&pr_url, &receiver.project)
+                                    .into_iter()
+                                    .map(|(p, w)| WarehouseRefresh {
+                                        warehouse: WarehouseRef::new(p, w),
+                                        subscriptions: Vec::new(),
+                                    })
+                                    .collect();
+                                d.refreshed =
+                                    refresh.iter().map(|r| r.warehouse.to_string()).collect();
+                                d.outcome = if refresh.is_empty() {
+                                    Outcome::Unmatched
+                                } else {
+                                    Outcome::Refreshed
+                                };
+                                if refresh.is_empty() {
+                                    d.explanation.push(format!(
+                                        "no running Promotion waits on pull request {pr_url}"
+                                    ));
+                                }
+                                // Kargo's wording.
+                                d.message = format!("refreshed {} promotion(s)", refresh.len());
+                            }
+                            None => {
+                                d.outcome = Outcome::Ignored;
+                                d.message = format!(
+                                    "{} event ignored: pull requests refresh Kargo Promotions, which only Kargo mode (--source kargo) sees",
+                                    event.event_type
+                                );
+                            }
+                        }
+                        Some(json!({ "msg": d.message }))
+                    }
                     Action::Ignore { reason } => {
                         d.status = 200;
                         d.outcome = Outcome::Ignored;
                         d.message = format!("{} event ignored: {reason}", event.event_type);
-                        Some(json!({ "msg": d.message }))
-                    }
-                    Action::PullRequest {
-                        pr_url,
-                        repo_url,
-                        merged,
-                    } => {
-                        // Files mode has no Promotions: acknowledged, recorded with the pull
-                        // request's URL as the qualifier (what Kargo selects Promotions by), so
-                        // an operator can see which pull request it was.
-                        d.status = 200;
-                        d.outcome = Outcome::Ignored;
-                        d.message = Action::pull_request_message(merged).to_owned();
-                        d.repositories.extend(repo_url);
-                        d.qualifiers.push(pr_url);
                         Some(json!({ "msg": d.message }))
                     }
                     Action::Refresh(targets) => {

@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod discovery;
 pub mod http;
+pub mod kargo;
 pub mod metrics;
 pub mod ratelimit;
 pub mod receiver_urls;

@@ -67,10 +67,42 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceKind {
+    /// Kargo manifests from --config files and directories; dockhand discovers and records
+    /// Freight itself.
+    Files,
+    /// A Kargo cluster: Warehouses, ProjectConfigs and the ClusterConfig are watched, and a
+    /// refresh is Kargo's own annotation patch on the Warehouse.
+    Kargo,
+}
+
 #[derive(Args)]
 struct ServeArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
+    /// Where Warehouses and receivers come from.
+    #[arg(long, value_enum, default_value = "files")]
+    source: SourceKind,
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable; required with --source files, refused with --source kargo.
+    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers (Kargo's
+    /// SYSTEM_RESOURCES_NAMESPACE).
+    #[arg(
+        long,
+        env = "DOCKHAND_SYSTEM_NAMESPACE",
+        default_value = dockhand_core::config::DEFAULT_SYSTEM_NAMESPACE,
+        value_name = "NAMESPACE"
+    )]
+    system_namespace: String,
+    /// Kargo mode: how long a receiver Secret read from the cluster is reused. A request to an
+    /// unknown receiver path reads them again at once (at most once a second).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    secret_cache_ttl: Duration,
     /// Address of the public webhook listener.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -91,6 +123,11 @@ struct ServeArgs {
     /// Deliveries kept per receiver; older ones are deleted.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     keep_deliveries: usize,
+    /// Byte budget of the store (at least 1 MiB): over it, the oldest deliveries are deleted
+    /// (never pending refreshes or Freight). The WAL adds at most 4 MiB after a checkpoint.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
+    max_store_bytes: u64,
     /// Warehouses reconciled at the same time.
     #[arg(long, default_value_t = 4, value_name = "N")]
     refresh_workers: usize,
@@ -114,21 +151,29 @@ struct ServeArgs {
     /// How long shutdown waits for requests in flight.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     shutdown_timeout: Duration,
-    /// Time allowed to receive a request's headers.
+    /// Time allowed from the first byte of a request head to its end.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     header_read_timeout: Duration,
     /// Time allowed to receive a whole request body (408 after it).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     request_timeout: Duration,
-    /// A connection with no traffic this long is closed (keep-alive included).
+    /// A connection with no traffic this long, and no request head arriving, is closed (a
+    /// keep-alive connection between requests, a new one that sends nothing).
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Duration,
-    /// Largest request head (request line and headers); at least 8192.
+    /// Largest request head (request line and headers), counted on the bytes received.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     max_header_bytes: usize,
-    /// Concurrent connections per listener; more wait in the kernel's backlog.
+    /// Open connections per listener. When full, the connection idle longest is closed for a
+    /// new one (none idle: the new one is closed); the last eighth is kept for clients holding
+    /// no connection.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Open connections per client (IPv4 address, IPv6 /64). Over it, the client's own oldest
+    /// idle connection (else its slowest request head) is closed for the new one. Behind a
+    /// proxy every connection comes from the proxy: raise it to --max-connections.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    max_connections_per_client: usize,
     /// Requests per receiver: RATE/s[:BURST]; 0 disables. Over it: 429 with Retry-After.
     #[arg(long, default_value = "50/s:200", value_parser = parse_rate, value_name = "RATE")]
     rate_limit_receiver: Rate,
@@ -160,8 +205,26 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct ReceiversArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
+    /// Where the receivers come from: --config files, or the Kargo cluster (each receiver's
+    /// path in Kargo's status next to the path computed from its current Secret).
+    #[arg(long, value_enum, default_value = "files")]
+    source: SourceKind,
+    /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
+    /// Repeatable; required with --source files.
+    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
+    /// account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers.
+    #[arg(
+        long,
+        env = "DOCKHAND_SYSTEM_NAMESPACE",
+        default_value = dockhand_core::config::DEFAULT_SYSTEM_NAMESPACE,
+        value_name = "NAMESPACE"
+    )]
+    system_namespace: String,
     /// Public URL of the webhook listener.
     #[arg(
         long,
@@ -353,20 +416,38 @@ fn token(a: &ServerArgs) -> anyhow::Result<Option<String>> {
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    client::print_line(&serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve(a) => {
+            let source = match (a.source, a.config.is_empty()) {
+                (SourceKind::Files, true) => {
+                    eprintln!("error: --config is required with --source files (the default); with --source kargo the configuration comes from the cluster");
+                    return Ok(ExitCode::from(2));
+                }
+                (SourceKind::Kargo, false) => {
+                    eprintln!("error: --config cannot be used with --source kargo: the Warehouses, ProjectConfigs and ClusterConfig come from the cluster; drop --config, or use --source files");
+                    return Ok(ExitCode::from(2));
+                }
+                (SourceKind::Files, false) => serve::SourceOptions::Files,
+                (SourceKind::Kargo, true) => serve::SourceOptions::Kargo {
+                    kubeconfig: a.kubeconfig,
+                    system_namespace: a.system_namespace,
+                    secret_ttl: a.secret_cache_ttl.max(Duration::from_millis(100)),
+                },
+            };
             let server = serve::Server::bind(serve::Options {
-                config: a.config.config,
+                source,
+                config: a.config,
                 listen: a.listen,
                 admin_listen: a.admin_listen,
                 data_dir: a.data_dir,
                 base_url: a.base_url,
                 keep_deliveries: a.keep_deliveries.max(1),
+                max_store_bytes: a.max_store_bytes,
                 refresh_workers: a.refresh_workers.max(1),
                 refresh_cooldown: a.refresh_cooldown,
                 admin_token_file: a.admin_token_file,
@@ -376,6 +457,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 shutdown_timeout: a.shutdown_timeout,
                 limits: Limits {
                     max_connections: a.max_connections.max(1),
+                    max_connections_per_client: a.max_connections_per_client.max(1),
                     header_read_timeout: a.header_read_timeout.max(Duration::from_millis(100)),
                     idle_timeout: a.idle_timeout.max(Duration::from_millis(100)),
                     max_header_bytes: a.max_header_bytes,
@@ -400,25 +482,52 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 for w in &c.warnings {
                     eprintln!("warning: {w}");
                 }
-                println!(
+                client::print_line(&format!(
                     "configuration OK: {} project(s), {} receiver(s), {} warehouse(s), {} other document(s) skipped",
                     c.projects.len(),
                     c.receivers.len(),
                     c.warehouses.len(),
                     c.skipped.len()
-                );
+                ));
                 Ok(ExitCode::SUCCESS)
             }
             Err(errors) => {
                 for e in &errors.0 {
-                    println!("{e}");
+                    client::print_line(&e.to_string());
                 }
                 eprintln!("error: {} problem(s) found", errors.0.len());
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Receivers(a) if a.source == SourceKind::Kargo => {
+            if !a.config.is_empty() {
+                eprintln!("error: --config cannot be used with --source kargo: the receivers come from the cluster");
+                return Ok(ExitCode::from(2));
+            }
+            let client = dockhand::kargo::client(a.kubeconfig.as_deref()).await?;
+            let kargo =
+                std::sync::Arc::new(dockhand::kargo::Kargo::new(client, a.system_namespace));
+            let report = dockhand::kargo::source::receivers_once(
+                kargo,
+                receiver_urls::base_path(&a.base_url),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read ProjectConfigs and ClusterConfigs: {e}"))?;
+            for p in &report.problems {
+                eprintln!("warning: {p}");
+            }
+            match a.output {
+                Output::Json => print_json(&report.receivers)?,
+                Output::Table => client::print_kargo_receivers(&report.receivers, &a.base_url),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Receivers(a) => {
-            let config = dockhand_core::config::load(&a.config.config).map_err(|errors| {
+            if a.config.is_empty() {
+                eprintln!("error: --config is required with --source files (the default)");
+                return Ok(ExitCode::from(2));
+            }
+            let config = dockhand_core::config::load(&a.config).map_err(|errors| {
                 for e in &errors.0 {
                     eprintln!("error: {e}");
                 }
@@ -500,7 +609,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Output::Json => print_json(&v)?,
                 Output::Table => {
                     let r: api::RefreshRequested = serde_json::from_value(v)?;
-                    println!("{}", r.msg)
+                    client::print_line(&r.msg)
                 }
             }
             Ok(ExitCode::SUCCESS)

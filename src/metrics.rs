@@ -120,6 +120,9 @@ pub struct Metrics {
     pub refreshes_requested: AtomicU64,
     pub refreshes_coalesced: AtomicU64,
     pub queue_depth: AtomicI64,
+    /// Subscriptions of the running configuration no webhook can refresh (set at each scrape
+    /// from the current configuration).
+    pub unusable_subscriptions: AtomicI64,
     pub reconcile_errors: AtomicU64,
     pub config_reloads: AtomicU64,
     pub config_reload_failures: AtomicU64,
@@ -136,6 +139,7 @@ impl Default for Metrics {
             refreshes_requested: AtomicU64::new(0),
             refreshes_coalesced: AtomicU64::new(0),
             queue_depth: AtomicI64::new(0),
+            unusable_subscriptions: AtomicI64::new(0),
             reconcile_errors: AtomicU64::new(0),
             config_reloads: AtomicU64::new(0),
             config_reload_failures: AtomicU64::new(0),
@@ -234,6 +238,11 @@ impl Metrics {
             "dockhand_refresh_queue_depth",
             "Warehouses waiting for a reconcile worker",
             ConstGauge::new(self.queue_depth.load(Ordering::Relaxed).max(0)),
+        );
+        registry.register(
+            "dockhand_unusable_subscriptions",
+            "Subscriptions whose repoURL names no repository a webhook can match (refreshed on their interval only)",
+            ConstGauge::new(self.unusable_subscriptions.load(Ordering::Relaxed).max(0)),
         );
         registry.register(
             "dockhand_reconcile_duration_seconds",

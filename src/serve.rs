@@ -50,15 +50,35 @@ const TASK_STOP_TIMEOUT: Duration = Duration::from_millis(400);
 /// `--shutdown-timeout` plus one second.
 const STORE_CLOSE_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// Where the configuration comes from (`--source`).
+#[derive(Debug, Clone, Default)]
+pub enum SourceOptions {
+    /// `--config` files and directories.
+    #[default]
+    Files,
+    /// A Kargo cluster: its Warehouses are refreshed with Kargo's annotation.
+    Kargo {
+        /// `--kubeconfig`; else `KUBECONFIG`, else the in-cluster service account.
+        kubeconfig: Option<PathBuf>,
+        /// `--system-namespace`: where the ClusterConfig receivers' Secrets are.
+        system_namespace: String,
+        /// How long a receiver Secret read is reused.
+        secret_ttl: Duration,
+    },
+}
+
 /// Everything `serve` needs, from the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub source: SourceOptions,
     pub config: Vec<PathBuf>,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub data_dir: PathBuf,
     pub base_url: String,
     pub keep_deliveries: usize,
+    /// Byte budget of the store's records; the oldest deliveries go first.
+    pub max_store_bytes: u64,
     pub refresh_workers: usize,
     pub refresh_cooldown: Duration,
     pub admin_token_file: Option<PathBuf>,
@@ -98,17 +118,46 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads the configuration from the `--config` files, opens the store and binds both
-    /// listeners.
+    /// Loads the configuration from the `--config` files (or connects to the Kargo cluster),
+    /// opens the store and binds both listeners.
     pub async fn bind(opts: Options) -> anyhow::Result<Server> {
-        let source = FileSource::new(opts.config.clone(), opts.watch_interval);
-        Server::bind_with(opts, Box::new(source)).await
+        match &opts.source {
+            SourceOptions::Files => {
+                let source = FileSource::new(opts.config.clone(), opts.watch_interval);
+                Server::bind_with(opts, Box::new(source)).await
+            }
+            SourceOptions::Kargo {
+                kubeconfig,
+                system_namespace,
+                secret_ttl,
+            } => {
+                if !opts.config.is_empty() {
+                    return Err(anyhow!(
+                        "--config cannot be used with --source kargo: in Kargo mode the Warehouses, ProjectConfigs and ClusterConfig come from the cluster; drop --config, or use --source files"
+                    ));
+                }
+                let client = crate::kargo::client(kubeconfig.as_deref()).await?;
+                let kargo = Arc::new(crate::kargo::Kargo::new(client, system_namespace.clone()));
+                let source = crate::source::KargoSource::new(
+                    kargo.clone(),
+                    receiver_urls::base_path(&opts.base_url),
+                    *secret_ttl,
+                );
+                let (o, k) = (opts.clone(), Some(kargo));
+                Server::bind_inner(o, Box::new(source), k).await
+            }
+        }
     }
 
     /// As `bind`, with the configuration from `source`.
-    pub async fn bind_with(
+    pub async fn bind_with(opts: Options, source: Box<dyn ConfigSource>) -> anyhow::Result<Server> {
+        Server::bind_inner(opts, source, None).await
+    }
+
+    async fn bind_inner(
         opts: Options,
         mut source: Box<dyn ConfigSource>,
+        kargo: Option<Arc<crate::kargo::Kargo>>,
     ) -> anyhow::Result<Server> {
         let config = match source.initial().await {
             Ok(update) => {
@@ -142,8 +191,14 @@ impl Server {
             None => None,
         };
         // The backend is chosen here; everything else holds an `Arc<dyn Store>`.
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&opts.data_dir, opts.keep_deliveries)?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+            &opts.data_dir,
+            opts.keep_deliveries,
+            opts.max_store_bytes,
+        )?);
+        if let Some(k) = &kargo {
+            k.attach_store(store.clone()).await;
+        }
         let mut discovery = discovery::Settings::new(opts.data_dir.clone());
         discovery.insecure_registries = opts.insecure_registries.clone();
         discovery.timeout = opts.discovery_timeout;
@@ -172,6 +227,7 @@ impl Server {
             discovery: discovery.clone(),
             metrics: metrics.clone(),
             cooldown: opts.refresh_cooldown,
+            kargo: kargo.clone(),
         });
         let app = Arc::new(App {
             snapshot,
@@ -184,6 +240,7 @@ impl Server {
             receiver_limiter: Limiter::new(opts.receiver_rate, 100_000),
             client_limiter: Limiter::new(opts.client_rate, 100_000),
             dedup: Dedup::new(opts.dedup_window, 1_000_000),
+            kargo,
         });
         let public = TcpListener::bind(opts.listen)
             .await
@@ -235,6 +292,7 @@ impl Server {
         } = self;
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
+        let ready_at_start = source.ready_at_start();
 
         app.refresher
             .start(queue, opts.refresh_workers, &tasks, &cancel)
@@ -263,7 +321,11 @@ impl Server {
             warehouses = app.snapshot.load().config.warehouses.len(),
             "dockhand serving"
         );
-        app.ready.store(true, Ordering::Relaxed);
+        if ready_at_start {
+            app.ready.store(true, Ordering::Relaxed);
+        } else {
+            tracing::info!("not ready until the configuration source has synced");
+        }
 
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let public_task = tokio::spawn(listener::serve(
@@ -361,12 +423,14 @@ spec:
     fn options(config: PathBuf, data_dir: PathBuf) -> Options {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Options {
+            source: SourceOptions::Files,
             config: vec![config],
             listen: any,
             admin_listen: any,
             data_dir,
             base_url: "http://127.0.0.1".to_string(),
             keep_deliveries: 100,
+            max_store_bytes: 64 * 1024 * 1024,
             refresh_workers: 1,
             refresh_cooldown: Duration::from_secs(1),
             admin_token_file: None,
@@ -376,6 +440,7 @@ spec:
             shutdown_timeout: Duration::from_secs(2),
             limits: Limits {
                 max_connections: 16,
+                max_connections_per_client: 16,
                 header_read_timeout: Duration::from_secs(5),
                 idle_timeout: Duration::from_secs(5),
                 max_header_bytes: 16 << 10,

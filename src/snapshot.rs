@@ -19,6 +19,8 @@ pub struct Snapshot {
     /// comparisons reveal nothing about stored paths through timing.
     by_path: HashMap<[u8; 32], usize>,
     warehouses: HashMap<WarehouseRef, usize>,
+    /// Subscriptions no webhook can refresh (no key: see `Subscription::webhook_key`).
+    pub unusable_subscriptions: usize,
 }
 
 impl Snapshot {
@@ -36,11 +38,18 @@ impl Snapshot {
             .enumerate()
             .map(|(i, w)| (WarehouseRef::from(w), i))
             .collect();
+        let unusable_subscriptions = config
+            .warehouses
+            .iter()
+            .flat_map(|w| &w.subscriptions)
+            .filter(|s| s.webhook_key().is_err())
+            .count();
         Snapshot {
             config,
             index,
             by_path,
             warehouses,
+            unusable_subscriptions,
         }
     }
 

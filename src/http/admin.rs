@@ -31,6 +31,7 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
         .route("/api/v1/freight", get(freight))
+        .route("/api/v1/kargo", get(kargo))
         .route("/metrics", get(metrics))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not found") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -173,7 +174,13 @@ struct FreightQuery {
     warehouse: Option<String>,
 }
 
+/// Kargo's controller, not dockhand, discovers artifacts and records Freight in Kargo mode.
+pub const KARGO_MODE_NO_FREIGHT: &str = "dockhand runs in Kargo mode (--source kargo): discovery and Freight are Kargo's, not dockhand's; see `kubectl get freight -n PROJECT` or Kargo's UI";
+
 async fn freight(State(app): State<Arc<App>>, Query(q): Query<FreightQuery>) -> Response {
+    if app.kargo.is_some() {
+        return error_response(StatusCode::CONFLICT, KARGO_MODE_NO_FREIGHT);
+    }
     let filter = FreightFilter {
         project: q.project,
         warehouse: q.warehouse,
@@ -202,9 +209,26 @@ fn served_freight(body: serde_json::Value) -> Option<api::Freight> {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        app.metrics.render(),
-    )
-        .into_response()
+    let unusable = app.snapshot.load().unusable_subscriptions;
+    app.metrics.unusable_subscriptions.store(
+        i64::try_from(unusable).unwrap_or(i64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let mut text = app.metrics.render();
+    if let Some(k) = &app.kargo {
+        text.push_str(&k.render_metrics());
+    }
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+}
+
+/// Kargo mode: sync state, objects left out and why, and each receiver's status path next to
+/// the path dockhand computed (a mismatch flagged).
+async fn kargo(State(app): State<Arc<App>>) -> Response {
+    match &app.kargo {
+        Some(k) => Json(k.report()).into_response(),
+        None => error_response(
+            StatusCode::NOT_FOUND,
+            "not in Kargo mode (dockhand serve --source kargo)",
+        ),
+    }
 }

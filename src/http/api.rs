@@ -80,6 +80,22 @@ pub struct Delivery {
     /// matched at all (rejected, duplicate, ping, an event that refreshes nothing).
     pub detail: Option<Vec<TargetDetail>>,
     pub duration_micros: u64,
+    /// Kargo mode: for each Warehouse (or Promotion) refreshed, the annotation token patched,
+    /// when it landed, when Kargo handled it, or why it was dropped. Empty in files mode.
+    #[serde(default)]
+    pub refreshes: Vec<Refresh>,
+}
+
+/// One refresh of a delivery in Kargo mode. Times are RFC 3339 UTC or null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refresh {
+    /// `project/name`.
+    pub warehouse: String,
+    pub token: Option<String>,
+    pub patched_at: Option<String>,
+    pub handled_at: Option<String>,
+    pub error: Option<String>,
 }
 
 /// How one repository URL of a delivery was looked up.
@@ -187,6 +203,17 @@ impl From<store::Delivery> for Delivery {
             explanation: d.explanation,
             detail,
             duration_micros: d.duration_micros,
+            refreshes: d
+                .refreshes
+                .into_iter()
+                .map(|r| Refresh {
+                    warehouse: r.warehouse,
+                    token: r.token,
+                    patched_at: r.patched_at,
+                    handled_at: r.handled_at,
+                    error: r.error,
+                })
+                .collect(),
         }
     }
 }
@@ -265,6 +292,10 @@ pub struct Subscription {
     pub discovered_at: Option<String>,
     /// The last discovery's error, `null` when it succeeded.
     pub error: Option<String>,
+    /// Why no webhook refreshes this subscription (its `repoURL` names no repository dockhand
+    /// can match: Kargo accepts it, dockhand loads it and refreshes it on its interval only);
+    /// `null` when webhooks do.
+    pub warning: Option<String>,
 }
 
 /// The fields of `spec.subscriptions[]` the API shows, per kind.
@@ -377,11 +408,13 @@ impl WarehouseDetail {
             .iter()
             .map(|s| {
                 let spec = SubscriptionSpec::new(s);
+                let warning = s.webhook_key().err().map(|e| e.to_string());
                 match results.next().filter(|r| r.repo_url == spec.repo_url()) {
                     Some(r) => Subscription {
                         discovered: Some(Artifacts::from(&r.artifacts)),
                         discovered_at: r.discovered_at.clone(),
                         error: r.error.clone(),
+                        warning,
                         spec,
                     },
                     None => Subscription {
@@ -389,6 +422,7 @@ impl WarehouseDetail {
                         discovered: None,
                         discovered_at: None,
                         error: None,
+                        warning,
                     },
                 }
             })
@@ -545,6 +579,7 @@ mod tests {
             explanation: vec![],
             detail,
             duration_micros: 1,
+            refreshes: Vec::new(),
         }
     }
 
@@ -591,6 +626,7 @@ mod tests {
             }),
             discovered_at: Some("2026-01-01T00:00:00Z".into()),
             error: None,
+            warning: None,
         };
         let detail = WarehouseDetail {
             warehouse: Warehouse {

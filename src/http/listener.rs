@@ -1,9 +1,16 @@
-//! The accept loop of both listeners: a cap on concurrent connections, HTTP/1 with a header-read
-//! timeout and a header size limit, an idle timeout on every connection, optional TLS, and
-//! graceful shutdown (stop accepting, let requests in flight finish).
+//! The accept loop of both listeners: the connection table (a cap per listener and per client,
+//! see `connections`), HTTP/1 with a header size limit, the header-read and idle timeouts,
+//! optional TLS, and graceful shutdown (stop accepting, let requests in flight finish).
 //!
 //! Each connection is its own task, so a slow client holds a socket and a little memory, never a
-//! worker thread; the connection cap bounds how many such sockets exist.
+//! worker thread. Connections are accepted as fast as they come and admitted or closed by the
+//! table, so one client filling the listener cannot keep others waiting in the kernel backlog.
+//!
+//! The two timeouts (enforced by `Timed`, under TLS when there is TLS):
+//! - header read: from the first byte of a request head to its end; a trickled head is cut off
+//!   however steadily it trickles;
+//! - idle: no traffic while no request head is arriving (a new connection that has sent
+//!   nothing, a keep-alive connection between requests) or while a request is served.
 
 use std::future::Future;
 use std::io;
@@ -19,22 +26,29 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::connections::{Activity, Bounds, Phase, Table};
 use super::tls::TlsConfig;
+
+/// How long a connection closed to make room may take to finish what it is writing.
+const SHED_GRACE: Duration = Duration::from_millis(500);
 
 /// Connection limits of one listener.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Open connections per listener; the last eighth is kept for clients holding none.
     pub max_connections: usize,
-    /// Time allowed to receive a request's headers (from connection start or from the first byte
-    /// of a subsequent request).
+    /// Open connections per client (IPv4 address or IPv6 /64).
+    pub max_connections_per_client: usize,
+    /// Time allowed from the first byte of a request head to its end.
     pub header_read_timeout: Duration,
-    /// A connection that receives and sends nothing this long is closed.
+    /// A connection with no traffic this long, and no request head arriving, is closed.
     pub idle_timeout: Duration,
-    /// Largest request head (request line and headers).
+    /// Largest request head (request line and headers), counted on the bytes received.
     pub max_header_bytes: usize,
     pub tls_handshake_timeout: Duration,
 }
@@ -48,12 +62,12 @@ pub async fn serve(
     tls: Option<Arc<TlsConfig>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let table = Table::new(Bounds {
+        max_connections: limits.max_connections,
+        max_per_client: limits.max_connections_per_client,
+    });
+    let tasks = TaskTracker::new();
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.changed() => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -66,35 +80,52 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        let Some(slot) = table.admit(peer.ip()) else {
+            // Full, and every connection that could give way is serving a request: closing
+            // at once costs the client a retry; queueing would let the full client decide
+            // when anyone else is served.
+            tracing::debug!(%peer, "connection refused: no room");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let limits = limits.clone();
         let tls = tls.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let io = IdleTimeout::new(stream, limits.idle_timeout);
+        tasks.spawn(async move {
+            let activity = slot.activity.clone();
+            let io = Timed::new(stream, activity.clone(), &limits);
             match tls {
-                None => serve_connection(io, peer, router, &limits, shutdown).await,
+                None => serve_connection(io, peer, router, &limits, activity, shutdown).await,
                 Some(tls) => {
                     let acceptor = tls.acceptor();
-                    match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(io))
-                        .await
-                    {
-                        Ok(Ok(stream)) => {
-                            serve_connection(stream, peer, router, &limits, shutdown).await
+                    let handshake =
+                        tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(io));
+                    let shaken = tokio::select! {
+                        r = handshake => Some(r),
+                        _ = activity.shed() => None,
+                    };
+                    match shaken {
+                        Some(Ok(Ok(stream))) => {
+                            // The handshake's bytes were no request head.
+                            activity.now_idle();
+                            serve_connection(stream, peer, router, &limits, activity, shutdown)
+                                .await
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        Some(Ok(Err(e))) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                        }
+                        Some(Err(_)) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        None => tracing::debug!(%peer, "closed during TLS handshake to make room"),
                     }
                 }
             }
-            drop(permit);
+            drop(slot);
         });
     }
-    // Every connection task holds a permit: all permits back means all connections are done.
-    let _ = slots
-        .acquire_many(limits.max_connections.min(u32::MAX as usize) as u32)
-        .await;
+    tasks.close();
+    tasks.wait().await;
 }
 
 async fn serve_connection<S>(
@@ -102,18 +133,31 @@ async fn serve_connection<S>(
     peer: SocketAddr,
     router: Router,
     limits: &Limits,
+    activity: Arc<Activity>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let in_service = activity.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(req)
+        in_service.request_started();
+        let answered = Answered(in_service.clone());
+        let response = router.clone().oneshot(req);
+        async move {
+            let r = response.await;
+            drop(answered);
+            r
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // Both timeouts are `Timed`'s: hyper's header timer starts when it waits for a head,
+        // which on a keep-alive connection is the idle time between requests.
+        .header_read_timeout(None)
+        // Counted on the head as parsed, however many bytes one read brought in.
+        .max_header_size(limits.max_header_bytes)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -128,32 +172,74 @@ async fn serve_connection<S>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+        _ = activity.shed() => {
+            tracing::debug!(%peer, "connection closed to make room for another");
+            conn.as_mut().graceful_shutdown();
+            // A request that started meanwhile is finished; anything else (a head still
+            // arriving, a new connection that never spoke) gets only a moment.
+            if activity.phase() == Phase::Busy {
+                let _ = conn.await;
+            } else {
+                let _ = tokio::time::timeout(SHED_GRACE, conn).await;
+            }
+        }
     }
 }
 
-/// A stream that fails a read with `TimedOut` once nothing has been read or written for
-/// `timeout`, so idle keep-alive connections and stalled peers are closed.
-pub struct IdleTimeout<S> {
+/// Marks the connection idle when the service has answered (or was dropped).
+struct Answered(Arc<Activity>);
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        self.0.now_idle();
+    }
+}
+
+/// A stream that fails a read with `TimedOut` when the connection's current phase has run out
+/// of time: a request head not complete `header_read_timeout` after its first byte, or no
+/// traffic for `idle_timeout` otherwise. Reads report arriving bytes to the `Activity`.
+pub struct Timed<S> {
     inner: S,
-    timeout: Duration,
+    activity: Arc<Activity>,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    last_traffic: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
-impl<S> IdleTimeout<S> {
-    pub fn new(inner: S, timeout: Duration) -> Self {
-        IdleTimeout {
+impl<S> Timed<S> {
+    pub fn new(inner: S, activity: Arc<Activity>, limits: &Limits) -> Self {
+        let now = Instant::now();
+        Timed {
             inner,
-            timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            activity,
+            header_read_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
+            last_traffic: now,
+            deadline: Box::pin(tokio::time::sleep_until(now + limits.idle_timeout)),
         }
     }
 
-    fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+    /// The deadline of the current phase, and what running out of it means.
+    fn current_deadline(&self) -> (Instant, &'static str) {
+        match self.activity.phase() {
+            Phase::Head => (
+                Instant::from_std(self.activity.since()) + self.header_read_timeout,
+                "request head not received within --header-read-timeout",
+            ),
+            // Traffic while serving is the answer being written; a request that started
+            // after the last traffic restarts the count.
+            Phase::Busy | Phase::Idle => (
+                self.last_traffic
+                    .max(Instant::from_std(self.activity.since()))
+                    + self.idle_timeout,
+                "connection idle for longer than --idle-timeout",
+            ),
+        }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -163,22 +249,28 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
-                    self.touch();
+                    self.last_traffic = Instant::now();
+                    self.activity.bytes_arrived();
                 }
                 Poll::Ready(r)
             }
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connection idle for too long",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let (deadline, why) = self.current_deadline();
+                if self.deadline.deadline() != deadline {
+                    self.deadline.as_mut().reset(deadline);
+                }
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, why)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -186,7 +278,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.last_traffic = Instant::now();
         }
         r
     }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod connections;
 pub mod listener;
 pub mod tls;
 pub mod webhook;

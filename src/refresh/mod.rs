@@ -12,6 +12,7 @@
 //! - Two reconciles of one Warehouse start at least `cooldown` apart, so a storm of pushes (a
 //!   multi-arch push fires one webhook per manifest) costs the registry two discoveries, not fifty.
 
+mod patch;
 mod reconcile;
 
 use std::cmp::Reverse;
@@ -30,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::now_rfc3339;
 use crate::discovery::Discovery;
+use crate::kargo::Kargo;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 use crate::store::{Delivery, Store, StoreError};
@@ -75,6 +77,7 @@ struct Shared {
     store: Arc<dyn Store>,
     snapshot: Arc<ArcSwap<Snapshot>>,
     discovery: Arc<Discovery>,
+    kargo: Option<Arc<Kargo>>,
 }
 
 /// Handle on the refresh engine; cheap to clone.
@@ -94,6 +97,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// Least time between two reconciles of one Warehouse (`--refresh-cooldown`).
     pub cooldown: Duration,
+    /// Kargo mode: a refresh is Kargo's annotation patch instead of discovery.
+    pub kargo: Option<Arc<Kargo>>,
 }
 
 impl Refresher {
@@ -109,6 +114,7 @@ impl Refresher {
                     store: parts.store,
                     snapshot: parts.snapshot,
                     discovery: parts.discovery,
+                    kargo: parts.kargo,
                 }),
             },
             Queue(rx),
@@ -284,16 +290,27 @@ impl Refresher {
                     let s = &refresher.shared;
                     s.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                     if let Some(dirty) = refresher.begin(&key) {
+                        // The strategy: Kargo's annotation patch in Kargo mode, discovery
+                        // otherwise.
+                        let work = async {
+                            match &s.kargo {
+                                Some(kargo) => patch::run(s, kargo, &key).await,
+                                None => reconcile::run(s, &key, dirty).await,
+                            }
+                        };
                         let interval = tokio::select! {
                             _ = cancel.cancelled() => break,
-                            interval = reconcile::run(s, &key, dirty) => interval,
+                            interval = work => interval,
                         };
                         refresher.end(&key, interval);
                     }
                 }
             });
         }
-        tasks.spawn(interval_schedule(self.clone(), cancel.clone()));
+        // In Kargo mode Kargo's controller keeps each Warehouse's interval.
+        if self.shared.kargo.is_none() {
+            tasks.spawn(interval_schedule(self.clone(), cancel.clone()));
+        }
         Ok(())
     }
 }
@@ -348,7 +365,7 @@ mod tests {
 
     fn refresher(dir: &std::path::Path) -> (Refresher, Queue, Arc<dyn Store>) {
         let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.join("data"), 100).expect("open store"));
+            Arc::new(SqliteStore::open(&dir.join("data"), 100, 1 << 30).expect("open store"));
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::build(
             dockhand_core::config::Config::default(),
             &[],
@@ -361,6 +378,7 @@ mod tests {
             discovery: Arc::new(discovery),
             metrics: Arc::new(Metrics::default()),
             cooldown: Duration::ZERO,
+            kargo: None,
         });
         (refresher, queue, store)
     }

@@ -18,6 +18,8 @@
 
 pub mod files;
 
+pub use crate::kargo::source::KargoSource;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -66,6 +68,14 @@ impl From<Config> for Update {
 pub trait ConfigSource: Send + 'static {
     /// The first configuration. The service starts serving only once this returns.
     fn initial(&mut self) -> SourceFuture<'_, Result<Update, SourceError>>;
+
+    /// Whether the service is ready as soon as it serves `initial`'s configuration. A source
+    /// that answers false calls `Sink::ready` itself once its first complete configuration is
+    /// published (the Kargo source, after every watch's first list); until then /readyz
+    /// answers 503.
+    fn ready_at_start(&self) -> bool {
+        true
+    }
 
     /// Publishes every later configuration through `sink` until `cancel` fires. `reload` fires
     /// when an operator asks for a reload (SIGHUP).
@@ -117,6 +127,11 @@ impl Sink {
         app.metrics.config_reloads.fetch_add(1, Ordering::Relaxed);
         report_left_out(&left_out);
         tracing::info!(warehouses = w, receivers = r, "configuration reloaded");
+    }
+
+    /// The service is ready (see `ConfigSource::ready_at_start`).
+    pub fn ready(&self) {
+        self.app.ready.store(true, Ordering::Relaxed);
     }
 
     /// A new configuration the source refused as a whole: the current one stays in force.

@@ -12,9 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dockhand_core::warehouse_ref::WarehouseRef;
 
+use super::delivery_record::MAX_FIELD_BYTES;
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshSeq, Store,
-    StoreError,
+    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshRecord,
+    RefreshSeq, Store, StoreError,
 };
 
 /// What the suite needs from a backend under test. One harness is one storage.
@@ -22,7 +23,17 @@ use super::{
 pub trait Harness: Send + Sync {
     /// Opens a store on this harness's storage, keeping `keep_deliveries` per receiver. The
     /// first call sees empty storage; a later call (after `close`) sees what was committed.
-    async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError>;
+    async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError> {
+        self.open_with_budget(keep_deliveries, 1024 * 1024 * 1024)
+            .await
+    }
+
+    /// As `open`, with a byte budget of `max_bytes` (`--max-store-bytes`).
+    async fn open_with_budget(
+        &self,
+        keep_deliveries: usize,
+        max_bytes: u64,
+    ) -> Result<Arc<dyn Store>, StoreError>;
 
     /// Marks the storage as written by a dockhand whose schema version is `version`.
     async fn write_schema_version(&self, version: i64);
@@ -40,6 +51,7 @@ macro_rules! store_contract {
             deliveries_listed_newest_first_with_filters,
             deliveries_kept_per_receiver,
             query_filter_is_a_plain_substring,
+            kargo_refreshes_follow_patch_and_handling,
             delivery_and_its_refreshes_survive_reopen,
             finished_reconcile_clears_only_what_it_covered,
             sequences_grow_across_reopen,
@@ -48,6 +60,8 @@ macro_rules! store_contract {
             newer_schema_refused,
             closed_store_refuses_writes,
             full_write_queue_is_busy,
+            oversized_fields_stored_truncated_with_a_marker,
+            byte_budget_deletes_the_oldest_deliveries_only,
         );
     };
     (@tests $harness:expr; $($check:ident),* $(,)?) => {
@@ -88,6 +102,7 @@ fn delivery(n: u32, project: &str, receiver: &str, query: Option<&str>) -> Deliv
         explanation: Vec::new(),
         detail: serde_json::json!({ "n": n }),
         duration_micros: 42,
+        refreshes: Vec::new(),
     }
 }
 
@@ -215,6 +230,84 @@ pub async fn deliveries_kept_per_receiver(h: &dyn Harness) {
         .await
         .unwrap();
     assert_eq!(ids(&list), ["d-a-quiet-7"]);
+    store.close().await;
+}
+
+/// Kargo mode: each refresh a delivery asked for is linked to it; the patch that covered it
+/// gives it a token and a time, Kargo's handling a second time; a request that arrived after the
+/// patch started is not covered by it.
+pub async fn kargo_refreshes_follow_patch_and_handling(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    // Without linking (files mode) a delivery has no refresh records.
+    store
+        .record_delivery(delivery(1, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    store.link_refreshes();
+    store
+        .record_delivery(delivery(2, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    let w = wh("a", "app");
+    let covered = store.reconcile_started(&w, AT.into()).await.unwrap();
+    // Arrives while the patch is in flight: the next patch carries it.
+    store
+        .record_delivery(delivery(3, "a", "r", None), vec![wh("a", "app")])
+        .await
+        .unwrap();
+    let token = "2026-11-26T10:00:01.000001Z".to_string();
+    store
+        .kargo_patched(&w, covered, Some(token.clone()), AT.into(), None)
+        .await
+        .unwrap();
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let refreshes = |id: &str| {
+        list.iter()
+            .find(|d| d.id == id)
+            .map(|d| d.refreshes.clone())
+            .unwrap()
+    };
+    assert!(refreshes("d-a-r-1").is_empty());
+    assert_eq!(
+        refreshes("d-a-r-2"),
+        [RefreshRecord {
+            warehouse: "a/app".into(),
+            token: Some(token.clone()),
+            patched_at: Some(AT.into()),
+            handled_at: None,
+            error: None,
+        }]
+    );
+    assert_eq!(
+        refreshes("d-a-r-3")[0].token,
+        None,
+        "not covered by that patch"
+    );
+    assert_eq!(
+        store.kargo_outstanding().await.unwrap(),
+        [(w.clone(), token.clone())]
+    );
+
+    let handled_at = "2026-11-26T10:00:02.000Z";
+    store
+        .kargo_handled(&w, token.clone(), handled_at.into())
+        .await
+        .unwrap();
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let d2 = list.iter().find(|d| d.id == "d-a-r-2").unwrap();
+    assert_eq!(d2.refreshes[0].handled_at.as_deref(), Some(handled_at));
+    assert!(store.kargo_outstanding().await.unwrap().is_empty());
+
+    // A refresh that could not be patched records why.
+    let covered = store.reconcile_started(&w, AT.into()).await.unwrap();
+    store
+        .kargo_patched(&w, covered, None, AT.into(), Some("dropped: gone".into()))
+        .await
+        .unwrap();
+    let list = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let d3 = list.iter().find(|d| d.id == "d-a-r-3").unwrap();
+    assert_eq!(d3.refreshes[0].error.as_deref(), Some("dropped: gone"));
+    assert_eq!(d3.refreshes[0].patched_at, None);
     store.close().await;
 }
 
@@ -543,5 +636,117 @@ pub async fn full_write_queue_is_busy(h: &dyn Harness) {
         }
     }
     assert!(store.pending().await.unwrap().contains(&wh("a", "after")));
+    store.close().await;
+}
+
+pub async fn oversized_fields_stored_truncated_with_a_marker(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let huge = |c: char| c.to_string().repeat(1024 * 1024);
+    let mut d = delivery(1, "a", "r1", Some(&format!("region={}", huge('q'))));
+    d.provider_id = Some(huge('p'));
+    d.message = huge('m');
+    d.repositories = vec![huge('r')];
+    d.qualifiers = (0..1000).map(|n| format!("{n}{}", huge('t'))).collect();
+    d.explanation = vec![huge('e')];
+    d.detail = serde_json::json!({ "why": huge('d') });
+    // Never refused for its size: the sender would only send it again.
+    store.record_delivery(d, vec![]).await.unwrap();
+
+    let got = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let got = &got[0];
+    let capped = |what: &str, s: &str, first: char| {
+        assert!(
+            s.len() <= MAX_FIELD_BYTES + 64,
+            "{what}: {} bytes stored",
+            s.len()
+        );
+        assert!(
+            s.contains(first) && s.contains("…[truncated "),
+            "{what}: {s:.80}"
+        );
+    };
+    capped("query", got.query.as_deref().unwrap(), 'q');
+    capped("provider id", got.provider_id.as_deref().unwrap(), 'p');
+    capped("message", &got.message, 'm');
+    capped("repository", &got.repositories[0], 'r');
+    capped("qualifier", &got.qualifiers[0], 't');
+    capped("explanation", &got.explanation[0], 'e');
+    capped("detail", got.detail["why"].as_str().unwrap(), 'd');
+    let last = got.qualifiers.last().unwrap();
+    assert!(
+        last.starts_with("…[truncated ") && last.ends_with(" more entries]"),
+        "{last}"
+    );
+    assert!(
+        got.qualifiers.len() < 100,
+        "{} qualifiers",
+        got.qualifiers.len()
+    );
+    // The query filter still finds it by the start of its query.
+    let by_query = DeliveryFilter {
+        query: Some("region=qqq".into()),
+        ..DeliveryFilter::default()
+    };
+    assert_eq!(store.deliveries(by_query).await.unwrap().len(), 1);
+    store.close().await;
+}
+
+pub async fn byte_budget_deletes_the_oldest_deliveries_only(h: &dyn Harness) {
+    let budget: u64 = 1024 * 1024;
+    let store = match h.open_with_budget(100_000, budget).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot open the store: {e}"),
+    };
+    let pending = wh("a", "pending");
+    store
+        .request_refresh(vec![pending.clone()], AT.into())
+        .await
+        .unwrap();
+    let freight = NewFreight {
+        id: "f1".into(),
+        created_at: AT.into(),
+        body: serde_json::json!({ "name": "f1" }).to_string(),
+    };
+    store
+        .record_discovery(&wh("a", "app"), AT.into(), "{}".into(), Some(freight))
+        .await
+        .unwrap();
+    // About 64 KiB each: 8 times the budget in all.
+    let fat = |n: u32| {
+        let mut d = delivery(n, "a", "r1", None);
+        d.qualifiers = (0..31)
+            .map(|i| format!("{i}{}", "x".repeat(2000)))
+            .collect();
+        d
+    };
+    for n in 0..128 {
+        store.record_delivery(fat(n), vec![]).await.unwrap();
+    }
+    let used = store.stored_bytes().await.unwrap();
+    assert!(
+        used <= budget,
+        "{used} bytes stored with a budget of {budget}"
+    );
+    let list = store
+        .deliveries(DeliveryFilter {
+            limit: 1000,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(list.first().map(|d| d.id.as_str()), Some("d-a-r1-127"));
+    assert!(list.len() >= 4, "only {} deliveries kept", list.len());
+    assert!(
+        list.len() < 20,
+        "{} deliveries of 64 KiB kept within 1 MiB",
+        list.len()
+    );
+    assert!(!ids(&list).contains(&"d-a-r1-0"));
+    // What the service runs on is never deleted for the budget.
+    assert_eq!(store.pending().await.unwrap(), vec![pending]);
+    assert_eq!(
+        store.freight(FreightFilter::default()).await.unwrap().len(),
+        1
+    );
     store.close().await;
 }

@@ -10,8 +10,12 @@
 //!   or shared by several replicas), so `reconcile_finished` clears exactly the requests its
 //!   reconcile covered and a request that arrived meanwhile stays pending.
 //! - A Freight is kept once per id.
+//! - Deliveries are stored in `delivery_record`'s form (every field capped, each decision once),
+//!   and the store keeps within its byte budget by deleting the oldest deliveries; pending
+//!   refreshes, Warehouse state, discoveries and Freight are never deleted for it.
 //! - Errors carry no backend types: callers see `StoreError` only.
 
+pub mod delivery_record;
 mod sqlite;
 
 #[cfg(test)]
@@ -87,6 +91,37 @@ pub trait Store: Send + Sync {
     /// Freight matching `filter`, newest first, as stored JSON documents.
     async fn freight(&self, filter: FreightFilter) -> Result<Vec<serde_json::Value>, StoreError>;
 
+    /// Kargo mode: from now on, record with each delivery which refresh it asked for, so the
+    /// delivery can show the patch that carried it and when Kargo handled it.
+    fn link_refreshes(&self);
+
+    /// Kargo mode: the patch covering `warehouse`'s requests up to `covered` landed with
+    /// `token` at `at`, or ended with `error` (the Warehouse is gone).
+    async fn kargo_patched(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        token: Option<String>,
+        at: String,
+        error: Option<String>,
+    ) -> Result<(), StoreError>;
+
+    /// Kargo mode: Kargo's controller handled `warehouse` up to the token `last_handled`
+    /// (tokens are fixed-width RFC 3339 UTC, so every token not after it was handled too).
+    async fn kargo_handled(
+        &self,
+        warehouse: &WarehouseRef,
+        last_handled: String,
+        at: String,
+    ) -> Result<(), StoreError>;
+
+    /// Kargo mode: tokens patched and not yet seen handled, as (Warehouse, token): what the
+    /// Warehouse watch must look for after a restart.
+    async fn kargo_outstanding(&self) -> Result<Vec<(WarehouseRef, String)>, StoreError>;
+
+    /// Bytes the stored records take (what `--max-store-bytes` bounds).
+    async fn stored_bytes(&self) -> Result<u64, StoreError>;
+
     /// Commits every write already submitted, then refuses new ones (`StoreError::Closed`).
     async fn close(&self);
 }
@@ -159,6 +194,25 @@ pub struct Delivery {
     /// The full matching result (normalized keys, every candidate), as JSON.
     pub detail: serde_json::Value,
     pub duration_micros: u64,
+    /// Kargo mode: the annotation patch that carried each refresh this delivery asked for, and
+    /// when Kargo handled it. Filled in when listed, never stored in the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refreshes: Vec<RefreshRecord>,
+}
+
+/// One refresh of one delivery in Kargo mode, as `GET /api/v1/deliveries` shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRecord {
+    /// `project/name`.
+    pub warehouse: String,
+    /// The `kargo.akuity.io/refresh` value patched; null until the patch lands.
+    pub token: Option<String>,
+    pub patched_at: Option<String>,
+    /// When the Warehouse watch saw `status.lastHandledRefresh` reach the token.
+    pub handled_at: Option<String>,
+    /// Why the refresh was dropped (the Warehouse is gone) or failed for good.
+    pub error: Option<String>,
 }
 
 /// Filters for listing deliveries.

@@ -6,6 +6,11 @@
 //! own typed reply channel. Callers serialize their records before queueing, so the one writer
 //! does only SQL. Reads use a second connection (WAL lets them run beside the writer) on the
 //! blocking pool.
+//!
+//! Byte budget: after a batch that stored deliveries, the pages in use are compared with
+//! `--max-store-bytes`; over it, the oldest deliveries are deleted in the same transaction until
+//! about a tenth of the budget is free again (so pruning is not paid on every batch). The WAL is
+//! kept to `WAL_LIMIT` after each checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,8 +23,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, RefreshSeq, Store,
-    StoreError, WarehouseState,
+    delivery_record, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
+    RefreshSeq, Store, StoreError, WarehouseState,
 };
 
 /// Migrations, applied in order; `user_version` records how many ran. Never edit one that has
@@ -78,6 +83,20 @@ const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO refresh_sequence (id, last)
         SELECT 1, COALESCE(MAX(seq), 0) FROM pending_refreshes;",
+    // 4: Kargo mode: which refresh of which Warehouse each delivery asked for, and its fate
+    // (the annotation token patched, when, when Kargo handled it, or why it was dropped).
+    "CREATE TABLE refresh_links (
+        delivery_id TEXT NOT NULL,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        token TEXT,
+        patched_at TEXT,
+        handled_at TEXT,
+        error TEXT,
+        PRIMARY KEY (delivery_id, project, name)
+     );
+     CREATE INDEX refresh_links_by_warehouse ON refresh_links (project, name, seq);",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -85,6 +104,10 @@ const WRITE_QUEUE: usize = 16_384;
 
 /// Jobs the writer commits in one transaction at most.
 const MAX_BATCH: usize = 512;
+
+/// Size the WAL file is cut back to after a checkpoint (`journal_size_limit`): without it the
+/// file keeps the size of the largest burst it ever held.
+pub const WAL_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The SQLite store; cheap to clone (clones share the writer thread and the reader).
 #[derive(Clone)]
@@ -96,6 +119,8 @@ struct Inner {
     /// `dockhand.lock`, locked exclusively while the store is open: a second server on the same
     /// data directory would keep its own de-duplication and rate-limit state and race this one.
     lock: Mutex<Option<std::fs::File>>,
+    /// Kargo mode: record which refresh each delivery asked for (`refresh_links`).
+    link_refreshes: std::sync::atomic::AtomicBool,
     writer: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
@@ -116,6 +141,24 @@ enum Job {
         receiver: String,
         body: String,
         refresh: Vec<WarehouseRef>,
+        /// Also record each refresh against the delivery (Kargo mode).
+        link: bool,
+        reply: Reply<()>,
+    },
+    /// Kargo mode: the patch covering a Warehouse's requests up to `covered` landed or ended.
+    KargoPatched {
+        warehouse: WarehouseRef,
+        covered: RefreshSeq,
+        token: Option<String>,
+        at: String,
+        error: Option<String>,
+        reply: Reply<()>,
+    },
+    /// Kargo mode: Kargo handled a Warehouse up to a token.
+    KargoHandled {
+        warehouse: WarehouseRef,
+        last_handled: String,
+        at: String,
         reply: Reply<()>,
     },
     /// Mark Warehouses pending (admin or interval refresh).
@@ -157,6 +200,8 @@ impl Job {
         match self {
             Job::Delivery { reply, .. }
             | Job::Request { reply, .. }
+            | Job::KargoPatched { reply, .. }
+            | Job::KargoHandled { reply, .. }
             | Job::Finished { reply, .. } => {
                 let _ = reply.send(Ok(()));
             }
@@ -177,6 +222,8 @@ impl Job {
         match self {
             Job::Delivery { reply, .. }
             | Job::Request { reply, .. }
+            | Job::KargoPatched { reply, .. }
+            | Job::KargoHandled { reply, .. }
             | Job::Finished { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
@@ -198,14 +245,19 @@ impl From<rusqlite::Error> for StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`, keeping the newest `keep_deliveries`
-    /// deliveries of each receiver.
-    pub fn open(dir: &Path, keep_deliveries: usize) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_with_queue(dir, keep_deliveries, WRITE_QUEUE)
+    /// deliveries of each receiver and the database's records within `max_bytes`.
+    pub fn open(
+        dir: &Path,
+        keep_deliveries: usize,
+        max_bytes: u64,
+    ) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_queue(dir, keep_deliveries, max_bytes, WRITE_QUEUE)
     }
 
     fn open_with_queue(
         dir: &Path,
         keep_deliveries: usize,
+        max_bytes: u64,
         write_queue: usize,
     ) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -228,10 +280,10 @@ impl SqliteStore {
         };
         let mut writer = Connection::open(&path).map_err(open_err)?;
         writer
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
-                 PRAGMA busy_timeout=5000;",
-            )
+                 PRAGMA busy_timeout=5000; PRAGMA journal_size_limit={WAL_LIMIT};"
+            ))
             .map_err(open_err)?;
         migrate(&mut writer, &path)?;
         let last_seq: i64 = writer
@@ -251,6 +303,7 @@ impl SqliteStore {
             conn: writer,
             last_seq: last_seq as u64,
             keep: keep_deliveries,
+            max_bytes,
             unpruned: HashMap::new(),
         };
         let handle = std::thread::Builder::new()
@@ -263,6 +316,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 lock: Mutex::new(Some(lock)),
+                link_refreshes: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
                 reader: Mutex::new(reader),
@@ -310,7 +364,7 @@ impl Store for SqliteStore {
         delivery: Delivery,
         refresh: Vec<WarehouseRef>,
     ) -> Result<(), StoreError> {
-        let body = serde_json::to_string(&delivery)?;
+        let body = delivery_record::encode(&delivery)?;
         let (reply, answer) = oneshot::channel();
         let job = Job::Delivery {
             id: delivery.id,
@@ -319,6 +373,10 @@ impl Store for SqliteStore {
             receiver: delivery.receiver,
             body,
             refresh,
+            link: self
+                .inner
+                .link_refreshes
+                .load(std::sync::atomic::Ordering::Relaxed),
             reply,
         };
         self.submit(job, answer).await
@@ -436,10 +494,11 @@ impl Store for SqliteStore {
             })?;
             let mut out = Vec::new();
             for row in rows {
-                if let Ok(d) = serde_json::from_str::<Delivery>(&row?) {
+                if let Ok(d) = delivery_record::decode(&row?) {
                     out.push(d);
                 }
             }
+            attach_refreshes(c, &mut out)?;
             Ok(out)
         })
         .await
@@ -508,6 +567,69 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    fn link_refreshes(&self) {
+        self.inner
+            .link_refreshes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn kargo_patched(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        token: Option<String>,
+        at: String,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::KargoPatched {
+            warehouse: warehouse.clone(),
+            covered,
+            token,
+            at,
+            error,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    async fn kargo_handled(
+        &self,
+        warehouse: &WarehouseRef,
+        last_handled: String,
+        at: String,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::KargoHandled {
+            warehouse: warehouse.clone(),
+            last_handled,
+            at,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    async fn kargo_outstanding(&self) -> Result<Vec<(WarehouseRef, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT project, name, token FROM refresh_links
+                 WHERE token IS NOT NULL AND handled_at IS NULL",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    WarehouseRef::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get(2)?,
+                ))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn stored_bytes(&self) -> Result<u64, StoreError> {
+        self.read(|c| used_bytes(c).map(|b| b.max(0) as u64)).await
     }
 
     async fn close(&self) {
@@ -580,6 +702,7 @@ struct Writer {
     conn: Connection,
     last_seq: u64,
     keep: usize,
+    max_bytes: u64,
     unpruned: HashMap<(String, String), usize>,
 }
 
@@ -609,6 +732,7 @@ impl Writer {
     fn run_batch(&mut self, batch: &mut [Job]) -> rusqlite::Result<()> {
         let seq_before = self.last_seq;
         let tx = self.conn.transaction()?;
+        let stores_deliveries = batch.iter().any(|j| matches!(j, Job::Delivery { .. }));
         for job in batch.iter_mut() {
             apply(&tx, job, &mut self.last_seq, &mut self.unpruned)?;
         }
@@ -631,7 +755,14 @@ impl Writer {
                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
             )?
             .execute(params![project, receiver, self.keep as i64])?;
+            tx.prepare_cached(
+                "DELETE FROM refresh_links WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+            )?
+            .execute([])?;
             *n = 0;
+        }
+        if stores_deliveries {
+            keep_within_budget(&tx, self.max_bytes)?;
         }
         tx.commit()
     }
@@ -652,6 +783,7 @@ fn apply(
             ref receiver,
             ref body,
             ref refresh,
+            link,
             ..
         } => {
             tx.prepare_cached(
@@ -662,7 +794,53 @@ fn apply(
             *unpruned
                 .entry((project.clone(), receiver.clone()))
                 .or_default() += 1;
+            let first = *last_seq + 1;
             mark_pending(tx, refresh, received_at, last_seq)?;
+            if link {
+                // mark_pending hands out one sequence per Warehouse, in order.
+                for (w, seq) in refresh.iter().zip(first..) {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO refresh_links (delivery_id, project, name, seq)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![id, w.project, w.name, seq as i64])?;
+                }
+            }
+        }
+        Job::KargoPatched {
+            ref warehouse,
+            covered,
+            ref token,
+            ref at,
+            ref error,
+            ..
+        } => {
+            tx.prepare_cached(
+                "UPDATE refresh_links SET token = ?4, patched_at = ?5, error = ?6
+                 WHERE project = ?1 AND name = ?2 AND seq <= ?3
+                   AND token IS NULL AND error IS NULL",
+            )?
+            .execute(params![
+                warehouse.project,
+                warehouse.name,
+                covered.0 as i64,
+                token,
+                token.as_ref().map(|_| at),
+                error
+            ])?;
+        }
+        Job::KargoHandled {
+            ref warehouse,
+            ref last_handled,
+            ref at,
+            ..
+        } => {
+            tx.prepare_cached(
+                "UPDATE refresh_links SET handled_at = ?4
+                 WHERE project = ?1 AND name = ?2 AND token IS NOT NULL AND token <= ?3
+                   AND handled_at IS NULL",
+            )?
+            .execute(params![warehouse.project, warehouse.name, last_handled, at])?;
         }
         Job::Request {
             ref refresh,
@@ -750,6 +928,77 @@ fn apply(
     Ok(())
 }
 
+/// Fills in `refreshes` of each delivery from `refresh_links` (Kargo mode; empty otherwise).
+fn attach_refreshes(c: &Connection, deliveries: &mut [Delivery]) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached(
+        "SELECT project, name, token, patched_at, handled_at, error
+         FROM refresh_links WHERE delivery_id = ?1 ORDER BY project, name",
+    )?;
+    for d in deliveries {
+        let rows = stmt.query_map([&d.id], |r| {
+            Ok(super::RefreshRecord {
+                warehouse: format!("{}/{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                token: r.get(2)?,
+                patched_at: r.get(3)?,
+                handled_at: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })?;
+        d.refreshes = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(())
+}
+
+/// Bytes of the database's pages in use (free pages are reused before the file grows).
+fn used_bytes(c: &Connection) -> rusqlite::Result<i64> {
+    let pragma = |name: &str| c.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));
+    Ok((pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?)
+}
+
+/// Deletes the oldest deliveries while the database is over `max_bytes`, down to nine tenths
+/// of it. Only deliveries: pending refreshes, Warehouse state, discoveries and Freight are what
+/// the service runs on. The newest delivery is always kept.
+fn keep_within_budget(tx: &rusqlite::Transaction<'_>, max_bytes: u64) -> rusqlite::Result<()> {
+    let used = used_bytes(tx)?.max(0) as u64;
+    if used <= max_bytes {
+        return Ok(());
+    }
+    let to_free = used - max_bytes / 10 * 9;
+    let mut cutoff: Option<i64> = None;
+    {
+        // A row costs its body plus its keys and index entries (about 200 bytes).
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, length(CAST(body AS BLOB)) + length(id) * 2 + 200 FROM deliveries
+             WHERE seq < (SELECT MAX(seq) FROM deliveries) ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut freed: u64 = 0;
+        while let Some(row) = rows.next()? {
+            cutoff = Some(row.get(0)?);
+            freed += row.get::<_, i64>(1)?.max(0) as u64;
+            if freed >= to_free {
+                break;
+            }
+        }
+    }
+    if let Some(seq) = cutoff {
+        let deleted = tx
+            .prepare_cached("DELETE FROM deliveries WHERE seq <= ?1")?
+            .execute(params![seq])?;
+        tx.prepare_cached(
+            "DELETE FROM refresh_links WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+        )?
+        .execute([])?;
+        tracing::info!(
+            deleted,
+            used,
+            max_bytes,
+            "store over --max-store-bytes: deleted the oldest deliveries"
+        );
+    }
+    Ok(())
+}
+
 fn upsert_warehouse(tx: &rusqlite::Transaction<'_>, w: &WarehouseRef) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO warehouses (project, name) VALUES (?1, ?2)")?
         .execute(params![w.project, w.name])?;
@@ -806,9 +1055,14 @@ mod tests {
 
     #[async_trait]
     impl Harness for SqliteHarness {
-        async fn open(&self, keep_deliveries: usize) -> Result<Arc<dyn Store>, StoreError> {
+        async fn open_with_budget(
+            &self,
+            keep_deliveries: usize,
+            max_bytes: u64,
+        ) -> Result<Arc<dyn Store>, StoreError> {
             // A short queue, so that the busy check fills it in a few writes.
-            let store = SqliteStore::open_with_queue(self.dir.path(), keep_deliveries, 4)?;
+            let store =
+                SqliteStore::open_with_queue(self.dir.path(), keep_deliveries, max_bytes, 4)?;
             Ok(Arc::new(store))
         }
 

@@ -224,8 +224,11 @@ fn every_admin_endpoint_has_its_pinned_shape() {
                 ("explanation", T::Arr),
                 ("detail", T::OptArr),
                 ("durationMicros", T::Uint),
+                // Kargo mode fills it (tests/e2e/kargo.rs pins its items); empty here.
+                ("refreshes", T::Arr),
             ],
         );
+        assert_eq!(d["refreshes"], serde_json::json!([]), "{d}");
         for t in items("delivery.detail", &d["detail"]) {
             pin(
                 "delivery.detail[]",
@@ -290,6 +293,7 @@ fn every_admin_endpoint_has_its_pinned_shape() {
         ("discovered", T::OptObj),
         ("discoveredAt", T::OptStr),
         ("error", T::OptStr),
+        ("warning", T::OptStr),
     ];
     let w = s.warehouse("kargo-demo", "mixed");
     pin("warehouse detail", &w, &detail_fields);

@@ -459,3 +459,39 @@ fn json_logs_have_one_object_per_delivery() {
     assert_eq!(v["fields"]["receiver"], "azure-wh-receiver");
     assert_eq!(v["fields"]["status"], 200);
 }
+
+/// A reader that goes away (`dockhand receivers | head -1`) ends the command with success, not a
+/// panic (exit 101). The output is made larger than a pipe's buffer so the write really fails.
+#[test]
+fn a_closed_pipe_exits_zero() {
+    use std::io::{BufRead, BufReader};
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: p}\nstringData: {secret: pipe-secret}\n---\napiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata: {name: p, namespace: p}\nspec:\n  webhookReceivers:\n",
+    );
+    for i in 0..3000 {
+        yaml.push_str(&format!(
+            "  - name: receiver-{i}\n    azure: {{secretRef: {{name: s}}}}\n"
+        ));
+    }
+    let dir = config_dir(&[("c.yaml", &yaml)]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .args(["receivers", "--config", dir.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader is dropped here: the rest of the output meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

@@ -73,9 +73,13 @@ fn pushes_pull_requests_and_ignored_events() {
         &fixture("gitea-pull-request-merged.json"),
     );
     assert_eq!(status, 200);
-    assert_eq!(
-        body["msg"],
-        "pull request merged: refreshes Promotions in Kargo mode"
+    // Files mode: no Promotions to refresh; acknowledged and recorded as ignored.
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("event ignored: pull requests refresh Kargo Promotions, which only Kargo mode (--source kargo) sees"),
+        "{body}"
     );
 
     let (status, _) = send(&s, "release", "{}");

@@ -92,9 +92,13 @@ fn pushes_merge_requests_and_ignored_events() {
         &fixture("gitlab-merge-request-merged.json"),
     );
     assert_eq!(status, 200);
-    assert_eq!(
-        body["msg"],
-        "pull request merged: refreshes Promotions in Kargo mode"
+    // Files mode: no Promotions to refresh; acknowledged and recorded as ignored.
+    assert!(
+        body["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("event ignored: pull requests refresh Kargo Promotions, which only Kargo mode (--source kargo) sees"),
+        "{body}"
     );
     assert_eq!(last(&s)["outcome"], "ignored");
 

@@ -196,34 +196,15 @@ pub enum Action {
         body: Option<serde_json::Value>,
         headers: Vec<(String, String)>,
     },
+    /// A pull request was merged or abandoned (Azure DevOps), closed (GitHub, Gitea; merged or
+    /// not), merged or closed (GitLab), fulfilled, rejected, merged or declined (Bitbucket):
+    /// refresh the running Promotions waiting on it (a `git-wait-for-pr` step whose output names
+    /// this URL), as Kargo does. Only Kargo mode knows Promotions; files mode records the
+    /// delivery and ignores it.
+    RefreshPromotions { pr_url: String },
     /// An event dockhand acknowledges and records but does not act on (delete, quarantine,
     /// scan results ...). `reason` is shown on the delivery.
     Ignore { reason: String },
-    /// A pull request was closed: merged (GitHub, Gitea `closed` + `merged`, GitLab `merge`,
-    /// Bitbucket `pullrequest:fulfilled` / `pr:merged`) or not (`close`, `rejected`,
-    /// `declined`). In Kargo mode it refreshes the Promotions waiting on that pull request (a
-    /// `git-wait-for-pr` step whose output names `pr_url`), as Kargo does; in files mode there
-    /// are no Promotions, so it is recorded as ignored, with the URL.
-    PullRequest {
-        /// The pull request's web page, as Kargo's `pullRequestURL` index keys it
-        /// (`https://github.com/o/r/pull/1`).
-        pr_url: String,
-        /// The repository the pull request belongs to, when the payload names it.
-        repo_url: Option<String>,
-        merged: bool,
-    },
-}
-
-impl Action {
-    /// What a delivery of this pull request says in files mode, where there is no Promotion to
-    /// refresh.
-    pub fn pull_request_message(merged: bool) -> &'static str {
-        if merged {
-            "pull request merged: refreshes Promotions in Kargo mode"
-        } else {
-            "pull request closed without merging: refreshes Promotions in Kargo mode"
-        }
-    }
 }
 
 /// A delivery a receiver accepted: authenticated and parsed.

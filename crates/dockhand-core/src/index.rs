@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Subscription};
 use crate::event::Target;
@@ -51,7 +51,7 @@ pub struct Index {
 }
 
 /// What happened to one candidate subscription of one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
     pub project: String,
@@ -61,12 +61,12 @@ pub struct Candidate {
     pub repo_url: String,
     pub matched: bool,
     /// Why not, when not matched: one line per rejected tag or ref.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The result for one target of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The result for one target of a delivery (read back from a stored delivery to explain it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetResult {
     /// The repository URL as the payload spelt it.
@@ -98,59 +98,71 @@ pub struct Evaluation {
 impl Evaluation {
     /// One line per target that matched nothing, for the delivery's message.
     pub fn explain_misses(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for t in &self.targets {
-            match &t.normalized {
-                Err(e) => out.push(format!("{}: {e}", t.repo_url)),
-                Ok(key) if t.candidates.is_empty() => out.push(format!(
-                    "no Warehouse in this project subscribes to {key} (from {})",
-                    t.repo_url
-                )),
-                Ok(_) => {
-                    for c in t.candidates.iter().filter(|c| !c.matched) {
-                        out.push(format!(
-                            "{}/{} subscription {}: {}",
-                            c.project,
-                            c.warehouse,
-                            c.subscription,
-                            c.reason.as_deref().unwrap_or("not matched")
-                        ));
-                    }
+        explain_misses(&self.targets)
+    }
+}
+
+/// One line per target that matched nothing: the explanation of a delivery, derived from its
+/// matching result (so a stored delivery keeps only the result).
+pub fn explain_misses(targets: &[TargetResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in targets {
+        match &t.normalized {
+            Err(e) => out.push(format!("{}: {e}", t.repo_url)),
+            Ok(key) if t.candidates.is_empty() => out.push(format!(
+                "no Warehouse in this project subscribes to {key} (from {})",
+                t.repo_url
+            )),
+            Ok(_) => {
+                for c in t.candidates.iter().filter(|c| !c.matched) {
+                    out.push(format!(
+                        "{}/{} subscription {}: {}",
+                        c.project,
+                        c.warehouse,
+                        c.subscription,
+                        c.reason.as_deref().unwrap_or("not matched")
+                    ));
                 }
             }
         }
-        out
     }
+    out
 }
 
 impl Index {
     /// Indexes every subscription of `config` whose repository URL normalizes (configuration
     /// loading has already rejected those that do not).
+    ///
+    /// When a ClusterConfig receiver exists (project `""`), every subscription is indexed a
+    /// second time under project `""`, so that its lookups span every project in one probe.
     pub fn build(config: &Config, aliases: &[(String, String)]) -> Index {
+        let cluster_wide = config.receivers.iter().any(|r| r.project.is_empty());
         let mut map: HashMap<Box<str>, Vec<SubRef>> = HashMap::new();
         for (wi, w) in config.warehouses.iter().enumerate() {
             for (si, s) in w.subscriptions.iter().enumerate() {
-                let (space, key) = match s {
-                    Subscription::Image(i) => (Space::Oci, repo_url::image_key(&i.repo_url)),
-                    Subscription::Chart(c) => {
-                        let space = if c.name.is_some() {
-                            Space::Helm
-                        } else {
-                            Space::Oci
-                        };
-                        (space, repo_url::chart_key(&c.repo_url, c.name.as_deref()))
-                    }
-                    Subscription::Git(g) => (Space::Git, repo_url::git_key(&g.repo_url)),
+                let space = match s {
+                    Subscription::Image(_) => Space::Oci,
+                    Subscription::Chart(c) if c.name.is_some() => Space::Helm,
+                    Subscription::Chart(_) => Space::Oci,
+                    Subscription::Git(_) => Space::Git,
                 };
-                let Ok(key) = key else { continue };
+                // No key: a URL Kargo accepts that names no usable repository (loading warned).
+                let Ok(key) = s.webhook_key() else { continue };
                 let r = SubRef {
                     warehouse: wi as u32,
                     subscription: si as u32,
                 };
-                let k = compose(space, &w.project, &key);
-                let list = map.entry(k.into_boxed_str()).or_default();
-                if !list.contains(&r) {
-                    list.push(r);
+                let projects: &[&str] = if cluster_wide {
+                    &[w.project.as_str(), ""]
+                } else {
+                    &[w.project.as_str()]
+                };
+                for project in projects {
+                    let k = compose(space, project, &key);
+                    let list = map.entry(k.into_boxed_str()).or_default();
+                    if !list.contains(&r) {
+                        list.push(r);
+                    }
                 }
             }
         }
@@ -190,7 +202,8 @@ impl Index {
         })
     }
 
-    /// Decides which Warehouses of `project` the `targets` of one delivery refresh.
+    /// Decides which Warehouses of `project` (of every project when `project` is `""`, a
+    /// ClusterConfig receiver) the `targets` of one delivery refresh.
     pub fn evaluate(&self, config: &Config, project: &str, targets: &[Target]) -> Evaluation {
         let mut eval = Evaluation::default();
         let mut chosen: Vec<SubRef> = Vec::new();
@@ -390,6 +403,33 @@ spec:
 
     fn names(e: &Evaluation) -> Vec<String> {
         e.refresh.iter().map(|r| r.warehouse.to_string()).collect()
+    }
+
+    #[test]
+    fn a_cluster_receiver_looks_in_every_project() {
+        let mut config = load_str("c.yaml", CONFIG).expect("config");
+        let without = Index::build(&config, &[]);
+        let push = [oci(
+            "reg.example.com:5000/team/app",
+            true,
+            false,
+            &["1.2.0"],
+        )];
+        assert!(names(&without.evaluate(&config, "", &push)).is_empty());
+
+        let cluster = crate::config::load_str(
+            "cluster.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: kargo-system-resources}\nstringData: {secret: x}\n---\napiVersion: kargo.akuity.io/v1alpha1\nkind: ClusterConfig\nmetadata: {name: cluster}\nspec:\n  webhookReceivers:\n  - {name: all, azure: {secretRef: {name: s}}}\n",
+        )
+        .expect("cluster config");
+        config.receivers.extend(cluster.receivers);
+        let index = Index::build(&config, &[]);
+        assert_eq!(
+            names(&index.evaluate(&config, "", &push)),
+            ["a/img", "b/img"]
+        );
+        // Project receivers still see only their own project.
+        assert_eq!(names(&index.evaluate(&config, "b", &push)), ["b/img"]);
     }
 
     #[test]

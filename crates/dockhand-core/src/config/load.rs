@@ -41,6 +41,27 @@ pub fn load_lenient(paths: &[PathBuf]) -> (Config, Vec<ConfigError>) {
     read(paths).finish_lenient()
 }
 
+/// The Secrets of ClusterConfig receivers live here unless told otherwise (Kargo's
+/// `SYSTEM_RESOURCES_NAMESPACE` default).
+pub const DEFAULT_SYSTEM_NAMESPACE: &str = "kargo-system-resources";
+
+/// Loads manifests already parsed (objects read from a cluster), object by object like
+/// [`load_lenient`]: each `(origin, document)` is one manifest. ClusterConfig receivers find
+/// their Secrets in `system_namespace`.
+pub fn load_documents_lenient(
+    documents: impl IntoIterator<Item = (Origin, Value)>,
+    system_namespace: &str,
+) -> (Config, Vec<ConfigError>) {
+    let mut loader = Loader {
+        system_namespace: system_namespace.to_string(),
+        ..Loader::default()
+    };
+    for (origin, doc) in documents {
+        loader.add_document(&origin, &doc);
+    }
+    loader.finish_lenient()
+}
+
 /// The files [`load`] reads for `paths`, in the order it reads them, and the problems met
 /// finding them (a path that cannot be read). The same walk serves the reload watcher, so what
 /// it watches is exactly what a load reads: dot-entries passed over, symlink loops ended.
@@ -194,11 +215,14 @@ fn is_yaml(path: &Path) -> bool {
 }
 
 /// The state of one load: what has been read so far and what is wrong with it.
-#[derive(Default)]
 struct Loader {
     problems: Problems,
     /// What was passed over without being an error (a FIFO in a config folder).
     warnings: Vec<ConfigError>,
+    /// Where ClusterConfig receivers' Secrets are.
+    system_namespace: String,
+    /// Where the ClusterConfig is, once read.
+    cluster_config: Option<Origin>,
     projects: BTreeSet<String>,
     /// Project -> where its Project manifest is.
     project_manifests: HashMap<String, Origin>,
@@ -215,6 +239,28 @@ struct Loader {
     skipped: Vec<(Origin, String, String)>,
     regexes: warehouse::RegexCache,
     credentials: Vec<Credential>,
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Loader {
+            problems: Problems::default(),
+            warnings: Vec::new(),
+            system_namespace: DEFAULT_SYSTEM_NAMESPACE.to_string(),
+            cluster_config: None,
+            projects: BTreeSet::new(),
+            project_manifests: HashMap::new(),
+            project_configs: HashMap::new(),
+            secrets: HashMap::new(),
+            receivers: Vec::new(),
+            receiver_names: HashMap::new(),
+            warehouses: Vec::new(),
+            warehouse_names: HashMap::new(),
+            skipped: Vec::new(),
+            regexes: warehouse::RegexCache::default(),
+            credentials: Vec::new(),
+        }
+    }
 }
 
 impl Loader {
@@ -271,7 +317,8 @@ impl Loader {
             (KARGO_API_VERSION, "Project") => self.project(origin, meta),
             (KARGO_API_VERSION, "ProjectConfig") => self.project_config(origin, meta, doc),
             (KARGO_API_VERSION, "Warehouse") => self.warehouse(origin, meta, doc),
-            (v, "Project" | "ProjectConfig" | "Warehouse")
+            (KARGO_API_VERSION, "ClusterConfig") => self.cluster_config(origin, meta, doc),
+            (v, "Project" | "ProjectConfig" | "Warehouse" | "ClusterConfig")
                 if v.split('/').next() == Some(KARGO_GROUP) =>
             {
                 self.problems.field(
@@ -439,12 +486,60 @@ impl Loader {
         }
     }
 
+    /// Kargo's one ClusterConfig, named `cluster`: its receivers refresh matching Warehouses of
+    /// every project, and their Secrets are in the system-resources namespace. Their project is
+    /// `""`, which is also what Kargo hashes into their paths.
+    fn cluster_config(&mut self, origin: &Origin, meta: manifest::Metadata, doc: &Value) {
+        if let Some(name) = meta.name.as_deref().filter(|n| *n != "cluster") {
+            // Kargo's admission refuses any other name; its controllers read only `cluster`.
+            self.problems.field(
+                origin,
+                "metadata.name",
+                format!("a ClusterConfig must be named \"cluster\", not {name:?}"),
+            );
+            return;
+        }
+        if let Some(first) = &self.cluster_config {
+            self.problems.document(
+                origin,
+                format!("the ClusterConfig is already defined at {first}"),
+            );
+            return;
+        }
+        self.cluster_config = Some(origin.clone());
+        for mut pending in project_config::receivers(origin, "", doc, &mut self.problems) {
+            let key = (String::new(), pending.name.clone());
+            if let Some(first) = self.receiver_names.get(&key) {
+                self.problems.field(
+                    origin,
+                    &format!("{}.name", pending.field),
+                    format!(
+                        "receiver {:?} is already defined in the ClusterConfig at {first}",
+                        pending.name
+                    ),
+                );
+                continue;
+            }
+            pending.secret_namespace = self.system_namespace.clone();
+            self.receiver_names.insert(key, origin.clone());
+            self.receivers.push(pending);
+        }
+    }
+
     fn warehouse(&mut self, origin: &Origin, meta: manifest::Metadata, doc: &Value) {
         let name = self.name(origin, meta.name);
         let namespace = self.namespace(origin, meta.namespace, "Warehouse");
         let (Some(name), Some(project)) = (name, namespace) else {
             // Still check the spec, so that one run shows every problem.
-            let _ = warehouse::build(origin, "", "", doc, &mut self.regexes, &mut self.problems);
+            let _ = warehouse::build(
+                origin,
+                "",
+                "",
+                doc,
+                &mut self.regexes,
+                &mut self.problems,
+                &mut self.warnings,
+            );
             return;
         };
         self.projects.insert(project.clone());
@@ -455,6 +550,7 @@ impl Loader {
             doc,
             &mut self.regexes,
             &mut self.problems,
+            &mut self.warnings,
         );
         let key = (project, name);
         if let Some(first) = self.warehouse_names.get(&key) {

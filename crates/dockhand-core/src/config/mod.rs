@@ -17,7 +17,9 @@ pub use credentials::{find as find_credential, CRED_TYPE_LABEL};
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use duration::parse_duration;
 pub use limits::{MAX_FILE_BYTES, MAX_FLOW_DEPTH};
-pub use load::{config_files, load, load_lenient, load_str};
+pub use load::{
+    config_files, load, load_documents_lenient, load_lenient, load_str, DEFAULT_SYSTEM_NAMESPACE,
+};
 pub use receiver_url::{collision_message, path_collisions, receiver_path};
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
 
@@ -62,9 +64,11 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]`, with its Secret resolved.
+/// A webhook receiver from `ProjectConfig.spec.webhookReceivers[]` (or the ClusterConfig's),
+/// with its Secret resolved.
 #[derive(Debug, Clone)]
 pub struct Receiver {
+    /// The project, or `""` for a ClusterConfig receiver (which refreshes every project).
     pub project: String,
     pub name: String,
     /// Its type, from [`RECEIVER_TYPES`](crate::receivers::RECEIVER_TYPES).
@@ -177,6 +181,17 @@ impl Subscription {
             Subscription::Image(s) => &s.repo_url,
             Subscription::Git(s) => &s.repo_url,
             Subscription::Chart(s) => &s.repo_url,
+        }
+    }
+
+    /// The normalized key webhooks find this subscription by (what the index holds), or why
+    /// there is none: a URL Kargo accepts that names no usable repository, or a local
+    /// (`file://`) git repository. Such a subscription is refreshed only on its interval.
+    pub fn webhook_key(&self) -> Result<String, crate::repo_url::RepoUrlError> {
+        match self {
+            Subscription::Image(i) => crate::repo_url::image_key(&i.repo_url),
+            Subscription::Chart(c) => crate::repo_url::chart_key(&c.repo_url, c.name.as_deref()),
+            Subscription::Git(g) => crate::repo_url::git_key(&g.repo_url),
         }
     }
 

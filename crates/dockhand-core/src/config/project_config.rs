@@ -30,7 +30,11 @@ const KARGO_TYPES: &[&str] = &[
 /// A receiver whose Secret is not resolved yet (it may be defined in a later file).
 #[derive(Debug)]
 pub(super) struct PendingReceiver {
+    /// `""` for a ClusterConfig receiver.
     pub project: String,
+    /// Where its Secret is: the project's namespace, or the system-resources namespace for a
+    /// ClusterConfig receiver.
+    pub secret_namespace: String,
     pub name: String,
     pub kind: &'static ReceiverType,
     pub secret_name: String,
@@ -188,6 +192,7 @@ fn receiver(
     };
     Some(PendingReceiver {
         project: project.to_string(),
+        secret_namespace: project.to_string(),
         name: name?,
         kind,
         secret_name: secret_name?,
@@ -213,13 +218,19 @@ pub(super) fn resolve(
 ) -> Option<Receiver> {
     let kind = pending.kind;
     let field = format!("{}.{}.secretRef.name", pending.field, kind.name);
-    let Some(stored) = secrets.get(&(pending.project.clone(), pending.secret_name.clone())) else {
+    let ns = &pending.secret_namespace;
+    let Some(stored) = secrets.get(&(ns.clone(), pending.secret_name.clone())) else {
+        let whose = if pending.project.is_empty() {
+            "a ClusterConfig receiver's Secret must be in the system-resources namespace"
+        } else {
+            "a receiver's Secret must be in its project's namespace"
+        };
         problems.field(
             &pending.origin,
             &field,
             format!(
-                "Secret {:?} not found in namespace {:?} (a receiver's Secret must be in its project's namespace)",
-                pending.secret_name, pending.project
+                "Secret {:?} not found in namespace {ns:?} ({whose})",
+                pending.secret_name
             ),
         );
         return None;
@@ -237,7 +248,7 @@ pub(super) fn resolve(
             &field,
             format!(
                 "Secret {}/{} key {key:?} {found} ({})",
-                pending.project, pending.secret_name, stored.origin
+                ns, pending.secret_name, stored.origin
             ),
         );
         None
@@ -270,7 +281,7 @@ pub(super) fn resolve(
                 &field,
                 format!(
                     "Secret {}/{} has {some}; {} needs {need} ({})",
-                    pending.project, pending.secret_name, group.purpose, stored.origin
+                    ns, pending.secret_name, group.purpose, stored.origin
                 ),
             );
         }
@@ -281,7 +292,7 @@ pub(super) fn resolve(
             &field,
             format!(
                 "Secret {}/{} has no key {:?}, which {} receivers need ({})",
-                pending.project, pending.secret_name, kind.url_secret_key, kind.name, stored.origin
+                ns, pending.secret_name, kind.url_secret_key, kind.name, stored.origin
             ),
         );
     }

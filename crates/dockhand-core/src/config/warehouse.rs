@@ -1,14 +1,21 @@
 //! A `Warehouse` manifest checked field by field into a [`Warehouse`]: defaults as Kargo's CRD
 //! sets them, every subscription's repository URL normalized, every regex, semver constraint
 //! and path selector compiled, so that a webhook never meets an invalid rule.
+//!
+//! A git `repoURL` that Kargo's CRD admits but that names no repository dockhand can match
+//! webhooks to (`https://github.com/`, a query, a space) does not fail the Warehouse: it is a
+//! warning, the subscription is loaded, left out of the index (no webhook refreshes it) and
+//! reported by the admin API and `dockhand_unusable_subscriptions`. One such Warehouse never
+//! keeps the others from loading.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
 use serde_yaml_ng::Value;
 
-use super::diagnostics::{typed, Problems};
+use super::diagnostics::{typed, ConfigError, Problems};
 use super::{
     duration, manifest, ChartSubscription, CommitSelectionStrategy, FreightCreationPolicy,
     GitSubscription, ImageSelectionStrategy, ImageSubscription, Origin, Subscription, Warehouse,
@@ -38,6 +45,7 @@ pub(super) fn build(
     doc: &Value,
     cache: &mut RegexCache,
     problems: &mut Problems,
+    warnings: &mut Vec<ConfigError>,
 ) -> Option<Warehouse> {
     let before = problems.len();
     let spec = typed::<manifest::Warehouse>(origin, doc, problems)?
@@ -48,6 +56,7 @@ pub(super) fn build(
         base: "spec".to_string(),
         cache,
         problems,
+        warnings,
     };
 
     let interval = match non_empty(spec.interval) {
@@ -139,6 +148,7 @@ struct Fields<'a> {
     base: String,
     cache: &'a mut RegexCache,
     problems: &'a mut Problems,
+    warnings: &'a mut Vec<ConfigError>,
 }
 
 impl Fields<'_> {
@@ -153,21 +163,41 @@ impl Fields<'_> {
             base,
             cache: self.cache,
             problems: self.problems,
+            warnings: self.warnings,
         }
     }
 
-    /// `repoURL`, which every subscription needs, normalized by `key` to prove it usable.
+    fn warning(&mut self, field: &str, message: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            location: format!("{} {}.{field}", self.origin, self.base),
+            message: message.into(),
+        });
+    }
+
+    /// `repoURL`, which every subscription needs, normalized by `key` to prove it usable. A URL
+    /// that does not normalize is an error, unless `admitted` says Kargo accepts it: then a
+    /// warning, and the subscription loads without a key.
     fn repo_url(
         &mut self,
         url: Option<String>,
         key: impl FnOnce(&str) -> Result<String, repo_url::RepoUrlError>,
+        admitted: impl FnOnce(&str) -> bool,
     ) -> String {
         let Some(url) = non_empty(url) else {
             self.error("repoURL", "required");
             return String::new();
         };
         if let Err(e) = key(&url) {
-            self.error("repoURL", e.to_string());
+            if admitted(&url) {
+                self.warning(
+                    "repoURL",
+                    format!(
+                        "{e}; Kargo accepts it, so the Warehouse is loaded, but no webhook will refresh this subscription (only its interval)"
+                    ),
+                );
+            } else {
+                self.error("repoURL", e.to_string());
+            }
         }
         url
     }
@@ -225,6 +255,21 @@ impl Fields<'_> {
             },
         }
     }
+}
+
+/// Kargo's CRD pattern for `spec.subscriptions[].git.repoURL` (api/v1alpha1/warehouse_types.go),
+/// with Go's ASCII `\w` spelled out: what Kargo's admission accepts.
+static KARGO_GIT_REPO_URL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    let pattern = r"(?:^(ssh|https?)://(?:([W-]+)(:(.+))?@)?([W-]+(?:\.[W-]+)*)(?::([0-9]{1,5}))?(/.*)$)|(?:^([W-]+)@([W+]+(?:\.[W-]+)*):(/?.*))"
+        .replace('W', "0-9A-Za-z_");
+    Regex::new(&pattern).ok()
+});
+
+/// Whether Kargo's admission accepts `url` as a git subscription's `repoURL`.
+pub(crate) fn kargo_admits_git_url(url: &str) -> bool {
+    KARGO_GIT_REPO_URL
+        .as_ref()
+        .is_some_and(|re| re.is_match(url))
 }
 
 /// The regex crate's syntax errors draw the pattern with a caret over several lines; the last
@@ -292,7 +337,7 @@ fn tag_filters(
 }
 
 fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscription {
-    let repo_url = at.repo_url(s.repo_url, repo_url::image_key);
+    let repo_url = at.repo_url(s.repo_url, repo_url::image_key, |_| false);
     let strategy = match non_empty(s.image_selection_strategy).as_deref() {
         None | Some("SemVer") => ImageSelectionStrategy::SemVer,
         Some("Lexical") => ImageSelectionStrategy::Lexical,
@@ -370,15 +415,19 @@ fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscripti
 }
 
 fn git(at: &mut Fields<'_>, s: manifest::GitSubscription) -> GitSubscription {
-    let repo_url = at.repo_url(s.repo_url, |url| {
-        // A local repository: no webhook names it, but discovery reads it like any other.
-        match url.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("file://") && url.len() > 7 => {
-                Ok(url.to_string())
+    let repo_url = at.repo_url(
+        s.repo_url,
+        |url| {
+            // A local repository: no webhook names it, but discovery reads it like any other.
+            match url.get(..7) {
+                Some(scheme) if scheme.eq_ignore_ascii_case("file://") && url.len() > 7 => {
+                    Ok(url.to_string())
+                }
+                _ => repo_url::git_key(url),
             }
-            _ => repo_url::git_key(url),
-        }
-    });
+        },
+        kargo_admits_git_url,
+    );
     let strategy = match non_empty(s.commit_selection_strategy).as_deref() {
         None | Some("NewestFromBranch") => CommitSelectionStrategy::NewestFromBranch,
         Some("SemVer") => CommitSelectionStrategy::SemVer,

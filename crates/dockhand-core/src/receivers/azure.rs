@@ -39,6 +39,9 @@
 //! | ACR | `delete`, `chart_delete`, `quarantine`, unknown action | Ignore, reason names the action |
 //! | Azure DevOps | `git.push` | Refresh `Git{remoteUrl, every refUpdate (deletions kept: the matcher explains them), defaultBranch}` |
 //! | Azure DevOps | `git.push` without `remoteUrl` ("Resource details: Minimal") | 400: send all resource details |
+//! | Azure DevOps | `git.pullrequest.merged` | RefreshPromotions `resource._links.web.href` (Kargo's `pullRequestURL` index) |
+//! | Azure DevOps | `git.pullrequest.updated` with `resource.status` `abandoned` | RefreshPromotions, as merged |
+//! | Azure DevOps | `git.pullrequest.updated`, any other status | Ignore |
 //! | Azure DevOps | any other `eventType` | Ignore |
 //! | Event Grid | `aeg-event-type: SubscriptionValidation` / `SubscriptionValidationEvent` | Handshake 200 `{"validationResponse": code}` |
 //! | Event Grid | `SubscriptionDeletion` | Ignore |
@@ -413,6 +416,8 @@ fn devops_delivery(value: &Value) -> Result<Event, Rejection> {
     };
     let action = if event_type == "git.push" {
         Action::Refresh(vec![devops_push(&body).map_err(reject)?])
+    } else if event_type == "git.pullrequest.merged" || event_type == "git.pullrequest.updated" {
+        devops_pull_request(&body, event_type).map_err(reject)?
     } else {
         ignore(format!(
             "Azure DevOps event {} is not handled: only git.push (Code pushed) refreshes",
@@ -424,6 +429,32 @@ fn devops_delivery(value: &Value) -> Result<Event, Rejection> {
         event_type: event_type.to_owned(),
         provider_id,
         action,
+    })
+}
+
+/// Kargo refreshes the Promotions waiting on a pull request when it is merged, or updated to
+/// abandoned; the pull request is named by its web URL, as `git-wait-for-pr` records it.
+fn devops_pull_request(body: &Obj<'_>, event_type: &str) -> Result<Action, PayloadError> {
+    const WHY: &str = "the pull request's web URL names the Promotions waiting on it";
+    let resource = body
+        .obj("resource")?
+        .ok_or_else(|| PayloadError::missing(body.field("resource"), ALL_DETAILS))?;
+    if event_type == "git.pullrequest.updated" {
+        let status = resource.str("status")?.unwrap_or("");
+        if status != "abandoned" {
+            return Ok(ignore(format!(
+                "pull request updated (status {}): only merged or abandoned pull requests refresh Promotions",
+                quote(status)
+            )));
+        }
+    }
+    let web = resource
+        .obj("_links")?
+        .ok_or_else(|| PayloadError::missing(resource.field("_links"), WHY))?
+        .obj("web")?
+        .ok_or_else(|| PayloadError::missing(resource.field("_links.web"), WHY))?;
+    Ok(Action::RefreshPromotions {
+        pr_url: web.required_str("href", WHY)?.to_owned(),
     })
 }
 
@@ -573,7 +604,7 @@ fn event_grid_delivery(value: &Value, headers: &HeaderMap) -> Result<Event, Reje
             Action::Refresh(t) => targets.extend(t),
             Action::Ignore { reason } => reasons.push(reason),
             // Not produced for Event Grid events; kept total rather than unreachable.
-            Action::Ping | Action::Handshake { .. } | Action::PullRequest { .. } => {}
+            Action::Ping | Action::Handshake { .. } | Action::RefreshPromotions { .. } => {}
         }
     }
     let action = if targets.is_empty() {

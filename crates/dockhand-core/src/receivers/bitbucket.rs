@@ -20,8 +20,8 @@
 //! | `repo:push` (Cloud) | a change with `new: null` (deleted) | that ref (from `old`) as deleted: nothing matches, each candidate says why |
 //! | `repo:refs_changed` (Server) | `changes[].ref.id` | Refresh `Git{the http clone link (else the first), refs}`; a ref without `refs/` is qualified by `ref.type` (`BRANCH`/`TAG`); `toHash`; `type: DELETE` → deleted |
 //! | `repo:refs_changed` (Server) | no `repository.links.clone` (the docs' example) | 400: the repository cannot be named |
-//! | `pullrequest:fulfilled` / `pullrequest:rejected` (Cloud) | | PullRequest `{pullrequest.links.html.href, merged: fulfilled}` |
-//! | `pr:merged` / `pr:declined` (Server) | | PullRequest `{pullRequest.links.self[0].href, merged: pr:merged}` |
+//! | `pullrequest:fulfilled` / `pullrequest:rejected` (Cloud) | | RefreshPromotions `pullrequest.links.html.href` (Kargo mode; ignored in files mode) |
+//! | `pr:merged` / `pr:declined` (Server) | | RefreshPromotions `pullRequest.links.self[0].href` |
 //! | `diagnostics:ping` (Server's "Test connection") | any body | Ping (Kargo: 400) |
 //! | any other key (`repo:fork`, `pr:opened`, `issue:created`, …) | | Ignore, 200 (Kargo: 400) |
 //! | no `X-Event-Key` | | 400 |
@@ -123,12 +123,12 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
         "pullrequest:fulfilled" | "pullrequest:rejected" => {
             let v = body()?;
             let o = Obj::new(&v, "", "a Bitbucket Cloud webhook body").map_err(reject)?;
-            cloud_pull_request(&o, event_key == "pullrequest:fulfilled").map_err(reject)?
+            cloud_pull_request(&o).map_err(reject)?
         }
         "pr:merged" | "pr:declined" => {
             let v = body()?;
             let o = Obj::new(&v, "", "a Bitbucket Server webhook body").map_err(reject)?;
-            server_pull_request(&o, event_key == "pr:merged").map_err(reject)?
+            server_pull_request(&o).map_err(reject)?
         }
         other => Action::Ignore {
             reason: format!(
@@ -284,7 +284,7 @@ fn server_refs_changed(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
     Ok(git_push::targets(&urls, refs, None, None))
 }
 
-fn cloud_pull_request(body: &Obj<'_>, merged: bool) -> Result<Action, PayloadError> {
+fn cloud_pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
     let pr = body.obj("pullrequest")?.ok_or_else(|| {
         PayloadError::missing(
             "pullrequest",
@@ -305,26 +305,12 @@ fn cloud_pull_request(body: &Obj<'_>, merged: bool) -> Result<Action, PayloadErr
             ))
         }
     };
-    let repo_url = match body.obj("repository")? {
-        Some(r) => match r
-            .obj("links")?
-            .map(|l| l.obj("html"))
-            .transpose()?
-            .flatten()
-        {
-            Some(h) => h.str("href")?.map(str::to_owned),
-            None => None,
-        },
-        None => None,
-    };
-    Ok(Action::PullRequest {
+    Ok(Action::RefreshPromotions {
         pr_url: pr_url.to_owned(),
-        repo_url,
-        merged,
     })
 }
 
-fn server_pull_request(body: &Obj<'_>, merged: bool) -> Result<Action, PayloadError> {
+fn server_pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
     let pr = body.obj("pullRequest")?.ok_or_else(|| {
         PayloadError::missing(
             "pullRequest",
@@ -341,19 +327,8 @@ fn server_pull_request(body: &Obj<'_>, merged: bool) -> Result<Action, PayloadEr
         .next()
         .ok_or_else(|| PayloadError::missing(links.field("self"), why))?
         .required_str("href", why)?;
-    let repo_url = match pr
-        .obj("toRef")?
-        .map(|t| t.obj("repository"))
-        .transpose()?
-        .flatten()
-    {
-        Some(r) => server_clone_urls(&r)?.first().map(|u| (*u).to_owned()),
-        None => None,
-    };
-    Ok(Action::PullRequest {
+    Ok(Action::RefreshPromotions {
         pr_url: pr_url.to_owned(),
-        repo_url,
-        merged,
     })
 }
 

@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | `push` | a branch or tag moved or was created | Refresh `Git{repository.clone_url, [ref@after], default branch, changed paths}` |
 //! | `push` | `after` is forty zeros (deleted) | Refresh with the deleted ref: nothing matches, each candidate says why |
-//! | `pull_request` | `action: closed` | PullRequest `{pull_request.html_url, merged}` |
+//! | `pull_request` | `action: closed` (merged or not) | RefreshPromotions `pull_request.html_url` (Kargo mode; ignored in files mode) |
 //! | `pull_request` | any other action | Ignore |
 //! | any other event (`create`, `delete`, `issues`, `release`, …) | | Ignore, 200 (Kargo: 501) |
 //! | no `X-Gitea-Event` | | 400 |
@@ -173,14 +173,8 @@ fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
         )
     })?;
     let pr_url = pr.required_str("html_url", "Kargo knows a pull request by its web URL")?;
-    let repo_url = match body.obj("repository")? {
-        Some(r) => repo_urls(&r)?.first().map(|u| (*u).to_owned()),
-        None => None,
-    };
-    Ok(Action::PullRequest {
+    Ok(Action::RefreshPromotions {
         pr_url: pr_url.to_owned(),
-        repo_url,
-        merged: pr.flag("merged")?,
     })
 }
 

@@ -17,7 +17,7 @@
 //! | `push` | `deleted: true` (`after` is forty zeros) | Refresh with the deleted ref: nothing matches, each candidate says "ref … was deleted" |
 //! | `package`, `registry_package` | `published`/`updated`, `package_type` `CONTAINER` or `docker` | Refresh `Oci{package_url without tag, [tag] or [] when untagged}`; image or chart by media type (see [`oci_kinds`]) |
 //! | `package`, `registry_package` | any other action or package type (npm, maven, …) | Ignore, naming it |
-//! | `pull_request` | `closed` | PullRequest `{pull_request.html_url, merged}`: Promotions in Kargo mode, recorded as ignored in files mode |
+//! | `pull_request` | `closed` (merged or not, as Kargo) | RefreshPromotions `pull_request.html_url`: the Promotions waiting on it in Kargo mode, recorded as ignored in files mode |
 //! | `pull_request` | any other action | Ignore |
 //! | any other event (`issues`, `workflow_run`, …) | | Ignore: answered 200 so GitHub does not mark the hook failing (Kargo: 400) |
 //! | no `X-GitHub-Event` | | 400 |
@@ -197,14 +197,8 @@ fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
         )
     })?;
     let pr_url = pr.required_str("html_url", "Kargo knows a pull request by its web URL")?;
-    let repo_url = match body.obj("repository")? {
-        Some(r) => repo_urls(&r)?.first().map(|u| (*u).to_owned()),
-        None => None,
-    };
-    Ok(Action::PullRequest {
+    Ok(Action::RefreshPromotions {
         pr_url: pr_url.to_owned(),
-        repo_url,
-        merged: pr.flag("merged")?,
     })
 }
 

@@ -13,7 +13,7 @@
 //! | `Push Hook` | a branch moved or was created | Refresh `Git{project.git_http_url, [ref@after], default branch, changed paths}` |
 //! | `Push Hook`, `Tag Push Hook` | `after` is forty zeros (deleted) | Refresh with the deleted ref: nothing matches, each candidate says "ref … was deleted" |
 //! | `Tag Push Hook` | a tag was pushed | Refresh `Git{…, [refs/tags/…@after]}`, no path filtering (as Kargo) |
-//! | `Merge Request Hook` | `object_attributes.action` `merge` or `close` | PullRequest `{object_attributes.url, merged: action == merge}` |
+//! | `Merge Request Hook` | `object_attributes.action` `merge` or `close` | RefreshPromotions `object_attributes.url` (Kargo mode; ignored in files mode) |
 //! | `Merge Request Hook` | any other action (open, update, approved, …) | Ignore |
 //! | any other event (`Note Hook`, `Pipeline Hook`, `System Hook`, …) | | Ignore, 200 (Kargo: 400) |
 //! | no `X-Gitlab-Event` | | 400 |
@@ -172,14 +172,8 @@ fn merge_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
         });
     }
     let pr_url = attrs.required_str("url", "Kargo knows a merge request by its web URL")?;
-    let repo_url = match body.obj("project")? {
-        Some(p) => p.str("git_http_url")?.map(str::to_owned),
-        None => None,
-    };
-    Ok(Action::PullRequest {
+    Ok(Action::RefreshPromotions {
         pr_url: pr_url.to_owned(),
-        repo_url,
-        merged: action == "merge",
     })
 }
 

@@ -4,6 +4,7 @@
 use super::host::{host_key, split_host_port};
 use super::image::image_key;
 use super::path::{check_url_chars, decode_path, path_segments};
+use super::sanitize::sanitize;
 use super::{RepoUrlError, CHART};
 
 /// Prefix of classic chart keys; the chart name follows a `#`.
@@ -24,6 +25,7 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// - `helm:host[/path][#chart]` (a key read back): the name may be embedded, given, or both if
 ///   they agree.
 pub fn chart_key(repo_url: &str, chart_name: Option<&str>) -> Result<String, RepoUrlError> {
+    let repo_url = &*sanitize(repo_url);
     let err = |reason: String| RepoUrlError::new(CHART, repo_url, reason);
     let name = chart_name.filter(|n| !n.is_empty());
     if let Some(rest) =

@@ -4,6 +4,7 @@
 use super::azure::{ado_server_key, azure_host, azure_key, is_ado_server_path};
 use super::host::{host_key, split_host_port};
 use super::path::{check_url_chars, decode_path, fold_case, path_segments};
+use super::sanitize::sanitize;
 use super::{RepoUrlError, GIT};
 
 const GIT_SCHEMES: [&str; 6] = ["https", "http", "ssh", "git", "git+ssh", "ssh+git"];
@@ -20,6 +21,7 @@ const GIT_HOST_ALIASES: [(&str, &str); 3] = [
 
 /// Key of a git repository: every HTTPS/SSH/scp spelling of one repository, Azure Repos included.
 pub fn git_key(url: &str) -> Result<String, RepoUrlError> {
+    let url = &*sanitize(url);
     let err = |reason: String| RepoUrlError::new(GIT, url, reason);
     if url.is_empty() {
         return Err(err("it is empty".into()));

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::host::split_host_port;
 use super::path::describe_char;
+use super::sanitize::sanitize;
 use super::{RepoUrlError, IMAGE};
 
 /// Docker Hub's registry in image keys; its other spellings collapse to it.
@@ -33,6 +34,7 @@ pub fn strip_image_scheme(url: &str) -> &str {
 /// Key of an OCI repository (image, or chart given as `oci://`): `host[:port]/path`, lower-case,
 /// tag and digest stripped, Docker Hub spellings collapsed.
 pub fn image_key(url: &str) -> Result<String, RepoUrlError> {
+    let url = &*sanitize(url);
     let err = |reason: String| RepoUrlError::new(IMAGE, url, reason);
     if url.is_empty() {
         return Err(err("it is empty".into()));

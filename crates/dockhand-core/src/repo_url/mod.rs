@@ -15,6 +15,8 @@
 //! chart key always starts with `helm:` and contains `#`, which no image key can.
 //!
 //! Choices worth knowing:
+//! - Every input is first sanitized as Kargo does ([`sanitize`]): invisible and non-printable
+//!   characters are removed wherever they are, surrounding spaces trimmed.
 //! - Image keys drop a `:443` port (always HTTPS, so the same registry) and keep every other;
 //!   a dotless host keeps even `:443`, else the key would read as a Docker Hub path.
 //! - Git and classic chart keys drop the scheme (a payload never says which one the user
@@ -34,7 +36,7 @@
 //! One file per kind, as Kargo's `pkg/urls`: `image.rs` (images and OCI charts, Docker Hub),
 //! `chart.rs` (classic Helm repositories), `git.rs` (HTTPS, SSH and scp spellings), `azure.rs`
 //! (Azure Repos and Azure DevOps Server spellings), `host.rs` (host and port rules, loopback),
-//! `path.rs` (percent-decoding and path segments). This file holds the public API and the error.
+//! `path.rs` (percent-decoding and path segments), `sanitize.rs` (Kargo's `SanitizeURL`). This file holds the public API and the error.
 
 mod azure;
 mod chart;
@@ -42,6 +44,7 @@ mod git;
 mod host;
 mod image;
 mod path;
+mod sanitize;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +54,7 @@ pub use host::{host_without_port, is_loopback};
 pub use image::{
     canonical_registry_host, image_key, registry_host, strip_image_scheme, with_registry_host,
 };
+pub use sanitize::sanitize;
 
 /// Why a URL could not be normalized.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -74,8 +74,6 @@ fn image_key_rejects() {
         ("[::1]:5000", "registry host with no repository"),
         ("docker.io", "registry host with no repository"),
         ("myreg.io/my app", "a space"),
-        (" nginx", "a space"),
-        ("myreg.io/app\n", "a line break"),
         ("myreg.io/äpp", "non-ASCII"),
         ("myreg.io/app!", "not a valid OCI repository name component"),
         ("myreg.io/-app", "not a valid OCI repository name component"),
@@ -589,8 +587,6 @@ fn git_key_rejects() {
         ("https://github.com:99999/org/repo", "port"),
         ("/srv/git/repo", "local paths"),
         ("./repo", "local paths"),
-        (" https://github.com/org/repo", "whitespace"),
-        ("https://github.com/org/re\tpo", "a tab"),
         ("https://dev.azure.com/org/proj", "Azure Repos path"),
         (
             "https://dev.azure.com/org/proj/_git/repo/extra",
@@ -854,4 +850,302 @@ fn image_schemes_are_stripped_once_in_any_case() {
     ] {
         assert_eq!(strip_image_scheme(url), bare, "{url}");
     }
+}
+
+/// Kargo sanitizes every URL before normalizing it (`SanitizeURL`): what used to be refused for
+/// surrounding whitespace, a tab or a line break now names the repository without them.
+#[test]
+fn inputs_are_sanitized_as_kargo_does_before_normalizing() {
+    let image = [
+        (" nginx", "docker.io/library/nginx"),
+        ("myreg.io/app\n", "myreg.io/app"),
+        ("myreg.io/\u{200B}app", "myreg.io/app"),
+        ("\u{FEFF}ghcr.io/org/app ", "ghcr.io/org/app"),
+    ];
+    for (input, want) in image {
+        assert_eq!(image_key(input).as_deref(), Ok(want), "input {input:?}");
+    }
+    let git = [
+        (" https://github.com/org/repo", "github.com/org/repo"),
+        ("https://github.com/org/re\tpo", "github.com/org/repo"),
+        ("https://example.com/\u{200B}repo", "example.com/repo"),
+        (
+            "git@example.com:org/\u{FEFF}repo.git",
+            "example.com/org/repo",
+        ),
+    ];
+    for (input, want) in git {
+        assert_eq!(git_key(input).as_deref(), Ok(want), "input {input:?}");
+    }
+    assert_eq!(
+        chart_key("oci://ghcr.io/\u{200B}org/chart", None).as_deref(),
+        Ok("ghcr.io/org/chart")
+    );
+    assert_eq!(
+        chart_key("https://charts.example.com/\u{200B}stable", Some("nginx")),
+        chart_key("https://charts.example.com/stable", Some("nginx"))
+    );
+}
+
+/// Kargo's `TestNormalizeGit` table (pkg/urls/git_test.go), replayed: where Kargo normalizes an
+/// input to a repository, dockhand gives the input and Kargo's result one key; where Kargo
+/// returns the input as it is (it cannot normalize it) or names no repository path, dockhand
+/// has no key either (configuration loading warns about such a subscription).
+#[test]
+fn kargo_normalize_git_table() {
+    // Kargo cannot normalize these: returned as they are.
+    for input in [
+        "https://not a url",
+        "http://github.com/example/repo?foo=bar",
+        "ssh://not a url",
+        "ssh://github.com/example/repo?foo=bar",
+        "not even remotely a url",
+    ] {
+        assert!(
+            git_key(input).is_err(),
+            "input {input:?}: {:?}",
+            git_key(input)
+        );
+    }
+    // Normalized to a host without a repository path.
+    for (input, kargo) in [
+        ("https://github.com", "https://github.com"),
+        ("https://github.com/", "https://github.com"),
+        ("https://foo:bar@github.com", "https://github.com"),
+        ("https://foo:bar@github.com/", "https://github.com"),
+        ("ssh://git.example.com", "ssh://git.example.com"),
+        ("ssh://git.example.com/", "ssh://git.example.com"),
+        ("ssh://git@git.example.com", "ssh://git@git.example.com"),
+        ("ssh://git@git.example.com/", "ssh://git@git.example.com"),
+        ("git.example.com", "ssh://git.example.com"),
+        ("git@git.example.com", "ssh://git@git.example.com"),
+    ] {
+        for url in [input, kargo] {
+            let e = git_key(url).expect_err(url);
+            assert!(e.reason.contains("no repository path"), "{url:?}: {e}");
+        }
+    }
+    let repos = [
+        (
+            "https://github.com/example/repo",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://github.com/example/repo/",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://github.com/example/repo.git",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://github.com/example/repo.git/",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://localhost:8443/example/repo",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://localhost:8443/example/repo/",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://localhost:8443/example/repo.git",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://localhost:8443/example/repo.git/",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://foo:bar@github.com/example/repo",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://foo:bar@github.com/example/repo/",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://foo:bar@github.com/example/repo.git",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://foo:bar@github.com/example/repo.git/",
+            "https://github.com/example/repo",
+        ),
+        (
+            "https://foo:bar@localhost:8443/example/repo",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://foo:bar@localhost:8443/example/repo/",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://foo:bar@localhost:8443/example/repo.git",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "https://foo:bar@localhost:8443/example/repo.git/",
+            "https://localhost:8443/example/repo",
+        ),
+        (
+            "ssh://github.com/example/repo",
+            "ssh://github.com/example/repo",
+        ),
+        (
+            "ssh://github.com/example/repo/",
+            "ssh://github.com/example/repo",
+        ),
+        (
+            "ssh://github.com/example/repo.git",
+            "ssh://github.com/example/repo",
+        ),
+        (
+            "ssh://github.com/example/repo.git/",
+            "ssh://github.com/example/repo",
+        ),
+        (
+            "ssh://localhost:2222/example/repo",
+            "ssh://localhost:2222/example/repo",
+        ),
+        (
+            "ssh://localhost:2222/example/repo/",
+            "ssh://localhost:2222/example/repo",
+        ),
+        (
+            "ssh://localhost:2222/example/repo.git",
+            "ssh://localhost:2222/example/repo",
+        ),
+        (
+            "ssh://localhost:2222/example/repo.git/",
+            "ssh://localhost:2222/example/repo",
+        ),
+        (
+            "ssh://git@github.com/example/repo",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "ssh://git@github.com/example/repo/",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "ssh://git@github.com/example/repo.git",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "ssh://git@github.com/example/repo.git/",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "ssh://git@localhost:2222/example/repo",
+            "ssh://git@localhost:2222/example/repo",
+        ),
+        (
+            "ssh://git@localhost:2222/example/repo/",
+            "ssh://git@localhost:2222/example/repo",
+        ),
+        (
+            "ssh://git@localhost:2222/example/repo.git",
+            "ssh://git@localhost:2222/example/repo",
+        ),
+        (
+            "ssh://git@localhost:2222/example/repo.git/",
+            "ssh://git@localhost:2222/example/repo",
+        ),
+        ("github.com:example/repo", "ssh://github.com/example/repo"),
+        ("github.com:example/repo/", "ssh://github.com/example/repo"),
+        (
+            "github.com:example/repo.git",
+            "ssh://github.com/example/repo",
+        ),
+        (
+            "github.com:example/repo.git/",
+            "ssh://github.com/example/repo",
+        ),
+        (
+            "git@github.com:example/repo",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "git@github.com:example/repo/",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "git@github.com:example/repo.git",
+            "ssh://git@github.com/example/repo",
+        ),
+        (
+            "git@github.com:example/repo.git/",
+            "ssh://git@github.com/example/repo",
+        ),
+    ];
+    for (input, kargo) in repos {
+        let key = git_key(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(
+            git_key(kargo).as_deref(),
+            Ok(key.as_str()),
+            "{input:?} -> {kargo:?}"
+        );
+    }
+}
+
+/// Kargo's `TestNormalizeImage` table (pkg/urls/image_test.go), replayed as above.
+#[test]
+fn kargo_normalize_image_table() {
+    let cases = [
+        ("index.docker.io/library/busybox", "busybox"),
+        ("index.docker.io/busybox", "busybox"),
+        ("registry-1.docker.io/library/busybox", "busybox"),
+        ("registry-1.docker.io/busybox", "busybox"),
+        ("docker.io/library/busybox", "busybox"),
+        ("docker.io/busybox", "busybox"),
+        ("library/busybox", "busybox"),
+        ("busybox", "busybox"),
+        ("index.docker.io/example/repo", "example/repo"),
+        ("docker.io/example/repo", "example/repo"),
+        ("example/repo", "example/repo"),
+        ("ghcr.io/example/repo", "ghcr.io/example/repo"),
+        ("quay.io/example/repo", "quay.io/example/repo"),
+    ];
+    for (input, kargo) in cases {
+        let key = image_key(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(
+            image_key(kargo).as_deref(),
+            Ok(key.as_str()),
+            "{input:?} -> {kargo:?}"
+        );
+    }
+    // Kargo cannot normalize it and returns it as it is.
+    assert!(image_key("invalid url").is_err());
+}
+
+/// Kargo's `TestNormalizeChart` table (pkg/urls/helm_test.go), replayed as above.
+#[test]
+fn kargo_normalize_chart_table() {
+    let cases = [
+        ("repo", "repo"),
+        ("  repo  ", "repo"),
+        ("REpo", "repo"),
+        ("oci://repo", "repo"),
+        ("  oci://repo  ", "repo"),
+        ("OCI://Repo", "repo"),
+        ("oci://docker.io/example/repo", "example/repo"),
+        ("docker.io/example/repo", "example/repo"),
+        ("oci://index.docker.io/example/repo", "example/repo"),
+        ("index.docker.io/example/repo", "example/repo"),
+        ("oci://registry-1.docker.io/example/repo", "example/repo"),
+        ("registry-1.docker.io/example/repo", "example/repo"),
+    ];
+    for (input, kargo) in cases {
+        let key = chart_key(input, None).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(
+            chart_key(kargo, None).as_deref(),
+            Ok(key.as_str()),
+            "{input:?} -> {kargo:?}"
+        );
+    }
+    // The empty string stays empty in Kargo: no repository.
+    assert!(chart_key("", None).is_err());
 }

@@ -4,6 +4,7 @@ use super::*;
 use crate::config::{
     CommitSelectionStrategy, FreightCreationPolicy, ImageSelectionStrategy, Subscription,
 };
+use crate::index::Index;
 use crate::receivers::{azure, harbor};
 
 /// The error lines for `text` loaded as `f.yaml`; empty when it loads.
@@ -1047,4 +1048,117 @@ fn config_files_ends_symlink_loops_and_passes_over_dot_entries() {
     let (files, problems) = config_files(&[root.to_path_buf()]);
     assert_eq!(files, [root.join("a/b/w.yaml")]);
     assert!(problems.is_empty(), "{problems:?}");
+}
+
+const CLUSTER_CONFIG: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: cs
+  namespace: kargo-system-resources
+stringData:
+  secret: clustersecret
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ClusterConfig
+metadata:
+  name: cluster
+spec:
+  webhookReceivers:
+  - name: everywhere
+    azure:
+      secretRef:
+        name: cs
+";
+
+#[test]
+fn cluster_config_receivers_use_the_system_namespace_and_an_empty_project() {
+    let config = ok(CLUSTER_CONFIG);
+    assert_eq!(config.receivers.len(), 1);
+    let r = &config.receivers[0];
+    assert_eq!((r.project.as_str(), r.name.as_str()), ("", "everywhere"));
+    // Kargo hashes "" + name + secret for ClusterConfig receivers.
+    assert_eq!(
+        r.path,
+        crate::config::receiver_path(&azure::TYPE, "", "everywhere", "clustersecret")
+    );
+    assert!(
+        !config.projects.iter().any(String::is_empty),
+        "{:?}",
+        config.projects
+    );
+
+    // The Secret must be in the system-resources namespace, not in a project.
+    let moved = CLUSTER_CONFIG.replace("namespace: kargo-system-resources", "namespace: p");
+    let e = errors(&moved);
+    assert!(
+        e.iter()
+            .any(|l| l.contains("not found in namespace \"kargo-system-resources\"")),
+        "{e:?}"
+    );
+    let renamed = CLUSTER_CONFIG.replace("name: cluster", "name: other");
+    let e = errors(&renamed);
+    assert!(
+        e.iter().any(|l| l.contains("must be named \"cluster\"")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn documents_load_object_by_object_with_another_system_namespace() {
+    let docs: Vec<(Origin, Value)> = CLUSTER_CONFIG
+        .replace("kargo-system-resources", "sys")
+        .split("---")
+        .chain([warehouse("", "  - image: {repoURL: 'x/y', constraint: '['}\n").as_str()])
+        .enumerate()
+        .map(|(i, d)| {
+            let origin = Origin {
+                file: format!("object {i}"),
+                document: 0,
+            };
+            (origin, serde_yaml_ng::from_str(d).unwrap())
+        })
+        .collect();
+    let (config, problems) = load_documents_lenient(docs, "sys");
+    assert_eq!(config.receivers.len(), 1, "{problems:?}");
+    assert!(config.warehouses.is_empty());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].to_string().contains("object 2"), "{problems:?}");
+}
+
+/// Issue 17 item 14: git URLs Kargo's admission accepts but that name no repository dockhand
+/// can match load with a warning (the subscription is not indexed); URLs Kargo refuses stay
+/// errors.
+#[test]
+fn git_urls_kargo_admits_load_with_a_warning() {
+    for url in [
+        "http://github.com/example/repo?foo=bar",
+        "https://github.com/",
+        "https://foo:bar@github.com/",
+        "ssh://git.example.com/",
+        "https://example.com/ myrepo",
+    ] {
+        let text = warehouse("", &format!("  - git: {{repoURL: '{url}'}}\n"));
+        let config = ok(&text);
+        assert_eq!(config.warehouses.len(), 1, "{url}");
+        assert_eq!(config.warehouses[0].subscriptions[0].repo_url(), url);
+        assert_eq!(config.warnings.len(), 1, "{url}: {:?}", config.warnings);
+        let w = config.warnings[0].to_string();
+        assert!(
+            w.starts_with("f.yaml (document 0) spec.subscriptions[0].git.repoURL: ")
+                && w.contains("no webhook will refresh this subscription"),
+            "{w}"
+        );
+        assert!(!w.contains("foo:bar"), "the password is redacted: {w}");
+        assert!(
+            Index::build(&config, &[]).is_empty(),
+            "{url} is not indexed"
+        );
+    }
+    // Kargo's pattern refuses these (no path after the host, no scheme and no user): errors.
+    for url in ["https://github.com", "not a url", "ftp://github.com/a/b"] {
+        let text = warehouse("", &format!("  - git: {{repoURL: '{url}'}}\n"));
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{url}: {errs:?}");
+        assert!(errs[0].contains("git.repoURL"), "{errs:?}");
+    }
 }

@@ -1048,3 +1048,39 @@ fn never_panics_on_any_input() {
         );
     }
 }
+
+#[test]
+fn merged_or_abandoned_pull_requests_refresh_the_promotions_waiting_on_them() {
+    let href = "https://dev.azure.com/org/proj/_git/repo/pullrequest/7";
+    let body = |event: &str, status: &str| {
+        json!({"id": "pr-1", "eventType": event, "publisherId": "tfs",
+               "resource": {"status": status, "pullRequestId": 7,
+                            "_links": {"web": {"href": href}}}})
+        .to_string()
+    };
+    let wants = Action::RefreshPromotions {
+        pr_url: href.into(),
+    };
+    for (event, status, refresh) in [
+        ("git.pullrequest.merged", "completed", true),
+        ("git.pullrequest.updated", "abandoned", true),
+        ("git.pullrequest.updated", "active", false),
+    ] {
+        let e = Req::post(body(event, status))
+            .header("User-Agent", ADO_UA)
+            .send(&open())
+            .unwrap();
+        assert_eq!(e.event_type, event);
+        if refresh {
+            assert_eq!(e.action, wants, "{event} {status}");
+        } else {
+            assert!(ignored(&e).contains("\"active\""), "{event} {status}");
+        }
+    }
+    // A merged pull request without its web URL cannot name the Promotions: 400.
+    let r = Req::post(r#"{"eventType":"git.pullrequest.merged","publisherId":"tfs","resource":{"status":"completed"}}"#)
+        .send(&open())
+        .unwrap_err();
+    assert_eq!(r.status, 400);
+    assert!(r.message.contains("resource._links"), "{}", r.message);
+}

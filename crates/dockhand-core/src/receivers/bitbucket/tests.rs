@@ -55,18 +55,14 @@ fn fixtures_give_exact_actions() {
         ("repo:push", fixture!("bitbucket-cloud-repo-push-branch-created-captured.json"), BITBUCKET_CLOUD, git(AROL, &[("refs/heads/gt/develop", MERGE)])),
         ("repo:push", fixture!("bitbucket-cloud-repo-push-branch-deleted-captured.json"), BITBUCKET_CLOUD, git(AROL, &[("refs/heads/feat/sync-from-bitbucket", ZEROS)])),
         ("repo:push", fixture!("bitbucket-cloud-repo-push-tag-created.json"), BITBUCKET_CLOUD, git("https://bitbucket.org/brydzewski/foo", &[("refs/tags/feature/x", "141977fedf5cf35aa290ac87d4b5177ac4cd9de1")])),
-        ("pullrequest:fulfilled", fixture!("bitbucket-cloud-pullrequest-fulfilled-captured.json"), BITBUCKET_CLOUD, Action::PullRequest {
+        ("pullrequest:fulfilled", fixture!("bitbucket-cloud-pullrequest-fulfilled-captured.json"), BITBUCKET_CLOUD, Action::RefreshPromotions {
             pr_url: format!("{AROL}/pull-requests/6"),
-            repo_url: Some(AROL.into()),
-            merged: true,
         }),
         ("repo:refs_changed", fixture!("bitbucket-server-repo-refs-changed-branch-deleted.json"), BITBUCKET_SERVER, git2(
             &["https://server.bitbucket.local/scm/~gopher/webhook-test.git", "ssh://git@server.bitbucket.local:7999/~gopher/webhook-test.git"],
             &[("refs/heads/feature/wip", ZEROS)])),
-        ("pr:merged", fixture!("bitbucket-server-pr-merged.json"), BITBUCKET_SERVER, Action::PullRequest {
+        ("pr:merged", fixture!("bitbucket-server-pr-merged.json"), BITBUCKET_SERVER, Action::RefreshPromotions {
             pr_url: "https://server.bitbucket.local/users/gopher/repos/webhook-test/pull-requests/5".into(),
-            repo_url: Some("https://server.bitbucket.local/scm/~gopher/webhook-test.git".into()),
-            merged: true,
         }),
         ("diagnostics:ping", fixture!("bitbucket-server-diagnostics-ping.json"), BITBUCKET_SERVER, Action::Ping),
         ("repo:fork", "{}", BITBUCKET_CLOUD, Action::Ignore {

@@ -46,10 +46,8 @@ fn fixtures_give_exact_actions() {
         (
             "pull_request",
             fixture!("gitea-pull-request-merged.json"),
-            Action::PullRequest {
+            Action::RefreshPromotions {
                 pr_url: "https://try.gitea.io/jcitizen/my-repo/pulls/1".into(),
-                repo_url: Some("https://try.gitea.io/jcitizen/my-repo.git".into()),
-                merged: true,
             },
         ),
         (
@@ -143,8 +141,8 @@ fn malformed_bodies_are_400_naming_the_field() {
         ),
         (
             "pull_request",
-            r#"{"action":"closed","pull_request":{"html_url":"u","merged":1}}"#,
-            "pull_request.merged must be a boolean, not a number",
+            r#"{"action":"closed","pull_request":{"html_url":5}}"#,
+            "pull_request.html_url must be a string, not a number",
         ),
     ];
     for (event_type, body, detail) in cases {

@@ -90,10 +90,8 @@ fn fixtures_give_exact_actions() {
         (
             "pull_request",
             fixture!("github-pull-request-closed-merged-captured.json"),
-            Action::PullRequest {
+            Action::RefreshPromotions {
                 pr_url: "https://github.com/ailisp/gcbapp-buildconfig-example/pull/3".into(),
-                repo_url: Some("https://github.com/ailisp/gcbapp-buildconfig-example.git".into()),
-                merged: true,
             },
         ),
         (
@@ -246,10 +244,8 @@ fn pull_requests() {
     };
     assert_eq!(
         send("pull_request", pr("closed", false)).unwrap().action,
-        Action::PullRequest {
+        Action::RefreshPromotions {
             pr_url: "https://github.com/o/r/pull/7".into(),
-            repo_url: None,
-            merged: false,
         }
     );
     assert_eq!(

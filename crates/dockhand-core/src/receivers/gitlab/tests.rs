@@ -58,10 +58,8 @@ fn fixtures_give_exact_actions() {
         (
             "Merge Request Hook",
             fixture!("gitlab-merge-request-merged.json"),
-            Action::PullRequest {
+            Action::RefreshPromotions {
                 pr_url: "https://gitlab.com/gitlab-org/hello-world/merge_requests/1".into(),
-                repo_url: Some("https://gitlab.com/gitlab-org/hello-world.git".into()),
-                merged: true,
             },
         ),
         (
@@ -123,10 +121,8 @@ fn pushes_paths_deletions_and_closed_merge_requests() {
     let close = r#"{"object_attributes":{"action":"close","url":"https://gitlab.com/g/p/-/merge_requests/2"}}"#;
     assert_eq!(
         send("Merge Request Hook", close).unwrap().action,
-        Action::PullRequest {
+        Action::RefreshPromotions {
             pr_url: "https://gitlab.com/g/p/-/merge_requests/2".into(),
-            repo_url: None,
-            merged: false,
         }
     );
 }
