@@ -529,7 +529,7 @@ async fn attach_refreshes(
 async fn used_bytes(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64, StoreError> {
     let row = tx
         .query_one(
-            "SELECT COALESCE(SUM(octet_length(body) + $1), 0)::BIGINT FROM deliveries",
+            "SELECT COALESCE(SUM(octet_length(body)::BIGINT + $1::BIGINT), 0)::BIGINT FROM deliveries",
             &[&ROW_OVERHEAD],
         )
         .await
@@ -552,9 +552,9 @@ async fn keep_within_budget(
         .execute(
             "DELETE FROM deliveries WHERE seq <= COALESCE(
                 (SELECT seq FROM (
-                    SELECT seq, SUM(octet_length(body) + $2) OVER (ORDER BY seq) AS freed
+                    SELECT seq, SUM(octet_length(body)::BIGINT + $2::BIGINT) OVER (ORDER BY seq) AS freed
                     FROM deliveries WHERE seq < (SELECT MAX(seq) FROM deliveries)) t
-                 WHERE freed >= $1 ORDER BY seq LIMIT 1),
+                 WHERE freed >= $1::BIGINT ORDER BY seq LIMIT 1),
                 (SELECT MAX(seq) - 1 FROM deliveries))",
             &[&to_free, &ROW_OVERHEAD],
         )

@@ -355,7 +355,41 @@ pub const TEST_SECRETS: &[&str] = &[
     "YWRvLXVzZXI6dGVzdC1hZG8tcGFzc3dvcmQ",
     "dGVzdC1henVyZS1hdXRo",
     "admin-token-123",
+    "test-github-secret-value",
+    "test-gitlab-token-value",
+    "test-bitbucket-secret-value",
+    "test-gitea-secret-value",
 ];
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`: how GitHub, Gitea and Bitbucket sign a delivery.
+pub fn hub_signature(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// A Warehouse manifest with one git subscription; `extra` adds fields under `git:` (each line
+/// indented six spaces).
+pub fn git_warehouse(project: &str, name: &str, repo: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata:\n  name: {name}\n  namespace: {project}\nspec:\n  subscriptions:\n  - git:\n      repoURL: '{repo}'\n{extra}"
+    )
+}
+
+/// A Secret and a ProjectConfig with one receiver of `kind` named `{kind}-wh-receiver` in
+/// project kargo-demo, its Secret holding `key: value`.
+pub fn receiver_config(kind: &str, key: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {kind}-wh-secret, namespace: kargo-demo}}\nstringData:\n  {key}: {value}\n---\napiVersion: kargo.akuity.io/v1alpha1\nkind: ProjectConfig\nmetadata: {{name: kargo-demo, namespace: kargo-demo}}\nspec:\n  webhookReceivers:\n  - name: {kind}-wh-receiver\n    {kind}: {{secretRef: {{name: {kind}-wh-secret}}}}\n"
+    )
+}
 
 /// A Warehouse manifest with one image subscription.
 pub fn image_warehouse(project: &str, name: &str, repo: &str, constraint: &str) -> String {

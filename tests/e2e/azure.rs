@@ -318,6 +318,8 @@ fn malformed_bodies_are_400_recorded_and_harmless() {
         assert_eq!(status, 400, "{what}: {resp}");
         let msg = resp["error"].as_str().unwrap_or_default();
         assert!(!msg.is_empty() && msg.contains(needle), "{what}: {msg}");
+        // Kargo's words first (issue 17 item 17), then what was wrong.
+        assert!(msg.starts_with("invalid request body: "), "{what}: {msg}");
     }
     let d = s.deliveries();
     assert_eq!(d.len(), cases.len());

@@ -9,11 +9,15 @@ mod support;
 
 mod admin_api;
 mod azure;
+mod bitbucket;
 mod core_service;
 mod deploy;
 mod discovery;
 mod fidelity;
 mod generic;
+mod gitea;
+mod github;
+mod gitlab;
 mod harbor;
 mod hardening;
 mod kargo;

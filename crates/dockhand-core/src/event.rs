@@ -196,9 +196,11 @@ pub enum Action {
         body: Option<serde_json::Value>,
         headers: Vec<(String, String)>,
     },
-    /// A pull request was merged or abandoned: refresh the running Promotions waiting on it (a
-    /// `git-wait-for-pr` step whose output names this URL), as Kargo does. Only Kargo mode knows
-    /// Promotions; files mode records the delivery and ignores it.
+    /// A pull request was merged or abandoned (Azure DevOps), closed (GitHub, Gitea; merged or
+    /// not), merged or closed (GitLab), fulfilled, rejected, merged or declined (Bitbucket):
+    /// refresh the running Promotions waiting on it (a `git-wait-for-pr` step whose output names
+    /// this URL), as Kargo does. Only Kargo mode knows Promotions; files mode records the
+    /// delivery and ignores it.
     RefreshPromotions { pr_url: String },
     /// An event dockhand acknowledges and records but does not act on (delete, quarantine,
     /// scan results ...). `reason` is shown on the delivery.
@@ -243,6 +245,12 @@ impl Rejection {
         }
     }
 
+    /// The same refusal, saying which event it was.
+    pub fn with_event_type(mut self, event_type: &str) -> Self {
+        self.event_type = Some(event_type.to_owned());
+        self
+    }
+
     pub fn unauthorized(source: Source, message: impl Into<String>) -> Self {
         Rejection {
             status: 401,
@@ -274,7 +282,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), s);
         }
         assert_eq!(
-            serde_json::from_str::<Source>("\"gitlab\"").unwrap(),
+            serde_json::from_str::<Source>("\"sourcehut\"").unwrap(),
             Source::UNKNOWN
         );
         assert_eq!(Source::from_name("acr").as_str(), "acr");

@@ -141,7 +141,7 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
         Some(ACR) => acr_delivery(&value),
         Some(AZURE_DEVOPS) => devops_delivery(&value),
         Some(EVENT_GRID) => event_grid_delivery(&value, req.headers),
-        Some(_) | None => Err(Rejection::bad_request(Source::UNKNOWN, UNRECOGNIZED)),
+        Some(_) | None => Err(payload::invalid_body(Source::UNKNOWN, UNRECOGNIZED)),
     }
 }
 
@@ -543,7 +543,7 @@ fn event_grid_delivery(value: &Value, headers: &HeaderMap) -> Result<Event, Reje
     }
     .map_err(|e| e.reject(src, None))?;
     if objs.is_empty() {
-        return Err(Rejection::bad_request(
+        return Err(payload::invalid_body(
             src,
             "the Event Grid delivery is an empty array; it carries at least one event",
         ));

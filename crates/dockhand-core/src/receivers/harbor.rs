@@ -76,7 +76,7 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     } else if body.has("event_type") {
         legacy_doc_shape(&body)
     } else {
-        Err(Rejection::bad_request(
+        Err(payload::invalid_body(
             SRC,
             "not a Harbor webhook: expected the default payload format (type, occur_at, \
              event_data) or a CloudEvent (specversion, type, data)",

@@ -6,6 +6,10 @@
 //!   deliveries of registry events, all on one `azure` receiver.
 //! - `harbor`: Harbor webhooks, default and CloudEvents payload formats.
 //! - `generic`: Kargo's generic receiver: the ProjectConfig's actions, expr-lang expressions.
+//! - `github`: GitHub webhooks: pushes, pull requests, GHCR packages (HMAC-signed).
+//! - `gitlab`: GitLab webhooks: pushes, tag pushes, merge requests (`X-Gitlab-Token`).
+//! - `bitbucket`: Bitbucket Cloud and Server/Data Center webhooks (HMAC-signed).
+//! - `gitea`: Gitea and Forgejo webhooks (HMAC-signed).
 //!
 //! Each provider file declares one [`ReceiverType`] (its name, the Secret keys it reads, its
 //! handler, the sources it reports); [`RECEIVER_TYPES`] lists them, and everything else derives
@@ -17,7 +21,12 @@
 
 mod auth;
 pub mod azure;
+pub mod bitbucket;
 pub mod generic;
+mod git_push;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
 pub mod harbor;
 mod payload;
 
@@ -29,7 +38,15 @@ use crate::event::{Event, Rejection, Source};
 /// Every receiver type dockhand implements, in the order messages list them. Adding a type is a
 /// new file in this folder plus one line here (see ARCHITECTURE.md, "How to add a receiver
 /// type").
-pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE, &generic::TYPE];
+pub static RECEIVER_TYPES: &[&ReceiverType] = &[
+    &azure::TYPE,
+    &harbor::TYPE,
+    &github::TYPE,
+    &gitlab::TYPE,
+    &bitbucket::TYPE,
+    &gitea::TYPE,
+    &generic::TYPE,
+];
 
 /// Authenticates and parses one request for its receiver.
 pub type Handler = fn(&Receiver, &Request<'_>) -> Result<Event, Rejection>;

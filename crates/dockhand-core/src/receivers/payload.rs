@@ -41,10 +41,20 @@ impl PayloadError {
 
     /// The 400 answer for this error, with what was learnt before it.
     pub(super) fn reject(self, source: Source, event_type: Option<&str>) -> Rejection {
-        let mut r = Rejection::bad_request(source, self.to_string());
+        let mut r = invalid_body(source, self);
         r.event_type = event_type.map(str::to_owned);
         r
     }
+}
+
+/// Kargo's words for a body it cannot read, which senders and scripts may already look for.
+pub(super) const INVALID_BODY: &str = "invalid request body";
+
+/// The 400 answer for a body that cannot be read: Kargo's `invalid request body`, then what
+/// exactly was wrong (Kargo stops at its words; the detail is what tells a user what to fix).
+/// Every receiver type answers a malformed body through here.
+pub(super) fn invalid_body(source: Source, detail: impl std::fmt::Display) -> Rejection {
+    Rejection::bad_request(source, format!("{INVALID_BODY}: {detail}"))
 }
 
 /// Parses a request body as JSON. Non-UTF-8 input, trailing garbage and nesting deeper than
@@ -154,6 +164,35 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A bool field; absent is `false`.
+    pub(super) fn flag(&self, key: &str) -> Result<bool, PayloadError> {
+        match self.get(key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.wrong(key, "a boolean", other)),
+        }
+    }
+
+    /// An array of strings; an absent array is empty.
+    pub(super) fn strings(&self, key: &str) -> Result<Vec<&'a str>, PayloadError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.as_str()),
+                    other => Err(PayloadError::WrongType {
+                        field: format!("{}[{i}]", self.field(key)),
+                        expected: "a string",
+                        found: type_name(other),
+                    }),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong(key, "an array", other)),
+        }
+    }
+
     /// An array of objects; an absent array is empty.
     pub(super) fn objects(&self, key: &str) -> Result<Vec<Obj<'a>>, PayloadError> {
         match self.get(key) {
@@ -176,6 +215,22 @@ impl<'a> Obj<'a> {
             Some(other) => Err(self.wrong(key, "an array", other)),
         }
     }
+}
+
+/// The files a git push touched: `added`, `modified` and `removed` of each commit (GitHub's,
+/// GitLab's and Gitea's commit shape), each path once, in order of first mention.
+pub(super) fn commit_paths(commits: &[Obj<'_>]) -> Result<Vec<String>, PayloadError> {
+    let mut paths: Vec<String> = Vec::new();
+    for commit in commits {
+        for key in ["added", "modified", "removed"] {
+            for p in commit.strings(key)? {
+                if !paths.iter().any(|q| q == p) {
+                    paths.push(p.to_owned());
+                }
+            }
+        }
+    }
+    Ok(paths)
 }
 
 /// Quotes a payload value for a message, cut short so a huge field cannot bloat the record.
@@ -251,5 +306,18 @@ mod tests {
         assert_eq!(quote("a b"), "\"a b\"");
         let long = "é".repeat(500);
         assert!(quote(&long).chars().count() < 130);
+    }
+
+    #[test]
+    fn rejections_start_with_kargos_words() {
+        let r = PayloadError::Empty.reject(Source::UNKNOWN, Some("push"));
+        assert_eq!(
+            (r.status, r.message.as_str(), r.event_type.as_deref()),
+            (
+                400,
+                "invalid request body: request body is empty",
+                Some("push")
+            )
+        );
     }
 }

@@ -104,6 +104,20 @@ impl Req {
     }
 }
 
+/// `sha256=<hex HMAC-SHA256(secret, body)>`, as GitHub, Gitea and Bitbucket sign.
+pub(crate) fn sign_sha256(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
 /// Feeds every prefix of every body, and pseudo-random bytes, through `send`. The assertion is
 /// that this returns at all: a panic fails the test.
 pub(crate) fn never_panics(send: impl Fn(&[u8]) -> Result<Event, Rejection>, bodies: &[&str]) {

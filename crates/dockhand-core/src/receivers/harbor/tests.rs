@@ -317,7 +317,12 @@ fn malformed_bodies_are_400_with_the_field() {
                 r.event_type.as_deref(),
                 r.message.as_str()
             ),
-            (400, super::HARBOR, event_type, message.as_str()),
+            (
+                400,
+                super::HARBOR,
+                event_type,
+                format!("invalid request body: {message}").as_str()
+            ),
             "case {i}"
         );
     }
