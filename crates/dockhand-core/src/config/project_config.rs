@@ -34,6 +34,8 @@ pub(super) struct PendingReceiver {
     pub name: String,
     pub kind: &'static ReceiverType,
     pub secret_name: String,
+    /// The type section's string fields besides `secretRef`.
+    pub settings: Vec<(String, String)>,
     pub origin: Origin,
     /// The entry's field path, `spec.webhookReceivers[i]`.
     pub field: String,
@@ -186,11 +188,21 @@ fn receiver(
             None
         }
     };
+    let settings = match map.get(type_key) {
+        Some(Value::Mapping(section)) => section
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+            .filter(|(k, _)| *k != "secretRef")
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
     Some(PendingReceiver {
         project: project.to_string(),
         name: name?,
         kind,
         secret_name: secret_name?,
+        settings,
         origin: origin.clone(),
         field,
     })
@@ -297,6 +309,7 @@ pub(super) fn resolve(
         name: pending.name,
         kind,
         secrets,
+        settings: pending.settings,
         origin: pending.origin,
     })
 }

@@ -5,6 +5,11 @@
 //! - `azure`: Azure Container Registry webhooks, Azure DevOps service hooks and Azure Event Grid
 //!   deliveries of registry events, all on one `azure` receiver.
 //! - `harbor`: Harbor webhooks, default and CloudEvents payload formats.
+//! - `dockerhub`, `quay`, `artifactory`: Docker Hub, Quay and JFrog Artifactory webhooks, as
+//!   Kargo's receivers of those names.
+//! - `distribution`, `ecr`, `gar`: dockhand's own (not in Kargo): CNCF Distribution registry
+//!   notifications, Amazon ECR events through an EventBridge API destination, Google Artifact
+//!   Registry notifications through a Pub/Sub push subscription.
 //!
 //! Each provider file declares one [`ReceiverType`] (its name, the Secret keys it reads, its
 //! handler, the sources it reports); [`RECEIVER_TYPES`] lists them, and everything else derives
@@ -14,10 +19,17 @@
 //! Every handler is a total function: any bytes give `Ok` or `Err`, never a panic (the fuzzer
 //! relies on it).
 
+pub mod artifactory;
 mod auth;
 pub mod azure;
+pub mod distribution;
+pub mod dockerhub;
+pub mod ecr;
+pub mod gar;
 pub mod harbor;
+mod media_type;
 mod payload;
+pub mod quay;
 
 use http::{HeaderMap, Method};
 
@@ -27,7 +39,16 @@ use crate::event::{Event, Rejection, Source};
 /// Every receiver type dockhand implements, in the order messages list them. Adding a type is a
 /// new file in this folder plus one line here (see ARCHITECTURE.md, "How to add a receiver
 /// type").
-pub static RECEIVER_TYPES: &[&ReceiverType] = &[&azure::TYPE, &harbor::TYPE];
+pub static RECEIVER_TYPES: &[&ReceiverType] = &[
+    &azure::TYPE,
+    &harbor::TYPE,
+    &dockerhub::TYPE,
+    &quay::TYPE,
+    &artifactory::TYPE,
+    &distribution::TYPE,
+    &ecr::TYPE,
+    &gar::TYPE,
+];
 
 /// Authenticates and parses one request for its receiver.
 pub type Handler = fn(&Receiver, &Request<'_>) -> Result<Event, Rejection>;

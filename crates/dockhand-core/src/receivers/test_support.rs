@@ -45,6 +45,7 @@ pub(crate) fn receiver(
         name: "r".into(),
         kind,
         secrets,
+        settings: Vec::new(),
         path: "/dummy".into(),
         origin: Origin {
             file: "test".into(),
