@@ -350,6 +350,12 @@ pub const TEST_SECRETS: &[&str] = &[
     "YWRvLXVzZXI6dGVzdC1hZG8tcGFzc3dvcmQ",
     "dGVzdC1henVyZS1hdXRo",
     "admin-token-123",
+    // Registry receivers (tests/e2e/{distribution,artifactory,ecr,...}.rs).
+    "test-distribution-secret",
+    "test-distribution-token",
+    "test-artifactory-token",
+    "test-ecr-token",
+    "test-registry-url-secret",
 ];
 
 /// A Warehouse manifest with one image subscription.

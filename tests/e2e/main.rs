@@ -12,6 +12,7 @@ mod azure;
 mod core_service;
 mod deploy;
 mod discovery;
+mod distribution;
 mod harbor;
 mod hardening;
 mod lifecycle;
