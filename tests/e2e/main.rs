@@ -8,12 +8,17 @@ mod common;
 mod support;
 
 mod admin_api;
+mod artifactory;
 mod azure;
 mod core_service;
 mod deploy;
 mod discovery;
 mod distribution;
+mod dockerhub;
+mod ecr;
+mod gar;
 mod harbor;
 mod hardening;
 mod lifecycle;
+mod quay;
 mod refresh;

@@ -36,7 +36,8 @@
 //! | empty body, not JSON, `data.path` with fewer than two segments, no repository key, wrong field types | 400 `invalid request body: …` |
 //!
 //! `event_type` is `{domain}:{event_type}` (`docker:pushed`); `provider_id` is
-//! `{repo_key}/{path}@{sha256}` when the payload has them, so a retried delivery is a duplicate.
+//! `{domain}:{event_type}:{repo_key}/{path}@{sha256}` when the payload has them: Artifactory
+//! sends no delivery id, and this makes a retried delivery a duplicate.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -133,7 +134,7 @@ fn event(
     let data = body.obj("data")?;
     let provider_id = match &data {
         Some(d) => match (d.str("repo_key")?, d.str("path")?, d.str("sha256")?) {
-            (Some(r), Some(p), Some(s)) => Some(format!("{r}/{p}@{s}")),
+            (Some(r), Some(p), Some(s)) => Some(format!("{event_type}:{r}/{p}@{s}")),
             _ => None,
         },
         None => None,

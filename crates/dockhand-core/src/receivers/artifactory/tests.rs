@@ -68,7 +68,7 @@ fn pushed(envelope: Value, changes: Value) -> Vec<u8> {
     body.to_string().into_bytes()
 }
 
-const ID: &str = "docker-remote-cache/library/ubuntu/latest/list.manifest.json@35c4a2c15539c6c1e4e5fa4e554dac323ad0107d8eb5c582d6ff386b383b7dce";
+const ID: &str = "docker:pushed:docker-remote-cache/library/ubuntu/latest/list.manifest.json@35c4a2c15539c6c1e4e5fa4e554dac323ad0107d8eb5c582d6ff386b383b7dce";
 
 #[test]
 fn pushes_give_exact_events() {
