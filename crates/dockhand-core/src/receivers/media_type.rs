@@ -1,6 +1,7 @@
 //! What a manifest's media type says about the repository it was pushed to: an image, a Helm
 //! chart, or either. Kargo's `getNormalizedImageRepoURLs` (`media_types.go`) makes the same
-//! call; receivers whose payload carries a media type (ACR, Docker Hub, Distribution) share it.
+//! call; receivers whose payload carries a media type (ACR, Docker Hub, Distribution, ECR)
+//! share it.
 
 /// `(image, chart)`: which subscription kinds a push of `media_type` may concern. Helm's media
 /// types say chart; Docker manifests, manifest lists, OCI indexes and image config blobs say
