@@ -42,7 +42,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::payload::{self, invalid_body, quote, Obj, PayloadError};
+use super::payload::{self, malformed_body, quote, Obj, PayloadError};
 use super::{KeyGroup, ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
@@ -83,16 +83,18 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     };
     verify_signature(token.expose().as_bytes(), req)?;
 
-    let value = payload::parse_json(req.body).map_err(|e| invalid_body(e, SRC, None))?;
+    let value = payload::parse_json(req.body).map_err(|e| malformed_body(e, SRC, None))?;
     let body = Obj::new(&value, "", "an Artifactory webhook body")
-        .map_err(|e| invalid_body(e, SRC, None))?;
-    let domain = body.str("domain").map_err(|e| invalid_body(e, SRC, None))?;
+        .map_err(|e| malformed_body(e, SRC, None))?;
+    let domain = body
+        .str("domain")
+        .map_err(|e| malformed_body(e, SRC, None))?;
     let kind = body
         .str("event_type")
-        .map_err(|e| invalid_body(e, SRC, None))?;
+        .map_err(|e| malformed_body(e, SRC, None))?;
     let event_type = format!("{}:{}", domain.unwrap_or(""), kind.unwrap_or(""));
     event(receiver, &body, domain, kind, &event_type)
-        .map_err(|e| invalid_body(e, SRC, Some(&event_type)))
+        .map_err(|e| malformed_body(e, SRC, Some(&event_type)))
 }
 
 /// `X-Jfrog-Event-Auth` must be the hex HMAC-SHA256 of the raw body under `key`.

@@ -33,7 +33,7 @@
 
 use super::auth;
 use super::media_type::oci_kinds;
-use super::payload::{self, invalid_body, quote, Obj, PayloadError};
+use super::payload::{self, malformed_body, quote, Obj, PayloadError};
 use super::{KeyGroup, ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
@@ -63,10 +63,10 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     if let Some(expected) = receiver.secret(AUTH_HEADER) {
         auth::check_header(expected, req.headers, SRC)?;
     }
-    let value = payload::parse_json(req.body).map_err(|e| invalid_body(e, SRC, None))?;
+    let value = payload::parse_json(req.body).map_err(|e| malformed_body(e, SRC, None))?;
     let body = Obj::new(&value, "", "a Distribution notification envelope")
-        .map_err(|e| invalid_body(e, SRC, None))?;
-    envelope(&body).map_err(|e| invalid_body(e, SRC, None))
+        .map_err(|e| malformed_body(e, SRC, None))?;
+    envelope(&body).map_err(|e| malformed_body(e, SRC, None))
 }
 
 /// One repository's accumulated push.

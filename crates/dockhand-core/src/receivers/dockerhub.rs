@@ -20,7 +20,7 @@
 //! the same second are one for discovery anyway.
 
 use super::media_type::oci_kinds;
-use super::payload::{self, invalid_body, Obj, PayloadError};
+use super::payload::{self, malformed_body, Obj, PayloadError};
 use super::{ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
@@ -43,7 +43,7 @@ const SRC: Source = DOCKERHUB;
 const EVENT_TYPE: &str = "push";
 
 fn handle(_receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
-    let reject = |e: PayloadError| invalid_body(e, SRC, Some(EVENT_TYPE));
+    let reject = |e: PayloadError| malformed_body(e, SRC, Some(EVENT_TYPE));
     let value = payload::parse_json(req.body).map_err(reject)?;
     let body = Obj::new(&value, "", "a Docker Hub webhook body").map_err(reject)?;
     push(&body).map_err(reject)

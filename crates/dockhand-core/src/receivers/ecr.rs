@@ -25,7 +25,7 @@
 
 use super::auth;
 use super::media_type::oci_kinds;
-use super::payload::{self, invalid_body, quote, Obj, PayloadError};
+use super::payload::{self, malformed_body, quote, Obj, PayloadError};
 use super::{KeyGroup, ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
@@ -56,17 +56,17 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     if let Some(expected) = receiver.secret(AUTH_HEADER) {
         auth::check_header(expected, req.headers, SRC)?;
     }
-    let value = payload::parse_json(req.body).map_err(|e| invalid_body(e, SRC, None))?;
+    let value = payload::parse_json(req.body).map_err(|e| malformed_body(e, SRC, None))?;
     let body =
-        Obj::new(&value, "", "an EventBridge event").map_err(|e| invalid_body(e, SRC, None))?;
+        Obj::new(&value, "", "an EventBridge event").map_err(|e| malformed_body(e, SRC, None))?;
     let detail_type = body
         .required_str(
             "detail-type",
             "an EventBridge event names its type (ECR Image Action); send the event unchanged, \
              without an input transformer",
         )
-        .map_err(|e| invalid_body(e, SRC, None))?;
-    event(&body, detail_type).map_err(|e| invalid_body(e, SRC, Some(detail_type)))
+        .map_err(|e| malformed_body(e, SRC, None))?;
+    event(&body, detail_type).map_err(|e| malformed_body(e, SRC, Some(detail_type)))
 }
 
 fn event(body: &Obj<'_>, detail_type: &str) -> Result<Event, PayloadError> {

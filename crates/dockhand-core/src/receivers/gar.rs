@@ -26,7 +26,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::payload::{self, invalid_body, quote, Obj, PayloadError};
+use super::payload::{self, malformed_body, quote, Obj, PayloadError};
 use super::{ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
@@ -48,7 +48,7 @@ pub static TYPE: ReceiverType = ReceiverType {
 const SRC: Source = GAR;
 
 fn handle(_receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
-    let reject = |e: PayloadError| invalid_body(e, SRC, None);
+    let reject = |e: PayloadError| malformed_body(e, SRC, None);
     let value = payload::parse_json(req.body).map_err(reject)?;
     let body = Obj::new(&value, "", "a Pub/Sub push request").map_err(reject)?;
     let (data, path, provider_id) = match body.obj("message").map_err(reject)? {
@@ -67,7 +67,7 @@ fn handle(_receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
             "an Artifact Registry notification names its action (INSERT, DELETE)",
         )
         .map_err(reject)?;
-    notification(&data, action, provider_id).map_err(|e| invalid_body(e, SRC, Some(action)))
+    notification(&data, action, provider_id).map_err(|e| malformed_body(e, SRC, Some(action)))
 }
 
 fn message_id(message: &Obj<'_>) -> Result<Option<String>, PayloadError> {

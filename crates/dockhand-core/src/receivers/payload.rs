@@ -180,7 +180,11 @@ impl<'a> Obj<'a> {
 
 /// The 400 answer for a body that cannot be read, in Kargo's wording with the detail after it:
 /// `invalid request body: <what was wrong>`. The receivers added with the registry types use it.
-pub(super) fn invalid_body(e: PayloadError, source: Source, event_type: Option<&str>) -> Rejection {
+pub(super) fn malformed_body(
+    e: PayloadError,
+    source: Source,
+    event_type: Option<&str>,
+) -> Rejection {
     const PREFIX: &str = "invalid request body";
     let mut r = e.reject(source, event_type);
     // When `reject` already says it (the wording may move into it), it is not said twice.

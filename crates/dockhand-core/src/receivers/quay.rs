@@ -25,7 +25,7 @@
 //! Kargo refreshes on any body with a `docker_url`, build events included; dockhand acts on
 //! pushes only, so a build notification does not refresh every subscriber of the repository.
 
-use super::payload::{self, invalid_body, quote, Obj, PayloadError};
+use super::payload::{self, malformed_body, quote, Obj, PayloadError};
 use super::{ReceiverType, Request};
 use crate::config::Receiver;
 use crate::event::{Action, Event, Rejection, Source, Target};
@@ -47,9 +47,9 @@ pub static TYPE: ReceiverType = ReceiverType {
 const SRC: Source = QUAY;
 
 fn handle(_receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
-    let value = payload::parse_json(req.body).map_err(|e| invalid_body(e, SRC, None))?;
-    let body =
-        Obj::new(&value, "", "a Quay notification body").map_err(|e| invalid_body(e, SRC, None))?;
+    let value = payload::parse_json(req.body).map_err(|e| malformed_body(e, SRC, None))?;
+    let body = Obj::new(&value, "", "a Quay notification body")
+        .map_err(|e| malformed_body(e, SRC, None))?;
     let event_type = if body.has("updated_tags") {
         "repo_push"
     } else if body.has("build_id") {
@@ -59,7 +59,7 @@ fn handle(_receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     } else {
         "unknown"
     };
-    notification(&body, event_type).map_err(|e| invalid_body(e, SRC, Some(event_type)))
+    notification(&body, event_type).map_err(|e| malformed_body(e, SRC, Some(event_type)))
 }
 
 fn notification(body: &Obj<'_>, event_type: &str) -> Result<Event, PayloadError> {
