@@ -15,7 +15,7 @@ seed() { # target name, then the content on stdin
 
 # The receiver target: four leading bytes choose the receiver type, its credentials and the
 # request headers (layout in src/lib.rs).
-#   byte 0: receiver type, the index in RECEIVER_TYPES (0 azure, 1 harbor)
+#   byte 0: receiver type, the index in RECEIVER_TYPES (0 azure, 1 harbor, 2 github, 3 gitlab, 4 bitbucket, 5 gitea, 6 generic, 7.. below)
 #   byte 1: optional Secret key groups present (azure: 1 = auth-header, 2 = username+password)
 #   byte 2: User-Agent (1 ACR, 2 Azure DevOps), aeg-event-type (4 Notification,
 #           8 SubscriptionValidation), Authorization (0x10 auth-header, 0x20 right Basic),
@@ -42,6 +42,26 @@ done
 { printf "$harbor"'\x00\x00\x10'; printf 'Authorization: Bearer fuzz-auth-header-5Jd\nce-type: harbor.artifact.pushed\nce-id: 1\n\n'
   cat "$fixtures/harbor-push-artifact.json"; } | seed receiver harbor-header-block-ce
 { printf "$harbor"'\x00\x00\x01'; cat "$fixtures/harbor-push-artifact.json"; } | seed receiver harbor-no-auth
+
+# The registry receivers, by their index in RECEIVER_TYPES (update these with the table's order):
+# 2 dockerhub, 3 quay, 4 artifactory, 5 distribution, 6 ecr, 7 gar. Byte 1 bit 0 gives
+# distribution and ecr their auth-header, byte 2 0x10 sends it. Artifactory's signature cannot be
+# forged by the fuzzer; its parser is swept signed by the table test (artifactory/tests.rs).
+registry_seed() { # index, fixture glob prefix, name
+  local f
+  for f in "$fixtures"/$2*.json; do
+    { printf "$1"'\x00\x00\x01'; cat "$f"; } | seed receiver "$3-$(basename "$f" .json)"
+    { printf "$1"'\x01\x10\x01'; cat "$f"; } | seed receiver "$3-auth-$(basename "$f" .json)"
+  done
+}
+registry_seed '\x07' dockerhub- dockerhub
+registry_seed '\x08' quay- quay
+registry_seed '\x09' jfrog- artifactory
+registry_seed '\x0a' distribution- distribution
+registry_seed '\x0b' ecr- ecr
+registry_seed '\x0c' gar- gar
+{ printf '\x09\x00\x00\x10'; printf 'X-Jfrog-Event-Auth: 00ff\n\n'
+  cat "$fixtures/jfrog-docker-pushed.json"; } | seed receiver artifactory-header-block
 
 # URLs as subscriptions and payloads spell them (from the examples and fixtures, and more).
 urls=(

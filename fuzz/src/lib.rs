@@ -126,6 +126,12 @@ impl FuzzRequest {
             name: "r".into(),
             kind,
             secrets,
+            // Artifactory's virtualRepoName; other types ignore settings.
+            settings: if recv & 0x80 != 0 {
+                vec![("virtualRepoName".into(), "fuzz-virtual".into())]
+            } else {
+                Vec::new()
+            },
             path: "/fuzz".into(),
             origin: Origin {
                 file: "fuzz".into(),

@@ -359,6 +359,12 @@ pub const TEST_SECRETS: &[&str] = &[
     "test-gitlab-token-value",
     "test-bitbucket-secret-value",
     "test-gitea-secret-value",
+    // Registry receivers (tests/e2e/{distribution,artifactory,ecr,...}.rs).
+    "test-distribution-secret",
+    "test-distribution-token",
+    "test-artifactory-token",
+    "test-ecr-token",
+    "test-registry-url-secret",
 ];
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`: how GitHub, Gitea and Bitbucket sign a delivery.

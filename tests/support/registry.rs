@@ -1,6 +1,7 @@
 //! The CNCF Distribution registry (`/usr/bin/docker-registry`, Debian's `docker-registry`)
 //! started on a loopback port with a temporary storage directory, optionally behind htpasswd
-//! Basic auth; and a push helper speaking the distribution API (blob upload, manifest PUT).
+//! Basic auth, optionally sending its notifications to an endpoint; and a push helper speaking
+//! the distribution API (blob upload, manifest PUT).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,7 +43,25 @@ impl Registry {
         )
     }
 
+    /// Starts a registry on `port` whose `notifications.endpoints` has one endpoint posting to
+    /// `url` with `authorization` as its `Authorization` header (when given): the registry's own
+    /// notifications, as a real deployment configures them.
+    pub fn start_notifying(port: u16, url: &str, authorization: Option<&str>) -> Registry {
+        let mut endpoint = format!(
+            "notifications:\n  endpoints:\n    - name: dockhand\n      url: {url}\n      timeout: 2s\n      threshold: 5\n      backoff: 1s\n"
+        );
+        if let Some(a) = authorization {
+            endpoint.push_str(&format!("      headers:\n        Authorization: [{a}]\n"));
+        }
+        Registry::start_configured(port, None, &endpoint)
+    }
+
     pub fn start_on(port: u16, auth: Option<(String, String)>) -> Registry {
+        Registry::start_configured(port, auth, "")
+    }
+
+    /// Starts a registry on `port`; `extra` is appended to its `config.yml`.
+    fn start_configured(port: u16, auth: Option<(String, String)>, extra: &str) -> Registry {
         assert!(
             std::path::Path::new(BINARY).exists(),
             "{BINARY} is missing: apt-get install -y docker-registry (scripts/test does)"
@@ -65,6 +84,7 @@ impl Registry {
                 file.display()
             ));
         }
+        config.push_str(extra);
         let config_file = dir.path().join("config.yml");
         std::fs::write(&config_file, config).expect("write registry config");
         let child = Command::new(BINARY)

@@ -76,6 +76,10 @@ pub struct Receiver {
     /// The values of the Secret keys its type reads: always the URL key, and each optional key
     /// group the Secret has whole.
     pub secrets: ReceiverSecrets,
+    /// The string fields of its type's section besides `secretRef` (Artifactory's
+    /// `virtualRepoName`), as written. A handler reads the ones it knows; the others are ignored,
+    /// as Kubernetes prunes fields a CRD does not declare.
+    pub fields: Vec<(String, String)>,
     /// `/{type}/{sha256hex(project + name + secret)}` (before any base path).
     pub path: String,
     pub origin: Origin,
@@ -115,6 +119,15 @@ impl Receiver {
     /// The value of Secret key `key`, when the Secret has it and the type reads it.
     pub fn secret(&self, key: &str) -> Option<&Secret> {
         self.secrets.get(key)
+    }
+
+    /// The value of setting `key` in its type's section (`virtualRepoName`), when it is a
+    /// non-empty string.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -38,6 +38,8 @@ pub(super) struct PendingReceiver {
     pub name: String,
     pub kind: &'static ReceiverType,
     pub secret_name: String,
+    /// The type section's string fields besides `secretRef`.
+    pub fields: Vec<(String, String)>,
     pub origin: Origin,
     /// The entry's field path, `spec.webhookReceivers[i]`.
     pub field: String,
@@ -215,6 +217,15 @@ fn receiver(
             }
         }
     };
+    let fields = match map.get(type_key) {
+        Some(Value::Mapping(section)) => section
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+            .filter(|(k, _)| *k != "secretRef")
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        _ => Vec::new(),
+    };
     Some(PendingReceiver {
         settings: settings?,
         project: project.to_string(),
@@ -222,6 +233,7 @@ fn receiver(
         name: name?,
         kind,
         secret_name: secret_name?,
+        fields,
         origin: origin.clone(),
         field,
     })
@@ -334,6 +346,7 @@ pub(super) fn resolve(
         name: pending.name,
         kind,
         secrets,
+        fields: pending.fields,
         origin: pending.origin,
         settings: pending.settings,
     })

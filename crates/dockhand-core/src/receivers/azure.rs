@@ -58,6 +58,7 @@ use http::{HeaderMap, Method};
 use serde_json::{json, Value};
 
 use super::auth::{self, BasicAuth};
+use super::media_type::oci_kinds;
 use super::payload::{self, quote, Obj, PayloadError};
 use super::{header_str, KeyGroup, ReceiverType, Request};
 use crate::config::Receiver;
@@ -343,21 +344,6 @@ fn acr_push(body: &Obj<'_>, fallback_host: Option<&str>) -> Result<Target, Paylo
             vec![tag.to_owned()]
         },
     })
-}
-
-/// Which subscription kinds a pushed manifest may concern, by its media type: Helm's own types
-/// are charts; Docker manifests and image indexes are images; a plain OCI image manifest is what
-/// ACR reports for both an image and a Helm 3 chart, so it (and anything unknown) is both.
-fn oci_kinds(media_type: Option<&str>) -> (bool, bool) {
-    match media_type.unwrap_or("") {
-        m if m.starts_with("application/vnd.cncf.helm.") => (false, true),
-        "application/vnd.docker.distribution.manifest.v2+json"
-        | "application/vnd.docker.distribution.manifest.list.v2+json"
-        | "application/vnd.docker.distribution.manifest.v1+json"
-        | "application/vnd.docker.distribution.manifest.v1+prettyjws"
-        | "application/vnd.oci.image.index.v1+json" => (true, false),
-        _ => (true, true),
-    }
 }
 
 /// A push to a classic (Helm 2 era) ACR Helm repository, served at `https://{host}/helm/v1/repo`.

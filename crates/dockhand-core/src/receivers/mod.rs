@@ -10,6 +10,11 @@
 //! - `gitlab`: GitLab webhooks: pushes, tag pushes, merge requests (`X-Gitlab-Token`).
 //! - `bitbucket`: Bitbucket Cloud and Server/Data Center webhooks (HMAC-signed).
 //! - `gitea`: Gitea and Forgejo webhooks (HMAC-signed).
+//! - `dockerhub`, `quay`, `artifactory`: Docker Hub, Quay and JFrog Artifactory webhooks, as
+//!   Kargo's receivers of those names.
+//! - `distribution`, `ecr`, `gar`: dockhand's own (not in Kargo): CNCF Distribution registry
+//!   notifications, Amazon ECR events through an EventBridge API destination, Google Artifact
+//!   Registry notifications through a Pub/Sub push subscription.
 //!
 //! Each provider file declares one [`ReceiverType`] (its name, the Secret keys it reads, its
 //! handler, the sources it reports); [`RECEIVER_TYPES`] lists them, and everything else derives
@@ -19,16 +24,23 @@
 //! Every handler is a total function: any bytes give `Ok` or `Err`, never a panic (the fuzzer
 //! relies on it).
 
+pub mod artifactory;
 mod auth;
 pub mod azure;
 pub mod bitbucket;
+pub mod distribution;
+pub mod dockerhub;
+pub mod ecr;
+pub mod gar;
 pub mod generic;
 mod git_push;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
+mod media_type;
 mod payload;
+pub mod quay;
 
 use http::{HeaderMap, Method};
 
@@ -46,6 +58,12 @@ pub static RECEIVER_TYPES: &[&ReceiverType] = &[
     &bitbucket::TYPE,
     &gitea::TYPE,
     &generic::TYPE,
+    &dockerhub::TYPE,
+    &quay::TYPE,
+    &artifactory::TYPE,
+    &distribution::TYPE,
+    &ecr::TYPE,
+    &gar::TYPE,
 ];
 
 /// Authenticates and parses one request for its receiver.

@@ -233,6 +233,22 @@ pub(super) fn commit_paths(commits: &[Obj<'_>]) -> Result<Vec<String>, PayloadEr
     Ok(paths)
 }
 
+/// The 400 answer for a body that cannot be read, in Kargo's wording with the detail after it:
+/// `invalid request body: <what was wrong>`. The receivers added with the registry types use it.
+pub(super) fn malformed_body(
+    e: PayloadError,
+    source: Source,
+    event_type: Option<&str>,
+) -> Rejection {
+    const PREFIX: &str = "invalid request body";
+    let mut r = e.reject(source, event_type);
+    // When `reject` already says it (the wording may move into it), it is not said twice.
+    if !r.message.starts_with(PREFIX) {
+        r.message = format!("{PREFIX}: {}", r.message);
+    }
+    r
+}
+
 /// Quotes a payload value for a message, cut short so a huge field cannot bloat the record.
 pub(super) fn quote(s: &str) -> String {
     const MAX: usize = 120;

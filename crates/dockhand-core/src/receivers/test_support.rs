@@ -45,6 +45,7 @@ pub(crate) fn receiver(
         name: "r".into(),
         kind,
         secrets,
+        fields: Vec::new(),
         path: "/dummy".into(),
         origin: Origin {
             file: "test".into(),

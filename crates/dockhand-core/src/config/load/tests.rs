@@ -155,6 +155,53 @@ data:
     );
 }
 
+/// Kargo's Artifactory docs example with `virtualRepoName`: the URL is hashed from
+/// `secret-token` alone (Kargo's), the setting is kept, and dockhand's optional
+/// `registry-host` is read from the Secret without changing the URL.
+#[test]
+fn artifactory_receiver_settings_and_registry_host() {
+    let text = |extra: &str| {
+        format!(
+            "apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata:
+  name: kargo-demo
+spec:
+  webhookReceivers:
+  - name: proj-virtual-wh-receiver
+    artifactory:
+      secretRef:
+        name: artifactory-wh-secret
+      virtualRepoName: proj-virtual
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: artifactory-wh-secret
+  namespace: kargo-demo
+stringData:
+  secret-token: tok
+{extra}"
+        )
+    };
+    let plain = ok(&text(""));
+    let with_host = ok(&text("  registry-host: docker.example.com\n"));
+    let (a, b) = (&plain.receivers[0], &with_host.receivers[0]);
+    assert_eq!(a.kind, &crate::receivers::artifactory::TYPE);
+    assert_eq!(a.setting("virtualRepoName"), Some("proj-virtual"));
+    assert_eq!(a.setting("secretRef"), None);
+    assert!(a.secret("registry-host").is_none());
+    assert_eq!(
+        b.secret("registry-host").map(|s| s.expose()),
+        Some("docker.example.com")
+    );
+    assert_eq!(a.path, b.path, "registry-host is not hashed into the URL");
+    assert_eq!(
+        a.path,
+        crate::config::receiver_path(a.kind, "kargo-demo", "proj-virtual-wh-receiver", "tok")
+    );
+}
+
 #[test]
 fn azure_receiver_optional_credentials_and_string_data_wins() {
     let config = ok(&format!(
@@ -401,6 +448,13 @@ metadata:
 /// Each invalid manifest and the exact lines `dockhand check` prints for it.
 #[test]
 fn invalid_manifests() {
+    // The supported types, in table order, as the messages list them.
+    let supported = crate::receivers::RECEIVER_TYPES
+        .iter()
+        .map(|t| t.name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let no_type = format!("f.yaml (document 0) spec.webhookReceivers[0]: no receiver type: set exactly one of {supported} (unrecognized: azur)");
     let image = |extra: &str| {
         warehouse(
             "",
