@@ -28,7 +28,7 @@ fn artifactory(registry_host: Option<&str>, virtual_repo: Option<&str>) -> Recei
         r.secrets.insert("registry-host", Secret::new(h));
     }
     if let Some(v) = virtual_repo {
-        r.settings.push(("virtualRepoName".into(), v.into()));
+        r.fields.push(("virtualRepoName".into(), v.into()));
     }
     r
 }
