@@ -24,6 +24,7 @@ use crate::store::{DeliveryFilter, FreightFilter, WarehouseState};
 
 pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
     let token = Arc::new(token);
+    let dashboard = super::ui::router(app.clone(), token.clone());
     Router::new()
         .route("/api/v1/receivers", get(receivers))
         .route("/api/v1/deliveries", get(deliveries))
@@ -50,6 +51,8 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
                 next.run(req).await
             }
         }))
+        // After the bearer-token layer: the dashboard also accepts its login cookie.
+        .nest_service("/ui", dashboard)
         .with_state(app)
 }
 

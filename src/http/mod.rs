@@ -5,4 +5,5 @@ pub mod admin;
 pub mod api;
 pub mod listener;
 pub mod tls;
+pub mod ui;
 pub mod webhook;
