@@ -17,3 +17,4 @@ mod hardening;
 mod kargo;
 mod lifecycle;
 mod refresh;
+mod ui;
