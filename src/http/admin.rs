@@ -28,6 +28,7 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
     Router::new()
         .route("/api/v1/receivers", get(receivers))
         .route("/api/v1/deliveries", get(deliveries))
+        .route("/api/v1/deliveries/{id}", get(delivery))
         .route("/api/v1/warehouses", get(warehouses))
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
@@ -93,6 +94,14 @@ async fn deliveries(State(app): State<Arc<App>>, Query(q): Query<DeliveryQuery>)
                 .collect::<Vec<_>>(),
         )
         .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn delivery(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match app.store.delivery(&id).await {
+        Ok(Some(d)) => Json(api::Delivery::from(d)).into_response(),
+        Ok(None) => error_response(StatusCode::NOT_FOUND, "no such delivery"),
         Err(e) => internal(e),
     }
 }

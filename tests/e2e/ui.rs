@@ -345,6 +345,14 @@ fn every_page_renders_in_a_browser() {
     );
     let recent = rows("since=15m&receiver=azure-wh-receiver");
     assert!(list.iter().all(|d| recent.contains(id(d))), "{recent}");
+    for missing in [
+        "/ui/deliveries/no-such-id",
+        "/ui/warehouses/kargo-demo/none",
+        "/ui/nothing",
+    ] {
+        let r = s.http.get(s.admin_url(missing)).send().expect("GET");
+        assert_eq!(r.status(), 404, "{missing}");
+    }
     let other = rows("receiver=harbor-wh-receiver");
     assert!(
         other.contains("No delivery matches.") && !other.contains(id(pushed)),

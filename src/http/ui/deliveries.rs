@@ -22,7 +22,7 @@ use super::Ui;
 use crate::http::api;
 use crate::store::DeliveryFilter;
 
-/// How many deliveries the outcome and time filters, and the lookup by id, look through.
+/// How many deliveries the outcome and time filters look through.
 const SCAN: usize = 10_000;
 /// Rows shown when no `limit` is given, and the most shown.
 const DEFAULT_ROWS: usize = 100;
@@ -378,25 +378,12 @@ fn warehouse_link(h: &mut Html, warehouse: &str) {
 }
 
 pub async fn detail(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
-    let found = ui
-        .app
-        .store
-        .deliveries(DeliveryFilter {
-            limit: SCAN,
-            ..DeliveryFilter::default()
-        })
-        .await
-        .map(|list| {
-            list.into_iter()
-                .find(|d| d.id == id)
-                .map(api::Delivery::from)
-        });
-    let d = match found {
-        Ok(Some(d)) => d,
+    let d = match ui.app.store.delivery(&id).await {
+        Ok(Some(d)) => api::Delivery::from(d),
         Ok(None) => {
             return layout::error(
                 StatusCode::NOT_FOUND,
-                &format!("No delivery {id} among the newest {SCAN}."),
+                &format!("No delivery {id} is recorded (or it is no longer kept)."),
             )
         }
         Err(e) => return layout::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
