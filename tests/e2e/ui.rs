@@ -94,7 +94,16 @@ impl Browser {
 
     /// The DOM after load, serialized.
     fn dom(&self, url: &str) -> String {
-        let dom = self.run(&["--dump-dom".to_string()], url);
+        self.dom_after(url, None)
+    }
+
+    /// The DOM once the page's timers have had `virtual_ms` of (virtual) time, if given.
+    fn dom_after(&self, url: &str, virtual_ms: Option<u32>) -> String {
+        let mut args = vec!["--dump-dom".to_string()];
+        if let Some(ms) = virtual_ms {
+            args.push(format!("--virtual-time-budget={ms}"));
+        }
+        let dom = self.run(&args, url);
         assert!(dom.contains("</html>"), "no page from {url}: {dom}");
         dom
     }
@@ -238,9 +247,14 @@ fn every_page_renders_in_a_browser() {
     );
     browser.screenshot(&s.admin_url("/ui/"), "receivers-phone", PHONE);
 
-    // Deliveries: every id, the why-not line in the row, both attempts as inert text.
+    // Deliveries: every id, the why-not line in the row, both attempts as inert text; given
+    // 4 s, the page has polled its rows once.
     let page = s.admin_url("/ui/deliveries");
-    let dom = browser.dom(&page);
+    let dom = browser.dom_after(&page, Some(4000));
+    assert!(
+        dom.contains("aria-live=\"polite\">updated "),
+        "the live list did not poll:\n{dom}"
+    );
     for d in &list {
         assert!(dom.contains(id(d)), "delivery {} missing:\n{dom}", id(d));
     }
