@@ -5,7 +5,9 @@
 #  2. push image localhost:15000/team/app:1.4.0 into the registry (plain registry HTTP API);
 #  3. send dockhand the ACR push webhook the registry would send;
 #  4. show what happened: the delivery (app-v1 refreshed; why app-v2 was not), the Warehouses, and
-#     the Freight app-v1 recorded after discovering 1.4.0 and its digest from the registry.
+#     the Freight app-v1 recorded after discovering 1.4.0 and its digest from the registry;
+#  5. point at the dashboard (http://127.0.0.1:18081/ui/) and, in a terminal, keep dockhand
+#     running until Enter is pressed.
 # Needs Debian's docker-registry (installed with apt-get when run as root), curl and python3.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -107,3 +109,11 @@ echo "== dockhand warehouses"
 echo
 echo "== dockhand freight kargo-demo/app-v1"
 "$bin" freight kargo-demo/app-v1 --server "$server"
+
+echo
+echo "== Dashboard: http://127.0.0.1:$admin_port/ui/"
+echo "   the receivers and their URLs, each delivery and why a Warehouse did or did not refresh,"
+echo "   the Warehouses and their Freight"
+if [ -t 0 ]; then
+  read -r -p "dockhand keeps running for the dashboard; press Enter to stop. " _ || true
+fi

@@ -24,9 +24,11 @@ use crate::store::{DeliveryFilter, FreightFilter, WarehouseState};
 
 pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
     let token = Arc::new(token);
+    let dashboard = super::ui::router(app.clone(), token.clone());
     Router::new()
         .route("/api/v1/receivers", get(receivers))
         .route("/api/v1/deliveries", get(deliveries))
+        .route("/api/v1/deliveries/{id}", get(delivery))
         .route("/api/v1/warehouses", get(warehouses))
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
@@ -50,6 +52,8 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
                 next.run(req).await
             }
         }))
+        // After the bearer-token layer: the dashboard also accepts its login cookie.
+        .nest_service("/ui", dashboard)
         .with_state(app)
 }
 
@@ -90,6 +94,14 @@ async fn deliveries(State(app): State<Arc<App>>, Query(q): Query<DeliveryQuery>)
                 .collect::<Vec<_>>(),
         )
         .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn delivery(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match app.store.delivery(&id).await {
+        Ok(Some(d)) => Json(api::Delivery::from(d)).into_response(),
+        Ok(None) => error_response(StatusCode::NOT_FOUND, "no such delivery"),
         Err(e) => internal(e),
     }
 }

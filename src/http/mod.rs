@@ -6,4 +6,5 @@ pub mod api;
 pub mod connections;
 pub mod listener;
 pub mod tls;
+pub mod ui;
 pub mod webhook;

@@ -50,6 +50,7 @@ macro_rules! store_contract {
         $crate::store::contract::store_contract!(@tests $harness;
             deliveries_listed_newest_first_with_filters,
             deliveries_kept_per_receiver,
+            delivery_found_by_id,
             query_filter_is_a_plain_substring,
             kargo_refreshes_follow_patch_and_handling,
             delivery_and_its_refreshes_survive_reopen,
@@ -170,6 +171,35 @@ pub async fn deliveries_listed_newest_first_with_filters(h: &dyn Harness) {
     assert_eq!(ids(&list), ["d-a-r1-1"]);
     let list = store.deliveries(by(None, None, None, 2)).await.unwrap();
     assert_eq!(ids(&list), ["d-b-r1-3", "d-a-r2-2"]);
+    store.close().await;
+}
+
+/// One delivery by id: the same record the list shows, refreshes included; an unknown id and
+/// one no longer kept are `None`.
+pub async fn delivery_found_by_id(h: &dyn Harness) {
+    let store = open(h, 2).await;
+    store.link_refreshes();
+    for n in 1..=3 {
+        store
+            .record_delivery(delivery(n, "a", "r", None), vec![wh("a", "app")])
+            .await
+            .unwrap();
+    }
+    let listed = store.deliveries(DeliveryFilter::default()).await.unwrap();
+    let found = store.delivery("d-a-r-2").await.unwrap();
+    assert_eq!(found.as_ref(), listed.iter().find(|d| d.id == "d-a-r-2"));
+    let found = found.expect("d-a-r-2 is kept");
+    assert_eq!(found.qualifiers, ["1.0.2"]);
+    assert_eq!(found.refreshes.len(), 1, "{found:?}");
+    assert_eq!(found.refreshes[0].warehouse, "a/app");
+    assert_eq!(store.delivery("d-a-r-9").await.unwrap(), None);
+    assert_eq!(
+        store.delivery("%").await.unwrap(),
+        None,
+        "an id, not a pattern"
+    );
+    // Two kept per receiver: the oldest is gone from the lookup as from the list.
+    assert_eq!(store.delivery("d-a-r-1").await.unwrap(), None);
     store.close().await;
 }
 

@@ -101,6 +101,10 @@ pub trait Store: Send + Sync {
     /// Deliveries matching `filter`, newest first.
     async fn deliveries(&self, filter: DeliveryFilter) -> Result<Vec<Delivery>, StoreError>;
 
+    /// The delivery recorded with `id` (with its refreshes, as `deliveries` lists it), or
+    /// `None` when there is none (never recorded, or no longer kept).
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
+
     /// Every Warehouse with a pending refresh, oldest request first.
     async fn pending(&self) -> Result<Vec<WarehouseRef>, StoreError>;
 

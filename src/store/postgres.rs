@@ -788,6 +788,26 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let id = id.to_string();
+        self.tx(move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_opt("SELECT body FROM deliveries WHERE id = $1", &[&id])
+                    .await
+                    .map_err(backend)?;
+                // A body this version cannot read is left out, as `deliveries` leaves it out.
+                let mut found: Vec<Delivery> = row
+                    .and_then(|r| delivery_record::decode(r.get::<_, &str>(0)).ok())
+                    .into_iter()
+                    .collect();
+                attach_refreshes(tx, &mut found).await?;
+                Ok(found.pop())
+            })
+        })
+        .await
+    }
+
     async fn deliveries(&self, filter: DeliveryFilter) -> Result<Vec<Delivery>, StoreError> {
         let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
         self.tx(move |tx| {

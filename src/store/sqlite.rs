@@ -545,6 +545,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let body: Option<String> = c
+                .prepare_cached("SELECT body FROM deliveries WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            // A body this version cannot read is left out, as `deliveries` leaves it out.
+            let mut found: Vec<Delivery> = body
+                .and_then(|b| delivery_record::decode(&b).ok())
+                .into_iter()
+                .collect();
+            attach_refreshes(c, &mut found)?;
+            Ok(found.pop())
+        })
+        .await
+    }
+
     async fn pending(&self) -> Result<Vec<WarehouseRef>, StoreError> {
         self.read(|c| {
             let mut stmt =

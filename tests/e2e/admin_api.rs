@@ -272,6 +272,22 @@ fn every_admin_endpoint_has_its_pinned_shape() {
     assert_eq!(good["candidates"][0]["warehouse"], "mixed", "{good}");
     assert_eq!(good["candidates"][0]["matched"], true, "{good}");
 
+    // GET /api/v1/deliveries/{id}: the object the list has; an unknown id is 404.
+    for d in list {
+        let id = d["id"].as_str().expect("delivery id");
+        assert_eq!(&s.admin_get(&format!("/api/v1/deliveries/{id}")), d);
+    }
+    let r = s
+        .http
+        .get(s.admin_url("/api/v1/deliveries/no-such-id"))
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().expect("json"),
+        serde_json::json!({"error": "no such delivery"})
+    );
+
     // GET /api/v1/warehouses
     let warehouses = s.admin_get("/api/v1/warehouses");
     assert_eq!(items("warehouses", &warehouses).len(), 2, "{warehouses}");

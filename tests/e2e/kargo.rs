@@ -399,6 +399,33 @@ fn webhooks_patch_exactly_the_right_warehouses_and_kargo_handles_them() {
         "{}",
         stdout(&out)
     );
+    // The dashboard's page of the delivery shows the same refresh, handled by Kargo.
+    let page = s
+        .http
+        .get(s.admin_url(&format!("/ui/deliveries/{acr_id}")))
+        .send()
+        .expect("dashboard")
+        .text()
+        .expect("text");
+    for shown in [
+        "Handled by Kargo",
+        r["token"].as_str().expect("token"),
+        r["handledAt"].as_str().expect("handledAt"),
+        "/ui/warehouses/kargo-demo/app",
+    ] {
+        assert!(page.contains(shown), "{shown} not on the page:\n{page}");
+    }
+    let page = s
+        .http
+        .get(s.admin_url("/ui/warehouses/kargo-demo/app"))
+        .send()
+        .expect("dashboard")
+        .text()
+        .expect("text");
+    assert!(
+        page.contains("discovery and Freight are Kargo&#39;s"),
+        "the Warehouse page says Freight is Kargo's:\n{page}"
+    );
     let metrics = s
         .http
         .get(s.admin_url("/metrics"))

@@ -32,3 +32,4 @@ mod postgres;
 mod quay;
 mod refresh;
 mod storage;
+mod ui;
