@@ -14,6 +14,8 @@ use dockhand_core::warehouse_ref::WarehouseRef;
 use serde_json::{json, Value};
 
 use crate::app::{now_rfc3339, App, Snapshot};
+use crate::dedup::Dedup;
+use crate::kargo::Kargo;
 use crate::metrics::UnmatchedReason;
 use crate::store::Delivery;
 
@@ -54,6 +56,32 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
     }
 }
 
+/// What dockhand decides for one request, before anything is written: the delivery record, the
+/// answer (status in the record, body and extra headers here), the refreshes and the unmatched
+/// reasons for metrics. `decide` makes it with no I/O; `handle` (a real delivery) and `explain`
+/// (a dry run) share it, so a dry run says exactly what a delivery would do.
+pub struct Decision {
+    pub record: Delivery,
+    /// The JSON body of the answer; None for an empty body.
+    pub body: Option<Value>,
+    /// Headers a handshake adds to the answer.
+    pub headers: Vec<(String, String)>,
+    pub refresh: Vec<WarehouseRefresh>,
+    /// The provider delivery id claimed in `dedup` (released if the record cannot be stored).
+    pub claimed: Option<String>,
+    /// Why each target matched nothing, for the metrics.
+    pub unmatched: Vec<UnmatchedReason>,
+}
+
+/// What a decision may consult besides the configuration. A dry run passes no `dedup` (it never
+/// claims an id, so a later real delivery is not taken for a duplicate).
+#[derive(Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub dedup: Option<&'a Dedup>,
+    /// Kargo mode: the index of Promotions waiting on pull requests.
+    pub kargo: Option<&'a Kargo>,
+}
+
 /// Handles a request addressed to `receiver`.
 pub async fn handle(
     app: &App,
@@ -62,6 +90,74 @@ pub async fn handle(
     req: Incoming<'_>,
 ) -> Response {
     let started = Instant::now();
+    let ctx = Context {
+        dedup: Some(&app.dedup),
+        kargo: app.kargo.as_deref(),
+    };
+    let Decision {
+        record: mut d,
+        body,
+        headers: extra_headers,
+        refresh,
+        claimed,
+        unmatched,
+    } = decide(snap, receiver, &req, ctx);
+    for r in unmatched {
+        app.metrics.unmatched(r);
+    }
+    d.duration_micros = started.elapsed().as_micros() as u64;
+
+    let id = d.id.clone();
+    let log = LogLine::of(&d);
+    // Durable first, then queued (the refresher does both): a 2xx means committed.
+    if let Err(e) = app.refresher.record_delivery(d, &refresh).await {
+        // Never answer 2xx for something that is not durable: the sender will retry.
+        tracing::error!(error = %e, "cannot record delivery");
+        if let Some(id) = &claimed {
+            app.dedup.release(&receiver.project, &receiver.name, id);
+        }
+        // The source is not recorded anywhere for a delivery that was not stored.
+        app.metrics
+            .delivery(receiver.kind, Source::UNKNOWN, Outcome::StoreError);
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot record the delivery; try again later",
+        );
+    }
+    app.metrics.delivery(receiver.kind, log.source, log.outcome);
+    app.metrics
+        .warehouses_matched
+        .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    log.emit();
+
+    let status = StatusCode::from_u16(log.status).unwrap_or(StatusCode::OK);
+    let mut resp = match body {
+        Some(Value::Object(mut map)) => {
+            map.insert("deliveryId".into(), Value::String(id));
+            (status, axum::Json(Value::Object(map))).into_response()
+        }
+        Some(other) => (status, axum::Json(other)).into_response(),
+        None => status.into_response(),
+    };
+    for (k, v) in extra_headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+/// Decides what a request to `receiver` gets — answer, record, refreshes — without writing,
+/// queueing or measuring anything (the dedup claim in `ctx`, if given, is the one exception).
+pub fn decide(
+    snap: &Snapshot,
+    receiver: &Receiver,
+    req: &Incoming<'_>,
+    ctx: Context<'_>,
+) -> Decision {
     let mut d = new_record(receiver, req.query);
     let parsed = receivers::handle(
         receiver,
@@ -74,6 +170,7 @@ pub async fn handle(
     let mut refresh: Vec<WarehouseRefresh> = Vec::new();
     let mut extra_headers: Vec<(String, String)> = Vec::new();
     let mut claimed: Option<String> = None;
+    let mut unmatched: Vec<UnmatchedReason> = Vec::new();
     let body: Option<Value> = match parsed {
         Err(rej) => {
             d.source = rej.source;
@@ -92,14 +189,17 @@ pub async fn handle(
                 Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
             );
             let duplicate = match (&event.provider_id, dedupable) {
-                (Some(id), true) => {
-                    if app.dedup.claim(&receiver.project, &receiver.name, id) {
-                        claimed = Some(id.clone());
-                        false
-                    } else {
-                        true
+                (Some(id), true) => match ctx.dedup {
+                    Some(dedup) => {
+                        let first = dedup.claim(&receiver.project, &receiver.name, id);
+                        if first {
+                            claimed = Some(id.clone());
+                        }
+                        !first
                     }
-                }
+                    // A dry run claims nothing and is never a duplicate.
+                    None => false,
+                },
                 _ => false,
             };
             if duplicate {
@@ -132,7 +232,7 @@ pub async fn handle(
                     Action::RefreshPromotions { pr_url } => {
                         d.status = 200;
                         d.repositories.push(pr_url.clone());
-                        match &app.kargo {
+                        match ctx.kargo {
                             // Kargo's index of running Promotions waiting on this pull request.
                             Some(kargo) => {
                                 // A Promotion has no subscriptions: its refresh is whole.
@@ -189,9 +289,7 @@ pub async fn handle(
                                 }
                                 _ => None,
                             };
-                            if let Some(r) = reason {
-                                app.metrics.unmatched(r);
-                            }
+                            unmatched.extend(reason);
                         }
                         d.explanation = eval.explain_misses();
                         d.detail = serde_json::to_value(&eval.targets).unwrap_or(Value::Null);
@@ -215,49 +313,14 @@ pub async fn handle(
             }
         }
     };
-    d.duration_micros = started.elapsed().as_micros() as u64;
-
-    let id = d.id.clone();
-    let log = LogLine::of(&d);
-    // Durable first, then queued (the refresher does both): a 2xx means committed.
-    if let Err(e) = app.refresher.record_delivery(d, &refresh).await {
-        // Never answer 2xx for something that is not durable: the sender will retry.
-        tracing::error!(error = %e, "cannot record delivery");
-        if let Some(id) = &claimed {
-            app.dedup.release(&receiver.project, &receiver.name, id);
-        }
-        // The source is not recorded anywhere for a delivery that was not stored.
-        app.metrics
-            .delivery(receiver.kind, Source::UNKNOWN, Outcome::StoreError);
-        return error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "cannot record the delivery; try again later",
-        );
+    Decision {
+        record: d,
+        body,
+        headers: extra_headers,
+        refresh,
+        claimed,
+        unmatched,
     }
-    app.metrics.delivery(receiver.kind, log.source, log.outcome);
-    app.metrics
-        .warehouses_matched
-        .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    log.emit();
-
-    let status = StatusCode::from_u16(log.status).unwrap_or(StatusCode::OK);
-    let mut resp = match body {
-        Some(Value::Object(mut map)) => {
-            map.insert("deliveryId".into(), Value::String(id));
-            (status, axum::Json(Value::Object(map))).into_response()
-        }
-        Some(other) => (status, axum::Json(other)).into_response(),
-        None => status.into_response(),
-    };
-    for (k, v) in extra_headers {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v),
-        ) {
-            resp.headers_mut().insert(k, v);
-        }
-    }
-    resp
 }
 
 /// Records a request refused before a receiver saw it (wrong method, body too large) and
