@@ -257,6 +257,11 @@ struct ServeArgs {
     /// server (git fetches get four times as long).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_DISCOVERY_TIMEOUT")]
     discovery_timeout: Duration,
+    /// Reconcile soon after start (spread over the workers) every Warehouse never reconciled
+    /// or last reconciled longer ago than its interval, and each one a reload adds; false:
+    /// each waits one interval.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "DOCKHAND_RECONCILE_ON_START")]
+    reconcile_on_start: bool,
     /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text", env = "DOCKHAND_LOG_FORMAT")]
     log_format: LogFormat,
@@ -624,6 +629,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 tls_key: a.tls_key,
                 insecure_registries: a.insecure_registries,
                 discovery_timeout: a.discovery_timeout,
+                reconcile_on_start: a.reconcile_on_start,
             })
             .await?;
             forward_sighup(server.reload_requests());

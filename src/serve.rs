@@ -95,6 +95,9 @@ pub struct Options {
     pub insecure_registries: Vec<String>,
     /// Timeout of one discovery request (`--discovery-timeout`).
     pub discovery_timeout: Duration,
+    /// Reconcile soon after start (or after a reload adds them) the Warehouses never
+    /// reconciled or overdue, instead of one interval later (`--reconcile-on-start`).
+    pub reconcile_on_start: bool,
 }
 
 /// Runs the server until `shutdown` completes. Errors are user errors (exit 1).
@@ -223,6 +226,7 @@ impl Server {
             metrics: metrics.clone(),
             cooldown: opts.refresh_cooldown,
             kargo: kargo.clone(),
+            catch_up: opts.reconcile_on_start,
         });
         let app = Arc::new(App {
             snapshot,
@@ -447,6 +451,7 @@ spec:
             tls_key: None,
             insecure_registries: Vec::new(),
             discovery_timeout: Duration::from_secs(5),
+            reconcile_on_start: false,
         }
     }
 

@@ -16,4 +16,5 @@ mod harbor;
 mod hardening;
 mod kargo;
 mod lifecycle;
+mod ops;
 mod refresh;
