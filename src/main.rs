@@ -146,6 +146,10 @@ struct ServeArgs {
         env = "DOCKHAND_ADMIN_LISTEN"
     )]
     admin_listen: SocketAddr,
+    /// Also serve /metrics, alone and without the admin token, on this address (for a
+    /// Prometheus that should not hold the admin token). /metrics stays on --admin-listen.
+    #[arg(long, value_name = "ADDR", env = "DOCKHAND_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Directory of the embedded store (created on first start).
     #[arg(
         long,
@@ -630,6 +634,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 insecure_registries: a.insecure_registries,
                 discovery_timeout: a.discovery_timeout,
                 reconcile_on_start: a.reconcile_on_start,
+                metrics_listen: a.metrics_listen,
             })
             .await?;
             forward_sighup(server.reload_requests());

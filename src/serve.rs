@@ -98,6 +98,8 @@ pub struct Options {
     /// Reconcile soon after start (or after a reload adds them) the Warehouses never
     /// reconciled or overdue, instead of one interval later (`--reconcile-on-start`).
     pub reconcile_on_start: bool,
+    /// A listener serving `/metrics` only, without the admin token (`--metrics-listen`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs the server until `shutdown` completes. Errors are user errors (exit 1).
@@ -110,6 +112,7 @@ pub struct Server {
     app: Arc<App>,
     public: TcpListener,
     admin: TcpListener,
+    metrics: Option<TcpListener>,
     token: Option<Secret>,
     tls: Option<Arc<TlsConfig>>,
     queue: refresh::Queue,
@@ -247,10 +250,19 @@ impl Server {
         let admin = TcpListener::bind(opts.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (--admin-listen)", opts.admin_listen))?;
+        let metrics = match opts.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?,
+            ),
+            None => None,
+        };
         Ok(Server {
             app,
             public,
             admin,
+            metrics,
             token,
             tls,
             queue,
@@ -270,6 +282,11 @@ impl Server {
         self.admin.local_addr()
     }
 
+    /// The metrics listener's address, when `--metrics-listen` is given.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics.as_ref().map(TcpListener::local_addr)
+    }
+
     /// Where to ask for a reload of the configuration and the TLS certificate (the binary
     /// sends SIGHUP here). A request made before `run` is served once it starts.
     pub fn reload_requests(&self) -> ReloadRequests {
@@ -282,6 +299,7 @@ impl Server {
             app,
             public,
             admin,
+            metrics,
             token,
             tls,
             queue,
@@ -339,8 +357,17 @@ impl Server {
             http::admin::router(app.clone(), token),
             opts.limits.clone(),
             None,
-            stopped,
+            stopped.clone(),
         ));
+        let metrics_task = metrics.map(|listener| {
+            tokio::spawn(listener::serve(
+                listener,
+                http::admin::metrics_router(app.clone()),
+                opts.limits.clone(),
+                None,
+                stopped,
+            ))
+        });
 
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -349,6 +376,9 @@ impl Server {
         let drained = tokio::time::timeout(opts.shutdown_timeout, async {
             let _ = public_task.await;
             let _ = admin_task.await;
+            if let Some(t) = metrics_task {
+                let _ = t.await;
+            }
         })
         .await;
         if drained.is_err() {
@@ -452,6 +482,7 @@ spec:
             insecure_registries: Vec::new(),
             discovery_timeout: Duration::from_secs(5),
             reconcile_on_start: false,
+            metrics_listen: None,
         }
     }
 

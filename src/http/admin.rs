@@ -55,6 +55,15 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         .with_state(app)
 }
 
+/// `--metrics-listen`: `/metrics` alone, without the admin token, so Prometheus can scrape
+/// without holding a credential that also triggers refreshes.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not found") })
+        .with_state(app)
+}
+
 fn internal(e: impl std::fmt::Display) -> Response {
     error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
 }

@@ -470,3 +470,35 @@ fn deliveries_watch_prints_new_deliveries_as_they_arrive() {
     // Oldest first, each once.
     assert_eq!(seen, ["watch-1", "watch-2"]);
 }
+
+#[test]
+fn metrics_listen_serves_metrics_without_the_admin_token_and_nothing_else() {
+    let dir = config("127.0.0.1:1/team/app");
+    let token = config_dir(&[("token", "admin-token-123\n")]);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let s = Server::start(
+        &[dir.path()],
+        &[
+            "--admin-token-file",
+            token.path().join("token").to_str().unwrap(),
+            "--metrics-listen",
+            &addr,
+        ],
+    );
+    let http = reqwest::blocking::Client::new();
+    let resp = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .expect("metrics");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().unwrap().contains("dockhand_build_info"));
+    // Only /metrics there; the admin API stays behind its token on its own listener.
+    let resp = http
+        .get(format!("http://{addr}/api/v1/warehouses"))
+        .send()
+        .expect("api");
+    assert_eq!(resp.status(), 404);
+    let resp = http.get(s.admin_url("/metrics")).send().expect("admin");
+    assert_eq!(resp.status(), 401);
+}
