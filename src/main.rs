@@ -489,26 +489,34 @@ fn main() -> ExitCode {
     code
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-async fn termination() {
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
+/// not when the future is first polled: `serve` calls it before binding, so a SIGTERM that
+/// arrives as soon as the server answers is a graceful stop, not the default action (death).
+fn termination() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -603,6 +611,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     secret_ttl: a.secret_cache_ttl.max(Duration::from_millis(100)),
                 },
             };
+            let shutdown = termination();
             let server = serve::Server::bind(serve::Options {
                 source,
                 config: a.config,
@@ -638,7 +647,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             })
             .await?;
             forward_sighup(server.reload_requests());
-            server.run(termination()).await?;
+            server.run(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(a) => match dockhand_core::config::load(&a.config) {
@@ -732,9 +741,13 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let mut seen: std::collections::HashSet<String> =
                 list.iter().map(|d| d.id.clone()).collect();
             client::print_delivery_stream(a.server.output.into(), &list, true)?;
+            // One handler for the whole watch: once installed, the signal's default action
+            // (exit) is gone, so a fresh one per poll would miss a Ctrl-C between polls.
+            let stop = termination();
+            tokio::pin!(stop);
             loop {
                 tokio::select! {
-                    _ = termination() => return Ok(ExitCode::SUCCESS),
+                    _ = &mut stop => return Ok(ExitCode::SUCCESS),
                     _ = tokio::time::sleep(a.watch_interval.max(Duration::from_millis(100))) => {}
                 }
                 let mut fresh: Vec<api::Delivery> = serde_json::from_value(c.get(&q).await?)?;
@@ -799,6 +812,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             };
             let deadline = tokio::time::Instant::now() + a.timeout;
+            let stop = termination();
+            tokio::pin!(stop);
             let after = loop {
                 let w: api::Warehouse = serde_json::from_value(c.get(&path).await?)?;
                 if w.reconcile_count > before.reconcile_count && !w.pending {
@@ -812,7 +827,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     );
                 }
                 tokio::select! {
-                    _ = termination() => return Ok(ExitCode::from(1)),
+                    _ = &mut stop => return Ok(ExitCode::from(1)),
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
             };

@@ -465,10 +465,26 @@ fn deliveries_watch_prints_new_deliveries_as_they_arrive() {
             seen.push(v["providerId"].as_str().unwrap_or_default().to_string());
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    // Ctrl-C ends the watch with success.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     // Oldest first, each once.
     assert_eq!(seen, ["watch-1", "watch-2"]);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
 
 #[test]
