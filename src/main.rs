@@ -301,6 +301,9 @@ struct ReceiversArgs {
         value_name = "URL"
     )]
     base_url: String,
+    /// Only this project's receivers.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
 }
@@ -680,7 +683,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let client = dockhand::kargo::client(a.kubeconfig.as_deref()).await?;
             let kargo =
                 std::sync::Arc::new(dockhand::kargo::Kargo::new(client, a.system_namespace));
-            let report = dockhand::kargo::source::receivers_once(
+            let mut report = dockhand::kargo::source::receivers_once(
                 kargo,
                 receiver_urls::base_path(&a.base_url),
             )
@@ -688,6 +691,9 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot read ProjectConfigs and ClusterConfigs: {e}"))?;
             for p in &report.problems {
                 eprintln!("warning: {p}");
+            }
+            if let Some(p) = &a.project {
+                report.receivers.retain(|r| &r.project == p);
             }
             match a.output {
                 Output::Json => print_json(&report.receivers)?,
@@ -707,7 +713,10 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
                 anyhow::anyhow!("the configuration has {} problem(s)", errors.0.len())
             })?;
-            let rows = receiver_urls::rows(&config, &a.base_url);
+            let mut rows = receiver_urls::rows(&config, &a.base_url);
+            if let Some(p) = &a.project {
+                rows.retain(|r| &r.project == p);
+            }
             match a.output {
                 Output::Json => print_json(&rows)?,
                 Output::Yaml => client::print_yaml(&rows)?,

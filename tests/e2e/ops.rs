@@ -326,6 +326,15 @@ fn output_formats_headers_project_filter_version_and_completion() {
     assert!(with.starts_with("PROJECT"), "{with}");
     assert_eq!(without.lines().count(), 2, "{without}");
     assert!(without.lines().all(|l| l.starts_with(PROJECT)), "{without}");
+    let other = stdout(&dockhand(&[
+        "receivers",
+        "-c",
+        cfg,
+        "-p",
+        "other",
+        "--no-headers",
+    ]));
+    assert_eq!(other, "");
 
     // -p filters the Warehouse list; the other project has none.
     let out = dockhand(&[
