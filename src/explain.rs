@@ -91,6 +91,7 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dedup::Dedup;
 
     #[test]
     fn header_lines_are_split_at_the_first_colon() {
@@ -101,6 +102,80 @@ mod tests {
             headers(&["no colon".to_string()]),
             Err(ExplainError::Header(_))
         ));
+    }
+
+    const CONFIG: &str = "
+apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: demo}
+stringData: {secret: explain-test-secret}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: ProjectConfig
+metadata: {name: demo, namespace: demo}
+spec:
+  webhookReceivers:
+  - name: acr
+    azure: {secretRef: {name: s}}
+---
+apiVersion: kargo.akuity.io/v1alpha1
+kind: Warehouse
+metadata: {name: app, namespace: demo}
+spec:
+  subscriptions:
+  - image: {repoURL: reg.example.com/team/app, constraint: ^1.0.0}
+";
+
+    fn push(id: &str) -> Request {
+        Request {
+            receiver: "demo/acr".into(),
+            headers: vec!["User-Agent: AzureContainerRegistry/1.0".into()],
+            query: None,
+            payload: serde_json::json!({
+                "id": id, "action": "push",
+                "target": {"repository": "team/app", "tag": "1.2.0"},
+                "request": {"host": "reg.example.com"}
+            })
+            .to_string(),
+        }
+    }
+
+    #[test]
+    fn a_dry_run_claims_no_delivery_id_where_a_real_delivery_does() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("c.yaml"), CONFIG).expect("write");
+        let config = dockhand_core::config::load(&[dir.path().to_path_buf()]).expect("config");
+        let snap = Snapshot::build(config, &[]);
+        for _ in 0..2 {
+            let d = explain(&snap, None, &push("same-id")).expect("explain");
+            assert_eq!(d.record.outcome, dockhand_core::event::Outcome::Refreshed);
+            assert_eq!(d.record.refreshed, ["demo/app"]);
+            assert_eq!(d.claimed, None);
+        }
+        // The same decision with a dedup table: the first claims the id, the second is a
+        // duplicate that refreshes nothing.
+        let dedup = Dedup::new(std::time::Duration::from_secs(60), 10);
+        let receiver = find_receiver(&snap, "demo/acr").expect("receiver");
+        let request = push("same-id");
+        let headers = headers(&request.headers).expect("headers");
+        let incoming = Incoming {
+            method: &Method::POST,
+            headers: &headers,
+            query: None,
+            body: request.payload.as_bytes(),
+        };
+        let ctx = Context {
+            dedup: Some(&dedup),
+            kargo: None,
+        };
+        let first = delivery::decide(&snap, receiver, &incoming, ctx);
+        assert_eq!(first.claimed.as_deref(), Some("same-id"));
+        let second = delivery::decide(&snap, receiver, &incoming, ctx);
+        assert_eq!(
+            second.record.outcome,
+            dockhand_core::event::Outcome::Duplicate
+        );
+        assert!(second.refresh.is_empty());
     }
 
     #[test]
