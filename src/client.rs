@@ -1,6 +1,8 @@
 //! The CLI's clients of the admin API (`deliveries`, `warehouses`, `refresh`, `freight`) and
 //! their table output. Bodies are read as the admin API's wire types (`http::api`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
@@ -99,7 +101,23 @@ pub fn print_line(line: &str) {
     }
 }
 
-/// Prints rows as an aligned table with a header.
+/// Whether tables start with their header line; `--no-headers` turns it off for the whole
+/// command (set once, before anything is printed).
+static HEADERS: AtomicBool = AtomicBool::new(true);
+
+/// `--no-headers`: tables print their rows only (for `awk`, `cut`, `while read`).
+pub fn set_headers(on: bool) {
+    HEADERS.store(on, Ordering::Relaxed);
+}
+
+/// Prints `v` as YAML (`-o yaml`).
+pub fn print_yaml(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_yaml_ng::to_string(v)?;
+    print_line(text.trim_end());
+    Ok(())
+}
+
+/// Prints rows as an aligned table with a header (unless `--no-headers`).
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
@@ -120,7 +138,9 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
         }
         print_line(s.trim_end());
     };
-    line(header.to_vec());
+    if HEADERS.load(Ordering::Relaxed) {
+        line(header.to_vec());
+    }
     for r in rows {
         line(r.iter().map(String::as_str).collect());
     }
@@ -308,4 +328,94 @@ fn artifacts_line(a: &Artifacts) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// `dockhand explain` as text: the answer, then each repository with its normalized key and
+/// every candidate subscription (matched, or why not), then what would be refreshed.
+pub fn print_explanation(d: &Delivery, body: Option<&Value>) {
+    print_line(&format!(
+        "receiver:   {}/{} ({})",
+        d.project, d.receiver, d.receiver_type
+    ));
+    print_line(&format!(
+        "event:      {} {}",
+        d.source,
+        d.event_type.as_deref().unwrap_or("-")
+    ));
+    print_line(&format!("answer:     HTTP {} {}", d.status, d.outcome));
+    match body {
+        Some(b) => print_line(&format!("body:       {b}")),
+        None => print_line("body:       (empty)"),
+    }
+    if !d.qualifiers.is_empty() {
+        print_line(&format!("qualifiers: {}", d.qualifiers.join(", ")));
+    }
+    for t in d.detail.iter().flatten() {
+        match (&t.key, &t.error) {
+            (Some(key), _) => print_line(&format!("target:     {} -> {key}", t.repo_url)),
+            (None, e) => print_line(&format!(
+                "target:     {} (not a repository URL: {})",
+                t.repo_url,
+                e.as_deref().unwrap_or("unknown")
+            )),
+        }
+        if t.candidates.is_empty() && t.key.is_some() {
+            print_line("  no Warehouse subscribes to this repository");
+        }
+        for c in &t.candidates {
+            let verdict = if c.matched {
+                "matched".to_string()
+            } else {
+                format!("not matched: {}", c.reason.as_deref().unwrap_or("-"))
+            };
+            print_line(&format!(
+                "  {}/{} subscription {} ({}): {verdict}",
+                c.project, c.warehouse, c.subscription, c.repo_url
+            ));
+        }
+    }
+    if d.refreshed.is_empty() {
+        print_line("refreshes:  nothing");
+    } else {
+        print_line(&format!("refreshes:  {}", d.refreshed.join(", ")));
+    }
+    for e in &d.explanation {
+        print_line(&format!("why not:    {e}"));
+    }
+}
+
+/// How a command prints what it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+}
+
+/// `deliveries --watch`: deliveries as they arrive, oldest first. A table prints its header
+/// once (`first`) and one row per delivery; JSON one object per line; YAML one document each.
+pub fn print_delivery_stream(format: Format, list: &[Delivery], first: bool) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            if first {
+                print_deliveries(list);
+            } else if !list.is_empty() {
+                let was = HEADERS.swap(false, Ordering::Relaxed);
+                print_deliveries(list);
+                HEADERS.store(was, Ordering::Relaxed);
+            }
+        }
+        Format::Json => {
+            for d in list {
+                print_line(&serde_json::to_string(d)?);
+            }
+        }
+        Format::Yaml => {
+            for d in list {
+                print_line("---");
+                print_yaml(d)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::app::{now_rfc3339, App, Snapshot};
 use crate::dedup::Dedup;
+use crate::kargo::Kargo;
 use crate::metrics::UnmatchedReason;
 use crate::store::{Delivery, ProviderClaim, Recorded};
 
@@ -55,6 +56,32 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
     }
 }
 
+/// What dockhand decides for one request, before anything is written: the delivery record, the
+/// answer (status in the record, body and extra headers here), the refreshes and the unmatched
+/// reasons for metrics. `decide` makes it with no I/O; `handle` (a real delivery) and `explain`
+/// (a dry run) share it, so a dry run says exactly what a delivery would do.
+pub struct Decision {
+    pub record: Delivery,
+    /// The JSON body of the answer; None for an empty body.
+    pub body: Option<Value>,
+    /// Headers a handshake adds to the answer.
+    pub headers: Vec<(String, String)>,
+    pub refresh: Vec<WarehouseRefresh>,
+    /// The provider delivery id claimed in `dedup` (released if the record cannot be stored).
+    pub claimed: Option<String>,
+    /// Why each target matched nothing, for the metrics.
+    pub unmatched: Vec<UnmatchedReason>,
+}
+
+/// What a decision may consult besides the configuration. A dry run passes no `dedup` (it never
+/// claims an id, so a later real delivery is not taken for a duplicate).
+#[derive(Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub dedup: Option<&'a Dedup>,
+    /// Kargo mode: the index of Promotions waiting on pull requests.
+    pub kargo: Option<&'a Kargo>,
+}
+
 /// Handles a request addressed to `receiver`.
 pub async fn handle(
     app: &App,
@@ -63,162 +90,21 @@ pub async fn handle(
     req: Incoming<'_>,
 ) -> Response {
     let started = Instant::now();
-    let mut d = new_record(receiver, req.query);
-    let parsed = receivers::handle(
-        receiver,
-        &receivers::Request {
-            method: req.method,
-            headers: req.headers,
-            query: req.query,
-            body: req.body,
-        },
-    );
-    let mut refresh: Vec<WarehouseRefresh> = Vec::new();
-    let mut extra_headers: Vec<(String, String)> = Vec::new();
-    let mut claimed: Option<String> = None;
-    let body: Option<Value> = match parsed {
-        Err(rej) => {
-            d.source = rej.source;
-            d.event_type = rej.event_type;
-            d.status = rej.status;
-            d.outcome = Outcome::Rejected;
-            d.message = rej.message;
-            Some(json!({ "error": d.message }))
-        }
-        Ok(event) => {
-            d.source = event.source;
-            d.event_type = Some(event.event_type.clone());
-            d.provider_id = event.provider_id.clone();
-            let dedupable = matches!(
-                event.action,
-                Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
-            );
-            let duplicate = match (&event.provider_id, dedupable) {
-                (Some(id), true) => {
-                    if app.dedup.claim(&receiver.project, &receiver.name, id) {
-                        claimed = Some(id.clone());
-                        false
-                    } else {
-                        true
-                    }
-                }
-                _ => false,
-            };
-            if duplicate {
-                mark_duplicate(&mut d);
-                Some(json!({ "msg": d.message }))
-            } else {
-                match event.action {
-                    Action::Ping => {
-                        d.status = 200;
-                        d.outcome = Outcome::Ping;
-                        d.message = PING_MESSAGE.into();
-                        Some(json!({ "msg": PING_MESSAGE }))
-                    }
-                    Action::Handshake {
-                        status,
-                        body,
-                        headers,
-                    } => {
-                        d.status = status;
-                        d.outcome = Outcome::Handshake;
-                        d.message = format!("{} handshake answered", event.event_type);
-                        extra_headers = headers;
-                        body
-                    }
-                    Action::RefreshPromotions { pr_url } => {
-                        d.status = 200;
-                        d.repositories.push(pr_url.clone());
-                        match &app.kargo {
-                            // Kargo's index of running Promotions waiting on this pull request.
-                            Some(kargo) => {
-                                // A Promotion has no subscriptions: its refresh is whole.
-                                refresh = kargo
-                                    .promotions_waiting_on(&pr_url, &receiver.project)
-                                    .into_iter()
-                                    .map(|(p, w)| WarehouseRefresh {
-                                        warehouse: WarehouseRef::new(p, w),
-                                        subscriptions: Vec::new(),
-                                    })
-                                    .collect();
-                                d.refreshed =
-                                    refresh.iter().map(|r| r.warehouse.to_string()).collect();
-                                d.outcome = if refresh.is_empty() {
-                                    Outcome::Unmatched
-                                } else {
-                                    Outcome::Refreshed
-                                };
-                                if refresh.is_empty() {
-                                    d.explanation.push(format!(
-                                        "no running Promotion waits on pull request {pr_url}"
-                                    ));
-                                }
-                                // Kargo's wording.
-                                d.message = format!("refreshed {} promotion(s)", refresh.len());
-                            }
-                            None => {
-                                d.outcome = Outcome::Ignored;
-                                d.message = format!(
-                                    "{} event ignored: pull requests refresh Kargo Promotions, which only Kargo mode (--source kargo) sees",
-                                    event.event_type
-                                );
-                            }
-                        }
-                        Some(json!({ "msg": d.message }))
-                    }
-                    Action::Ignore { reason } => {
-                        d.status = 200;
-                        d.outcome = Outcome::Ignored;
-                        d.message = format!("{} event ignored: {reason}", event.event_type);
-                        Some(json!({ "msg": d.message }))
-                    }
-                    Action::Generic(actions) => {
-                        let (status, body, chosen) =
-                            generic_actions(&mut d, snap, receiver, &actions);
-                        refresh = chosen;
-                        d.status = status;
-                        Some(body)
-                    }
-                    Action::Refresh(targets) => {
-                        describe_targets(&mut d, &targets);
-                        let eval = snap
-                            .index
-                            .evaluate(&snap.config, &receiver.project, &targets);
-                        for t in &eval.targets {
-                            let reason = match (&t.normalized, t.candidates.is_empty()) {
-                                (Err(_), _) => Some(UnmatchedReason::InvalidUrl),
-                                (Ok(_), true) => Some(UnmatchedReason::NoSubscriber),
-                                (Ok(_), false) if t.candidates.iter().all(|c| !c.matched) => {
-                                    Some(UnmatchedReason::RejectedByRules)
-                                }
-                                _ => None,
-                            };
-                            if let Some(r) = reason {
-                                app.metrics.unmatched(r);
-                            }
-                        }
-                        d.explanation = eval.explain_misses();
-                        d.detail = serde_json::to_value(&eval.targets).unwrap_or(Value::Null);
-                        d.refreshed = eval
-                            .refresh
-                            .iter()
-                            .map(|r| r.warehouse.to_string())
-                            .collect();
-                        refresh = eval.refresh;
-                        d.status = 200;
-                        d.outcome = if refresh.is_empty() {
-                            Outcome::Unmatched
-                        } else {
-                            Outcome::Refreshed
-                        };
-                        // Kargo's wording.
-                        d.message = format!("refreshed {} warehouse(s)", refresh.len());
-                        Some(json!({ "msg": d.message }))
-                    }
-                }
-            }
-        }
+    let ctx = Context {
+        dedup: Some(&app.dedup),
+        kargo: app.kargo.as_deref(),
     };
+    let Decision {
+        record: mut d,
+        body,
+        headers: mut extra_headers,
+        refresh,
+        claimed,
+        unmatched,
+    } = decide(snap, receiver, &req, ctx);
+    for r in unmatched {
+        app.metrics.unmatched(r);
+    }
     d.duration_micros = started.elapsed().as_micros() as u64;
 
     let id = d.id.clone();
@@ -288,6 +174,182 @@ pub async fn handle(
         }
     }
     resp
+}
+
+/// Decides what a request to `receiver` gets — answer, record, refreshes — without writing,
+/// queueing or measuring anything (the dedup claim in `ctx`, if given, is the one exception).
+pub fn decide(
+    snap: &Snapshot,
+    receiver: &Receiver,
+    req: &Incoming<'_>,
+    ctx: Context<'_>,
+) -> Decision {
+    let mut d = new_record(receiver, req.query);
+    let parsed = receivers::handle(
+        receiver,
+        &receivers::Request {
+            method: req.method,
+            headers: req.headers,
+            query: req.query,
+            body: req.body,
+        },
+    );
+    let mut refresh: Vec<WarehouseRefresh> = Vec::new();
+    let mut extra_headers: Vec<(String, String)> = Vec::new();
+    let mut claimed: Option<String> = None;
+    let mut unmatched: Vec<UnmatchedReason> = Vec::new();
+    let body: Option<Value> = match parsed {
+        Err(rej) => {
+            d.source = rej.source;
+            d.event_type = rej.event_type;
+            d.status = rej.status;
+            d.outcome = Outcome::Rejected;
+            d.message = rej.message;
+            Some(json!({ "error": d.message }))
+        }
+        Ok(event) => {
+            d.source = event.source;
+            d.event_type = Some(event.event_type.clone());
+            d.provider_id = event.provider_id.clone();
+            let dedupable = matches!(
+                event.action,
+                Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
+            );
+            let duplicate = match (&event.provider_id, dedupable) {
+                (Some(id), true) => match ctx.dedup {
+                    Some(dedup) => {
+                        let first = dedup.claim(&receiver.project, &receiver.name, id);
+                        if first {
+                            claimed = Some(id.clone());
+                        }
+                        !first
+                    }
+                    // A dry run claims nothing and is never a duplicate.
+                    None => false,
+                },
+                _ => false,
+            };
+            if duplicate {
+                mark_duplicate(&mut d);
+                Some(json!({ "msg": d.message }))
+            } else {
+                match event.action {
+                    Action::Ping => {
+                        d.status = 200;
+                        d.outcome = Outcome::Ping;
+                        d.message = PING_MESSAGE.into();
+                        Some(json!({ "msg": PING_MESSAGE }))
+                    }
+                    Action::Handshake {
+                        status,
+                        body,
+                        headers,
+                    } => {
+                        d.status = status;
+                        d.outcome = Outcome::Handshake;
+                        d.message = format!("{} handshake answered", event.event_type);
+                        extra_headers = headers;
+                        body
+                    }
+                    Action::RefreshPromotions { pr_url } => {
+                        d.status = 200;
+                        d.repositories.push(pr_url.clone());
+                        match ctx.kargo {
+                            // Kargo's index of running Promotions waiting on this pull request.
+                            Some(kargo) => {
+                                // A Promotion has no subscriptions: its refresh is whole.
+                                refresh = kargo
+                                    .promotions_waiting_on(&pr_url, &receiver.project)
+                                    .into_iter()
+                                    .map(|(p, w)| WarehouseRefresh {
+                                        warehouse: WarehouseRef::new(p, w),
+                                        subscriptions: Vec::new(),
+                                    })
+                                    .collect();
+                                d.refreshed =
+                                    refresh.iter().map(|r| r.warehouse.to_string()).collect();
+                                d.outcome = if refresh.is_empty() {
+                                    Outcome::Unmatched
+                                } else {
+                                    Outcome::Refreshed
+                                };
+                                if refresh.is_empty() {
+                                    d.explanation.push(format!(
+                                        "no running Promotion waits on pull request {pr_url}"
+                                    ));
+                                }
+                                // Kargo's wording.
+                                d.message = format!("refreshed {} promotion(s)", refresh.len());
+                            }
+                            None => {
+                                d.outcome = Outcome::Ignored;
+                                d.message = format!(
+                                    "{} event ignored: pull requests refresh Kargo Promotions, which only Kargo mode (--source kargo) sees",
+                                    event.event_type
+                                );
+                            }
+                        }
+                        Some(json!({ "msg": d.message }))
+                    }
+                    Action::Ignore { reason } => {
+                        d.status = 200;
+                        d.outcome = Outcome::Ignored;
+                        d.message = format!("{} event ignored: {reason}", event.event_type);
+                        Some(json!({ "msg": d.message }))
+                    }
+                    Action::Generic(actions) => {
+                        let (status, body, chosen) =
+                            generic_actions(&mut d, snap, receiver, &actions);
+                        refresh = chosen;
+                        d.status = status;
+                        Some(body)
+                    }
+                    Action::Refresh(targets) => {
+                        describe_targets(&mut d, &targets);
+                        let eval = snap
+                            .index
+                            .evaluate(&snap.config, &receiver.project, &targets);
+                        for t in &eval.targets {
+                            let reason = match (&t.normalized, t.candidates.is_empty()) {
+                                (Err(_), _) => Some(UnmatchedReason::InvalidUrl),
+                                (Ok(_), true) => Some(UnmatchedReason::NoSubscriber),
+                                (Ok(_), false) if t.candidates.iter().all(|c| !c.matched) => {
+                                    Some(UnmatchedReason::RejectedByRules)
+                                }
+                                _ => None,
+                            };
+                            unmatched.extend(reason);
+                        }
+                        d.explanation = eval.explain_misses();
+                        d.detail = serde_json::to_value(&eval.targets).unwrap_or(Value::Null);
+                        d.refreshed = eval
+                            .refresh
+                            .iter()
+                            .map(|r| r.warehouse.to_string())
+                            .collect();
+                        refresh = eval.refresh;
+                        d.status = 200;
+                        d.outcome = if refresh.is_empty() {
+                            Outcome::Unmatched
+                        } else {
+                            Outcome::Refreshed
+                        };
+                        // Kargo's wording.
+                        d.message = format!("refreshed {} warehouse(s)", refresh.len());
+                        Some(json!({ "msg": d.message }))
+                    }
+                }
+            }
+        }
+    };
+    Decision {
+        record: d,
+        body,
+        headers: extra_headers,
+        refresh,
+        claimed,
+        unmatched,
+    }
 }
 
 /// Records a request refused before a receiver saw it (wrong method, body too large) and

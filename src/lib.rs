@@ -2,13 +2,16 @@
 //! clients, around the pure `dockhand-core`. ARCHITECTURE.md has the map.
 
 pub mod app;
+pub mod bytesize;
 pub mod client;
 pub mod clock;
 pub mod dedup;
 pub mod delivery;
 pub mod discovery;
+pub mod explain;
 pub mod http;
 pub mod kargo;
+pub mod logging;
 pub mod metrics;
 pub mod ratelimit;
 pub mod receiver_urls;

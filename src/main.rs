@@ -28,6 +28,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Tables without their header line.
+    #[arg(long, global = true)]
+    no_headers: bool,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +51,14 @@ enum Command {
     Refresh(RefreshArgs),
     /// List the Freight of one Warehouse, newest first (from a running server).
     Freight(FreightArgs),
+    /// Dry-run one webhook against a configuration: the answer, the targets and their
+    /// normalized keys, what would be refreshed and why each other candidate would not.
+    /// Nothing is recorded or refreshed.
+    Explain(ExplainArgs),
+    /// Print the client's version and the running server's.
+    Version(VersionArgs),
+    /// Print a shell completion script: `source <(dockhand completion bash)`.
+    Completion(CompletionArgs),
 }
 
 #[derive(Args)]
@@ -75,6 +86,17 @@ struct ConfigArgs {
 enum Output {
     Table,
     Json,
+    Yaml,
+}
+
+impl From<Output> for client::Format {
+    fn from(o: Output) -> Self {
+        match o {
+            Output::Table => client::Format::Table,
+            Output::Json => client::Format::Json,
+            Output::Yaml => client::Format::Yaml,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,15 +118,20 @@ enum SourceKind {
 #[derive(Args)]
 struct ServeArgs {
     /// Where Warehouses and receivers come from.
-    #[arg(long, value_enum, default_value = "files")]
+    #[arg(long, value_enum, default_value = "files", env = "DOCKHAND_SOURCE")]
     source: SourceKind,
     /// Kargo manifests: a YAML file, or a directory read recursively (*.yaml, *.yml).
     /// Repeatable; required with --source files, refused with --source kargo.
-    #[arg(long = "config", short = 'c', value_name = "PATH")]
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "PATH",
+        env = "DOCKHAND_CONFIG"
+    )]
     config: Vec<PathBuf>,
     /// Kargo mode: the kubeconfig to use; else KUBECONFIG, else the in-cluster service
     /// account.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "DOCKHAND_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// Kargo mode: the namespace holding the Secrets of ClusterConfig receivers (Kargo's
     /// SYSTEM_RESOURCES_NAMESPACE).
@@ -117,16 +144,35 @@ struct ServeArgs {
     system_namespace: String,
     /// Kargo mode: how long a receiver Secret read from the cluster is reused. A request to an
     /// unknown receiver path reads them again at once (at most once a second).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_SECRET_CACHE_TTL")]
     secret_cache_ttl: Duration,
     /// Address of the public webhook listener.
-    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR",
+        env = "DOCKHAND_LISTEN"
+    )]
     listen: SocketAddr,
     /// Address of the admin API and /metrics; keep it private.
-    #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8081",
+        value_name = "ADDR",
+        env = "DOCKHAND_ADMIN_LISTEN"
+    )]
     admin_listen: SocketAddr,
+    /// Also serve /metrics, alone and without the admin token, on this address (for a
+    /// Prometheus that should not hold the admin token). /metrics stays on --admin-listen.
+    #[arg(long, value_name = "ADDR", env = "DOCKHAND_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Directory of the embedded store (created on first start).
-    #[arg(long, default_value = "./dockhand-data", value_name = "DIR")]
+    #[arg(
+        long,
+        default_value = "./dockhand-data",
+        value_name = "DIR",
+        env = "DOCKHAND_DATA_DIR"
+    )]
     data_dir: PathBuf,
     /// Public URL of the webhook listener; its path, if any, prefixes every receiver path.
     #[arg(
@@ -152,7 +198,12 @@ struct ServeArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     refresh_lease: Duration,
     /// Deliveries kept per receiver; older ones are deleted.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "N",
+        env = "DOCKHAND_KEEP_DELIVERIES"
+    )]
     keep_deliveries: usize,
     /// Byte budget of the store (at least 1 MiB): over it, the oldest deliveries are deleted
     /// (never pending refreshes or Freight). The WAL adds at most 4 MiB after a checkpoint.
@@ -160,45 +211,56 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
     max_store_bytes: u64,
     /// Warehouses reconciled at the same time.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 4,
+        value_name = "N",
+        env = "DOCKHAND_REFRESH_WORKERS"
+    )]
     refresh_workers: usize,
     /// Minimum time between two reconciles of one Warehouse; refreshes requested sooner are
     /// coalesced into one follow-up run (e.g. 2s, 500ms).
-    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_REFRESH_COOLDOWN")]
     refresh_cooldown: Duration,
     /// File holding a bearer token the admin API requires.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "DOCKHAND_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
     /// Rewrite registry host FROM to TO before matching (e.g. Harbor's external name to the
     /// name Warehouses use). Repeatable.
-    #[arg(long = "registry-alias", value_parser = parse_alias, value_name = "FROM=TO")]
+    #[arg(long = "registry-alias", value_parser = parse_alias, value_name = "FROM=TO", env = "DOCKHAND_REGISTRY_ALIAS", value_delimiter = ',')]
     registry_aliases: Vec<(String, String)>,
-    /// Largest accepted webhook body.
-    #[arg(long, default_value_t = 2 * 1024 * 1024, value_name = "BYTES")]
+    /// Largest accepted webhook body: bytes, or with a unit (512KiB, 2MiB, 1MB).
+    #[arg(long, default_value = "2MiB", value_parser = parse_bytes, value_name = "SIZE", env = "DOCKHAND_MAX_BODY_BYTES")]
     max_body_bytes: usize,
     /// How often configuration directories are checked for changes.
-    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_WATCH_INTERVAL")]
     watch_interval: Duration,
     /// How long shutdown waits for requests in flight.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Duration,
     /// Time allowed from the first byte of a request head to its end.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_HEADER_READ_TIMEOUT")]
     header_read_timeout: Duration,
     /// Time allowed to receive a whole request body (408 after it).
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_REQUEST_TIMEOUT")]
     request_timeout: Duration,
     /// A connection with no traffic this long, and no request head arriving, is closed (a
     /// keep-alive connection between requests, a new one that sends nothing).
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_IDLE_TIMEOUT")]
     idle_timeout: Duration,
-    /// Largest request head (request line and headers), counted on the bytes received.
-    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    /// Largest request head (request line and headers), counted on the bytes received; at
+    /// least 8KiB.
+    #[arg(long, default_value = "64KiB", value_parser = parse_bytes, value_name = "SIZE", env = "DOCKHAND_MAX_HEADER_BYTES")]
     max_header_bytes: usize,
     /// Open connections per listener. When full, the connection idle longest is closed for a
     /// new one (none idle: the new one is closed); the last eighth is kept for clients holding
     /// no connection.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "N",
+        env = "DOCKHAND_MAX_CONNECTIONS"
+    )]
     max_connections: usize,
     /// Open connections per client (IPv4 address, IPv6 /64). Over it, the client's own oldest
     /// idle connection (else its slowest request head) is closed for the new one. Behind a
@@ -206,31 +268,51 @@ struct ServeArgs {
     #[arg(long, default_value_t = 128, value_name = "N")]
     max_connections_per_client: usize,
     /// Requests per receiver: RATE/s[:BURST]; 0 disables. Over it: 429 with Retry-After.
-    #[arg(long, default_value = "50/s:200", value_parser = parse_rate, value_name = "RATE")]
+    #[arg(long, default_value = "50/s:200", value_parser = parse_rate, value_name = "RATE", env = "DOCKHAND_RATE_LIMIT_RECEIVER")]
     rate_limit_receiver: Rate,
     /// Requests per client IP address: RATE/s[:BURST]; 0 disables.
-    #[arg(long, default_value = "100/s:400", value_parser = parse_rate, value_name = "RATE")]
+    #[arg(long, default_value = "100/s:400", value_parser = parse_rate, value_name = "RATE", env = "DOCKHAND_RATE_LIMIT_CLIENT")]
     rate_limit_client: Rate,
     /// A provider delivery id seen again by the same receiver within this window is answered
     /// as a duplicate and refreshes nothing (0s disables).
-    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_DEDUP_WINDOW")]
     dedup_window: Duration,
     /// PEM certificate chain: serve the webhook listener over TLS (reloaded on SIGHUP).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "DOCKHAND_TLS_CERT"
+    )]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "DOCKHAND_TLS_KEY"
+    )]
     tls_key: Option<PathBuf>,
     /// Reach this registry host (`host` or `host:port`) over plain HTTP. Loopback registries
     /// always are. Repeatable.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST",
+        env = "DOCKHAND_INSECURE_REGISTRY",
+        value_delimiter = ','
+    )]
     insecure_registries: Vec<String>,
     /// Total time allowed to one discovery request to a registry, chart repository or git
     /// server (git fetches get four times as long).
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_DISCOVERY_TIMEOUT")]
     discovery_timeout: Duration,
+    /// Reconcile soon after start (spread over the workers) every Warehouse never reconciled
+    /// or last reconciled longer ago than its interval, and each one a reload adds; false:
+    /// each waits one interval.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "DOCKHAND_RECONCILE_ON_START")]
+    reconcile_on_start: bool,
     /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", env = "DOCKHAND_LOG_FORMAT")]
     log_format: LogFormat,
 }
 
@@ -264,6 +346,9 @@ struct ReceiversArgs {
         value_name = "URL"
     )]
     base_url: String,
+    /// Only this project's receivers.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
 }
@@ -290,7 +375,7 @@ struct DeliveriesArgs {
     #[command(flatten)]
     server: ServerArgs,
     /// Only this project.
-    #[arg(long)]
+    #[arg(short = 'p', long)]
     project: Option<String>,
     /// Only this receiver (name).
     #[arg(long)]
@@ -301,13 +386,23 @@ struct DeliveriesArgs {
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// After the list, keep printing new deliveries as they arrive (oldest first) until
+    /// interrupted.
+    #[arg(short = 'w', long)]
+    watch: bool,
+    /// With --watch: how often to ask the server.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    watch_interval: Duration,
 }
 
 #[derive(Args)]
 struct WarehousesArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// Show one Warehouse in detail.
+    /// Only this project (or the project of WAREHOUSE).
+    #[arg(short = 'p', long)]
+    project: Option<String>,
+    /// Show one Warehouse in detail: PROJECT/WAREHOUSE, or WAREHOUSE with -p.
     #[arg(value_name = "PROJECT/WAREHOUSE")]
     warehouse: Option<String>,
 }
@@ -316,20 +411,80 @@ struct WarehousesArgs {
 struct RefreshArgs {
     #[command(flatten)]
     server: ServerArgs,
+    /// The project of WAREHOUSE, when WAREHOUSE does not name it.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
+    /// PROJECT/WAREHOUSE, or WAREHOUSE with -p.
     #[arg(value_name = "PROJECT/WAREHOUSE")]
     warehouse: String,
+    /// Wait until the reconcile finishes and print its result; exit 1 if it failed.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up (exit 1) after this long.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    timeout: Duration,
 }
 
 #[derive(Args)]
 struct FreightArgs {
     #[command(flatten)]
     server: ServerArgs,
+    /// The project of WAREHOUSE, when WAREHOUSE does not name it.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
+    /// PROJECT/WAREHOUSE, or WAREHOUSE with -p.
     #[arg(value_name = "PROJECT/WAREHOUSE")]
     warehouse: Option<String>,
 }
 
+#[derive(Args)]
+struct ExplainArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The receiver the webhook is addressed to: PROJECT/NAME (`/NAME` for a ClusterConfig
+    /// receiver), or NAME with -p.
+    #[arg(long, value_name = "PROJECT/NAME")]
+    receiver: String,
+    /// The project of --receiver, when it does not name it.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
+    /// The webhook body, as the registry or git host sends it (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    payload: PathBuf,
+    /// A request header, as curl spells it. Repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The receiver URL's query string, without `?` (e.g. region=westus).
+    #[arg(long)]
+    query: Option<String>,
+    /// As `serve --registry-alias`. Repeatable.
+    #[arg(long = "registry-alias", value_parser = parse_alias, value_name = "FROM=TO")]
+    registry_aliases: Vec<(String, String)>,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Args)]
+struct VersionArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The client's version only; do not ask a server.
+    #[arg(long)]
+    client: bool,
+}
+
+#[derive(Args)]
+struct CompletionArgs {
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     dockhand_core::config::parse_duration(s)
+}
+
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    dockhand::bytesize::parse(s)
 }
 
 fn parse_rate(s: &str) -> Result<Rate, String> {
@@ -352,11 +507,13 @@ fn parse_alias(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_format = match &cli.command {
-        Command::Serve(a) => a.log_format,
-        _ => LogFormat::Text,
-    };
-    init_logging(log_format);
+    client::set_headers(!cli.no_headers);
+    dockhand::logging::init(match &cli.command {
+        Command::Serve(a) if matches!(a.log_format, LogFormat::Json) => {
+            dockhand::logging::Format::Json
+        }
+        _ => dockhand::logging::Format::Text,
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -380,26 +537,34 @@ fn main() -> ExitCode {
     code
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-async fn termination() {
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
+/// not when the future is first polled: `serve` calls it before binding, so a SIGTERM that
+/// arrives as soon as the server answers is a graceful stop, not the default action (death).
+fn termination() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -422,18 +587,6 @@ fn forward_sighup(reload: dockhand::source::ReloadRequests) {
     let _ = reload;
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.with_target(false).init(),
-    }
-}
-
 fn token(a: &ServerArgs) -> anyhow::Result<Option<String>> {
     match &a.admin_token_file {
         Some(p) => Ok(Some(
@@ -449,6 +602,42 @@ fn token(a: &ServerArgs) -> anyhow::Result<Option<String>> {
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     client::print_line(&serde_json::to_string_pretty(v)?);
     Ok(())
+}
+
+/// Prints a server answer `v` as JSON or YAML as it came, or as a table of it read as `T`.
+fn print_as<T: serde::de::DeserializeOwned>(
+    output: Output,
+    v: serde_json::Value,
+    table: impl FnOnce(T),
+) -> anyhow::Result<()> {
+    match output {
+        Output::Json => print_json(&v),
+        Output::Yaml => client::print_yaml(&v),
+        Output::Table => {
+            table(serde_json::from_value(v)?);
+            Ok(())
+        }
+    }
+}
+
+/// `PROJECT/WAREHOUSE`, or `WAREHOUSE` with `-p PROJECT`.
+fn warehouse_arg(project: Option<&str>, spelt: &str) -> anyhow::Result<(String, String)> {
+    match (project, spelt.contains('/')) {
+        (Some(p), false) => Ok((p.to_string(), spelt.to_string())),
+        (None, false) => {
+            anyhow::bail!("expected PROJECT/WAREHOUSE, or WAREHOUSE with -p PROJECT; got {spelt:?}")
+        }
+        (project, true) => {
+            let (p, n) = client::split_warehouse(spelt)?;
+            if project.is_some_and(|given| given != p) {
+                anyhow::bail!(
+                    "-p {} and {spelt:?} name different projects",
+                    project.unwrap_or_default()
+                );
+            }
+            Ok((p.to_string(), n.to_string()))
+        }
+    }
 }
 
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
@@ -470,6 +659,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     secret_ttl: a.secret_cache_ttl.max(Duration::from_millis(100)),
                 },
             };
+            let shutdown = termination();
             let server = serve::Server::bind(serve::Options {
                 source,
                 config: a.config,
@@ -509,10 +699,12 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 tls_key: a.tls_key,
                 insecure_registries: a.insecure_registries,
                 discovery_timeout: a.discovery_timeout,
+                reconcile_on_start: a.reconcile_on_start,
+                metrics_listen: a.metrics_listen,
             })
             .await?;
             forward_sighup(server.reload_requests());
-            server.run(termination()).await?;
+            server.run(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(a) => {
@@ -557,7 +749,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let client = dockhand::kargo::client(a.kubeconfig.as_deref()).await?;
             let kargo =
                 std::sync::Arc::new(dockhand::kargo::Kargo::new(client, a.system_namespace));
-            let report = dockhand::kargo::source::receivers_once(
+            let mut report = dockhand::kargo::source::receivers_once(
                 kargo,
                 receiver_urls::base_path(&a.base_url),
             )
@@ -566,8 +758,12 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             for p in &report.problems {
                 eprintln!("warning: {p}");
             }
+            if let Some(p) = &a.project {
+                report.receivers.retain(|r| &r.project == p);
+            }
             match a.output {
                 Output::Json => print_json(&report.receivers)?,
+                Output::Yaml => client::print_yaml(&report.receivers)?,
                 Output::Table => client::print_kargo_receivers(&report.receivers, &a.base_url),
             }
             Ok(ExitCode::SUCCESS)
@@ -583,9 +779,13 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
                 anyhow::anyhow!("the configuration has {} problem(s)", errors.0.len())
             })?;
-            let rows = receiver_urls::rows(&config, &a.base_url);
+            let mut rows = receiver_urls::rows(&config, &a.base_url);
+            if let Some(p) = &a.project {
+                rows.retain(|r| &r.project == p);
+            }
             match a.output {
                 Output::Json => print_json(&rows)?,
+                Output::Yaml => client::print_yaml(&rows)?,
                 Output::Table => client::print_receivers(&rows),
             }
             Ok(ExitCode::SUCCESS)
@@ -603,86 +803,233 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             let v = c.get(&q).await?;
-            match a.server.output {
-                Output::Json => print_json(&v)?,
-                Output::Table => {
-                    let list: Vec<api::Delivery> = serde_json::from_value(v)?;
-                    client::print_deliveries(&list);
-                }
+            if !a.watch {
+                print_as(a.server.output, v, |list: Vec<api::Delivery>| {
+                    client::print_deliveries(&list)
+                })?;
+                return Ok(ExitCode::SUCCESS);
             }
-            Ok(ExitCode::SUCCESS)
+            // Follow: the list oldest first, then each delivery not seen before as it arrives
+            // (ids are time-ordered UUIDv7s); one object per line with -o json/yaml.
+            let mut list: Vec<api::Delivery> = serde_json::from_value(v)?;
+            list.reverse();
+            let mut seen: std::collections::HashSet<String> =
+                list.iter().map(|d| d.id.clone()).collect();
+            client::print_delivery_stream(a.server.output.into(), &list, true)?;
+            // One handler for the whole watch: once installed, the signal's default action
+            // (exit) is gone, so a fresh one per poll would miss a Ctrl-C between polls.
+            let stop = termination();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return Ok(ExitCode::SUCCESS),
+                    _ = tokio::time::sleep(a.watch_interval.max(Duration::from_millis(100))) => {}
+                }
+                let mut fresh: Vec<api::Delivery> = serde_json::from_value(c.get(&q).await?)?;
+                fresh.retain(|d| !seen.contains(&d.id));
+                fresh.reverse();
+                for d in &fresh {
+                    seen.insert(d.id.clone());
+                }
+                client::print_delivery_stream(a.server.output.into(), &fresh, false)?;
+            }
         }
         Command::Warehouses(a) => {
             let c = Client::new(&a.server.server, token(&a.server)?);
             match &a.warehouse {
                 Some(w) => {
-                    let (p, n) = client::split_warehouse(w)?;
+                    let (p, n) = warehouse_arg(a.project.as_deref(), w)?;
                     let v = c
                         .get(&format!(
                             "/api/v1/warehouses/{}/{}",
-                            client::encode(p),
-                            client::encode(n)
+                            client::encode(&p),
+                            client::encode(&n)
                         ))
                         .await?;
-                    match a.server.output {
-                        Output::Json => print_json(&v)?,
-                        Output::Table => {
-                            let w: api::WarehouseDetail = serde_json::from_value(v)?;
-                            client::print_warehouses(std::slice::from_ref(&w.warehouse))
-                        }
-                    }
+                    print_as(a.server.output, v, |w: api::WarehouseDetail| {
+                        client::print_warehouses(std::slice::from_ref(&w.warehouse))
+                    })?;
                 }
                 None => {
-                    let v = c.get("/api/v1/warehouses").await?;
-                    match a.server.output {
-                        Output::Json => print_json(&v)?,
-                        Output::Table => {
-                            let list: Vec<api::Warehouse> = serde_json::from_value(v)?;
-                            client::print_warehouses(&list)
-                        }
+                    let mut list: Vec<api::Warehouse> =
+                        serde_json::from_value(c.get("/api/v1/warehouses").await?)?;
+                    if let Some(p) = &a.project {
+                        list.retain(|w| &w.project == p);
                     }
+                    print_as(
+                        a.server.output,
+                        serde_json::to_value(&list)?,
+                        |list: Vec<api::Warehouse>| client::print_warehouses(&list),
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Refresh(a) => {
             let c = Client::new(&a.server.server, token(&a.server)?);
-            let (p, n) = client::split_warehouse(&a.warehouse)?;
-            let v = c
-                .post(&format!(
-                    "/api/v1/warehouses/{}/{}/refresh",
-                    client::encode(p),
-                    client::encode(n)
-                ))
-                .await?;
-            match a.server.output {
-                Output::Json => print_json(&v)?,
-                Output::Table => {
-                    let r: api::RefreshRequested = serde_json::from_value(v)?;
+            let (p, n) = warehouse_arg(a.project.as_deref(), &a.warehouse)?;
+            let path = format!(
+                "/api/v1/warehouses/{}/{}",
+                client::encode(&p),
+                client::encode(&n)
+            );
+            // The reconcile count before asking, so --wait knows which reconcile is ours.
+            let before: Option<api::Warehouse> = if a.wait {
+                Some(serde_json::from_value(c.get(&path).await?)?)
+            } else {
+                None
+            };
+            let v = c.post(&format!("{path}/refresh")).await?;
+            let Some(before) = before else {
+                print_as(a.server.output, v, |r: api::RefreshRequested| {
                     client::print_line(&r.msg)
+                })?;
+                return Ok(ExitCode::SUCCESS);
+            };
+            let deadline = tokio::time::Instant::now() + a.timeout;
+            let stop = termination();
+            tokio::pin!(stop);
+            let after = loop {
+                let w: api::Warehouse = serde_json::from_value(c.get(&path).await?)?;
+                if w.reconcile_count > before.reconcile_count && !w.pending {
+                    break w;
                 }
-            }
-            Ok(ExitCode::SUCCESS)
+                if tokio::time::Instant::now() >= deadline {
+                    anyhow::bail!(
+                        "{p}/{n} was not reconciled within {:?} (still pending: {})",
+                        a.timeout,
+                        w.pending
+                    );
+                }
+                tokio::select! {
+                    _ = &mut stop => return Ok(ExitCode::from(1)),
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            };
+            let failed = after.last_error.is_some();
+            print_as(
+                a.server.output,
+                serde_json::to_value(&after)?,
+                |w: api::Warehouse| match &w.last_error {
+                    Some(e) => client::print_line(&format!("{p}/{n} reconcile failed: {e}")),
+                    None => client::print_line(&format!(
+                        "{p}/{n} reconciled at {}",
+                        w.last_reconciled.as_deref().unwrap_or("-")
+                    )),
+                },
+            )?;
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Freight(a) => {
             let c = Client::new(&a.server.server, token(&a.server)?);
             let mut q = String::from("/api/v1/freight");
-            if let Some(w) = &a.warehouse {
-                let (p, n) = client::split_warehouse(w)?;
-                q.push_str(&format!(
-                    "?project={}&warehouse={}",
-                    client::encode(p),
-                    client::encode(n)
-                ));
+            match (&a.warehouse, &a.project) {
+                (Some(w), project) => {
+                    let (p, n) = warehouse_arg(project.as_deref(), w)?;
+                    q.push_str(&format!(
+                        "?project={}&warehouse={}",
+                        client::encode(&p),
+                        client::encode(&n)
+                    ));
+                }
+                (None, Some(p)) => q.push_str(&format!("?project={}", client::encode(p))),
+                (None, None) => {}
             }
             let v = c.get(&q).await?;
+            print_as(a.server.output, v, |list: Vec<api::Freight>| {
+                client::print_freight(&list)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain(a) => {
+            let config = dockhand_core::config::load(&a.config.config).map_err(|errors| {
+                for e in &errors.0 {
+                    eprintln!("error: {e}");
+                }
+                anyhow::anyhow!("the configuration has {} problem(s)", errors.0.len())
+            })?;
+            let payload = if a.payload.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| {
+                    anyhow::anyhow!("cannot read the payload from standard input: {e}")
+                })?;
+                buf
+            } else {
+                std::fs::read(&a.payload)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.payload.display()))?
+            };
+            let payload = String::from_utf8(payload).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} is not UTF-8 text; webhook payloads are JSON",
+                    a.payload.display()
+                )
+            })?;
+            let receiver = match (&a.project, a.receiver.contains('/')) {
+                (Some(p), false) => format!("{p}/{}", a.receiver),
+                _ => a.receiver.clone(),
+            };
+            let snap = dockhand::snapshot::Snapshot::build(config, &a.registry_aliases);
+            let request = dockhand::explain::Request {
+                receiver,
+                headers: a.headers,
+                query: a.query,
+                payload,
+            };
+            let decision = dockhand::explain::explain(&snap, None, &request)?;
+            let delivery = api::Delivery::from(decision.record);
+            match a.output {
+                Output::Json => print_json(&delivery)?,
+                Output::Yaml => client::print_yaml(&delivery)?,
+                Output::Table => client::print_explanation(&delivery, decision.body.as_ref()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version(a) => {
+            let client_version = env!("CARGO_PKG_VERSION");
+            let server = if a.client {
+                None
+            } else {
+                let c = Client::new(&a.server.server, token(&a.server)?);
+                Some(
+                    c.get("/api/v1/version")
+                        .await
+                        .and_then(|v| Ok(serde_json::from_value::<api::Version>(v)?)),
+                )
+            };
+            let report = api::VersionReport {
+                client: api::Version {
+                    version: client_version.to_string(),
+                },
+                server: match &server {
+                    Some(Ok(v)) => Some(v.clone()),
+                    _ => None,
+                },
+            };
             match a.server.output {
-                Output::Json => print_json(&v)?,
+                Output::Json => print_json(&report)?,
+                Output::Yaml => client::print_yaml(&report)?,
                 Output::Table => {
-                    let list: Vec<api::Freight> = serde_json::from_value(v)?;
-                    client::print_freight(&list)
+                    client::print_line(&format!("Client Version: {client_version}"));
+                    if let Some(v) = &report.server {
+                        client::print_line(&format!("Server Version: {}", v.version));
+                    }
                 }
             }
+            match server {
+                Some(Err(e)) => Err(e),
+                _ => Ok(ExitCode::SUCCESS),
+            }
+        }
+        Command::Completion(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "dockhand", &mut out);
+            client::print_line(String::from_utf8_lossy(&out).trim_end());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -101,6 +101,11 @@ pub struct Options {
     pub insecure_registries: Vec<String>,
     /// Timeout of one discovery request (`--discovery-timeout`).
     pub discovery_timeout: Duration,
+    /// Reconcile soon after start (or after a reload adds them) the Warehouses never
+    /// reconciled or overdue, instead of one interval later (`--reconcile-on-start`).
+    pub reconcile_on_start: bool,
+    /// A listener serving `/metrics` only, without the admin token (`--metrics-listen`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Asks a shared store every second whether it answers, and keeps `reachable` (`/readyz`) up
@@ -145,6 +150,7 @@ pub struct Server {
     app: Arc<App>,
     public: TcpListener,
     admin: TcpListener,
+    metrics: Option<TcpListener>,
     token: Option<Secret>,
     tls: Option<Arc<TlsConfig>>,
     queue: refresh::Queue,
@@ -268,6 +274,7 @@ impl Server {
             cooldown: opts.refresh_cooldown,
             kargo: kargo.clone(),
             lease: opts.refresh_lease,
+            catch_up: opts.reconcile_on_start,
         });
         let app = Arc::new(App {
             snapshot,
@@ -289,10 +296,19 @@ impl Server {
         let admin = TcpListener::bind(opts.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (--admin-listen)", opts.admin_listen))?;
+        let metrics = match opts.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?,
+            ),
+            None => None,
+        };
         Ok(Server {
             app,
             public,
             admin,
+            metrics,
             token,
             tls,
             queue,
@@ -312,6 +328,11 @@ impl Server {
         self.admin.local_addr()
     }
 
+    /// The metrics listener's address, when `--metrics-listen` is given.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics.as_ref().map(TcpListener::local_addr)
+    }
+
     /// Where to ask for a reload of the configuration and the TLS certificate (the binary
     /// sends SIGHUP here). A request made before `run` is served once it starts.
     pub fn reload_requests(&self) -> ReloadRequests {
@@ -324,6 +345,7 @@ impl Server {
             app,
             public,
             admin,
+            metrics,
             token,
             tls,
             queue,
@@ -388,8 +410,17 @@ impl Server {
             http::admin::router(app.clone(), token),
             opts.limits.clone(),
             None,
-            stopped,
+            stopped.clone(),
         ));
+        let metrics_task = metrics.map(|listener| {
+            tokio::spawn(listener::serve(
+                listener,
+                http::admin::metrics_router(app.clone()),
+                opts.limits.clone(),
+                None,
+                stopped,
+            ))
+        });
 
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -398,6 +429,9 @@ impl Server {
         let drained = tokio::time::timeout(opts.shutdown_timeout, async {
             let _ = public_task.await;
             let _ = admin_task.await;
+            if let Some(t) = metrics_task {
+                let _ = t.await;
+            }
         })
         .await;
         if drained.is_err() {
@@ -504,6 +538,8 @@ spec:
             tls_key: None,
             insecure_registries: Vec::new(),
             discovery_timeout: Duration::from_secs(5),
+            reconcile_on_start: false,
+            metrics_listen: None,
         }
     }
 

@@ -3,7 +3,7 @@
 #  1. start a CNCF Distribution registry on localhost:15000 (standing in for ACR) and dockhand on
 #     the example manifests;
 #  2. push image localhost:15000/team/app:1.4.0 into the registry (plain registry HTTP API);
-#  3. send dockhand the ACR push webhook the registry would send;
+#  3. dry-run the ACR push webhook with `dockhand explain`, then send it as the registry would;
 #  4. show what happened: the delivery (app-v1 refreshed; why app-v2 was not), the Warehouses, and
 #     the Freight app-v1 recorded after discovering 1.4.0 and its digest from the registry;
 #  5. point at the dashboard (http://127.0.0.1:18081/ui/) and, in a terminal, keep dockhand
@@ -87,6 +87,11 @@ echo "== Receiver URLs (what you would register with ACR / Harbor)"
 "$bin" receivers --config "$here/manifests" --base-url "http://127.0.0.1:$port"
 url="$("$bin" receivers --config "$here/manifests" --base-url "http://127.0.0.1:$port" -o json |
   python3 -c 'import json,sys; print([r["url"] for r in json.load(sys.stdin) if r["type"]=="azure"][0])')"
+
+echo
+echo "== dockhand explain: what this webhook would do, before anything is sent (a dry run)"
+"$bin" explain --config "$here/manifests" --receiver kargo-demo/azure-wh-receiver \
+  --payload "$here/acr-push.json" -H 'User-Agent: AzureContainerRegistry/1.0'
 
 echo
 echo "== POST the ACR push webhook for $registry/team/app:1.4.0"

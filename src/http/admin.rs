@@ -33,6 +33,8 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
         .route("/api/v1/freight", get(freight))
+        .route("/api/v1/explain", post(explain))
+        .route("/api/v1/version", get(version))
         .route("/api/v1/kargo", get(kargo))
         .route("/metrics", get(metrics))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not found") })
@@ -54,6 +56,15 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         }))
         // After the bearer-token layer: the dashboard also accepts its login cookie.
         .nest_service("/ui", dashboard)
+        .with_state(app)
+}
+
+/// `--metrics-listen`: `/metrics` alone, without the admin token, so Prometheus can scrape
+/// without holding a credential that also triggers refreshes.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not found") })
         .with_state(app)
 }
 
@@ -243,4 +254,33 @@ async fn kargo(State(app): State<Arc<App>>) -> Response {
             "not in Kargo mode (dockhand serve --source kargo)",
         ),
     }
+}
+
+/// A dry run of one webhook against the running configuration: the delivery it would make,
+/// with nothing recorded or refreshed (`explain.rs`).
+async fn explain(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
+    let request: crate::explain::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"receiver\": \"PROJECT/NAME\", \"payload\": \"...\", \"headers\": [\"Name: value\"], \"query\": \"...\"}}: {e}"),
+            )
+        }
+    };
+    let snap = app.snapshot.load();
+    match crate::explain::explain(&snap, app.kargo.as_deref(), &request) {
+        Ok(decision) => Json(api::Delivery::from(decision.record)).into_response(),
+        Err(e @ crate::explain::ExplainError::NoReceiver(_)) => {
+            error_response(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(e) => error_response(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+async fn version() -> Response {
+    Json(api::Version {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+    .into_response()
 }

@@ -682,3 +682,18 @@ mod tests {
         assert_eq!(back, detail);
     }
 }
+
+/// `GET /api/v1/version`: the server's version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Version {
+    pub version: String,
+}
+
+/// `dockhand version -o json`: the client's version and the server's (`null` with `--client`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionReport {
+    pub client: Version,
+    pub server: Option<Version>,
+}

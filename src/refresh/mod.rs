@@ -28,6 +28,8 @@ use arc_swap::ArcSwap;
 use dockhand_core::index::WarehouseRefresh;
 use dockhand_core::warehouse_ref::WarehouseRef;
 use parking_lot::Mutex;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -85,6 +87,7 @@ struct Shared {
     lease: Duration,
     owner: String,
     wake: tokio::sync::Notify,
+    catch_up: bool,
 }
 
 /// Handle on the refresh engine; cheap to clone.
@@ -108,6 +111,9 @@ pub struct Parts {
     pub kargo: Option<Arc<Kargo>>,
     /// How long a claim on a pending refresh lasts on a shared store (`--refresh-lease`).
     pub lease: Duration,
+    /// The interval schedule catches up at start: Warehouses never reconciled or overdue are
+    /// due now, not one interval later (`--reconcile-on-start`).
+    pub catch_up: bool,
 }
 
 impl Refresher {
@@ -128,6 +134,7 @@ impl Refresher {
                     // Unique per process, and readable in the database when debugging.
                     owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
                     wake: tokio::sync::Notify::new(),
+                    catch_up: parts.catch_up,
                 }),
             },
             Queue(rx),
@@ -310,7 +317,7 @@ impl Refresher {
                 tasks.clone(),
                 cancel.clone(),
             ));
-            tasks.spawn(interval_schedule(self.clone(), cancel.clone()));
+            tasks.spawn(interval_schedule(self.clone(), cancel.clone(), workers));
             return Ok(());
         }
         for w in self.shared.store.pending().await? {
@@ -351,18 +358,32 @@ impl Refresher {
         }
         // In Kargo mode Kargo's controller keeps each Warehouse's interval.
         if self.shared.kargo.is_none() {
-            tasks.spawn(interval_schedule(self.clone(), cancel.clone()));
+            tasks.spawn(interval_schedule(self.clone(), cancel.clone(), workers));
         }
         Ok(())
     }
 }
 
+/// Interval refreshes released per second and worker while the schedule catches up (at start,
+/// or when a reload adds Warehouses): enough to keep every worker busy, never the whole
+/// configuration at once.
+const CATCH_UP_PER_WORKER_PER_SECOND: u32 = 2;
+
 /// Requests the interval reconcile of every Warehouse. Due times live in a heap rebuilt when the
 /// configuration changes, so a tick costs the due Warehouses only, not all of them.
-async fn interval_schedule(refresher: Refresher, cancel: CancellationToken) {
+///
+/// A Warehouse's first due time comes from the store's `last_reconciled` (which survives a
+/// restart): one interval after it, or — never reconciled, or last reconciled longer ago than its
+/// interval — now, in a catch-up order spread at `workers × CATCH_UP_PER_WORKER_PER_SECOND` per
+/// second (never reconciled first, then oldest first), so a new Warehouse does not wait an
+/// interval and 100,000 of them do not arrive at once.
+async fn interval_schedule(refresher: Refresher, cancel: CancellationToken, workers: usize) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
     let mut current: Option<Arc<Snapshot>> = None;
+    let per_second = u32::try_from(workers.max(1))
+        .unwrap_or(u32::MAX)
+        .saturating_mul(CATCH_UP_PER_WORKER_PER_SECOND);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -371,12 +392,29 @@ async fn interval_schedule(refresher: Refresher, cancel: CancellationToken) {
         let snap = refresher.shared.snapshot.load_full();
         let now = Instant::now();
         if !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &snap)) {
-            heap = snap
+            let last = if refresher.shared.catch_up {
+                last_reconciled(&refresher).await
+            } else {
+                None
+            };
+            let plan: Vec<(Duration, Option<OffsetDateTime>)> = snap
                 .config
                 .warehouses
                 .iter()
+                .map(|w| {
+                    let last = match &last {
+                        Some(map) => map.get(&WarehouseRef::from(w)).copied().flatten(),
+                        // No catch-up, or the store could not say: the interval from now, as if
+                        // just reconciled.
+                        None => Some(OffsetDateTime::now_utc()),
+                    };
+                    (w.interval, last)
+                })
+                .collect();
+            heap = first_due(&plan, now, OffsetDateTime::now_utc(), per_second)
+                .into_iter()
                 .enumerate()
-                .map(|(i, w)| Reverse((now + w.interval, i)))
+                .map(|(i, due)| Reverse((due, i)))
                 .collect();
             current = Some(snap.clone());
         }
@@ -410,6 +448,69 @@ async fn interval_schedule(refresher: Refresher, cancel: CancellationToken) {
     }
 }
 
+/// When each Warehouse the store knows was last reconciled (None: never); None when the store
+/// cannot be read.
+async fn last_reconciled(
+    refresher: &Refresher,
+) -> Option<HashMap<WarehouseRef, Option<OffsetDateTime>>> {
+    match refresher.shared.store.warehouse_states().await {
+        Ok(states) => Some(
+            states
+                .into_iter()
+                .map(|s| {
+                    let at = s
+                        .last_reconciled
+                        .as_deref()
+                        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+                    (s.warehouse, at)
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read when Warehouses were last reconciled; each waits one interval");
+            None
+        }
+    }
+}
+
+/// The first interval due time of each Warehouse, given its interval and when it was last
+/// reconciled (`wall` is now on the same clock): one interval after that, or — never
+/// reconciled, or overdue — in catch-up order from `now`, `per_second` a second, and never later
+/// than one interval from now.
+fn first_due(
+    warehouses: &[(Duration, Option<OffsetDateTime>)],
+    now: Instant,
+    wall: OffsetDateTime,
+    per_second: u32,
+) -> Vec<Instant> {
+    let mut due = vec![now; warehouses.len()];
+    let mut overdue: Vec<(Option<OffsetDateTime>, usize)> = Vec::new();
+    for (i, &(interval, last)) in warehouses.iter().enumerate() {
+        if let Some(t) = last {
+            // A time in the future (a clock set back) counts as just reconciled.
+            let age = Duration::try_from(wall - t).unwrap_or(Duration::ZERO);
+            if age < interval {
+                due[i] = now + (interval - age);
+                continue;
+            }
+        }
+        overdue.push((last, i));
+    }
+    // Never reconciled first (None sorts first), then the longest waiting.
+    overdue.sort();
+    let step = Duration::from_secs(1) / per_second.max(1);
+    for (k, &(_, i)) in overdue.iter().enumerate() {
+        let interval = warehouses[i].0;
+        let offset = u32::try_from(k)
+            .ok()
+            .and_then(|k| step.checked_mul(k))
+            .unwrap_or(interval)
+            .min(interval);
+        due[i] = now + offset;
+    }
+    due
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +533,7 @@ mod tests {
             cooldown: Duration::ZERO,
             kargo: None,
             lease: Duration::from_secs(30),
+            catch_up: true,
         });
         (refresher, queue, store)
     }
@@ -454,6 +556,48 @@ mod tests {
         let err = refresher.request(vec![other]).await.err();
         assert!(matches!(err, Some(StoreError::Closed)), "{err:?}");
         assert!(queue.0.try_recv().is_err(), "queued although not durable");
+    }
+
+    #[test]
+    fn a_warehouse_never_or_long_ago_reconciled_is_due_now_spread_out() {
+        let now = Instant::now();
+        let wall = OffsetDateTime::now_utc();
+        let min = Duration::from_secs(60);
+        let ago = |s: i64| Some(wall - time::Duration::seconds(s));
+        let due = first_due(
+            &[
+                (5 * min, ago(60)),    // reconciled a minute ago: due in four
+                (5 * min, None),       // never: first in the catch-up order
+                (5 * min, ago(600)),   // overdue: after the never-reconciled ones
+                (5 * min, None),       // never: second
+                (5 * min, ago(-3600)), // in the future (clock set back): one interval
+            ],
+            now,
+            wall,
+            2,
+        );
+        let offset = |i: usize| due[i] - now;
+        assert!(offset(0) > Duration::from_secs(239) && offset(0) <= Duration::from_secs(240));
+        assert_eq!(offset(1), Duration::ZERO);
+        assert_eq!(offset(3), Duration::from_millis(500));
+        assert_eq!(offset(2), Duration::from_millis(1000));
+        assert_eq!(offset(4), 5 * min);
+    }
+
+    #[test]
+    fn a_large_catch_up_is_spread_and_never_later_than_an_interval() {
+        let now = Instant::now();
+        let interval = Duration::from_secs(300);
+        let plan = vec![(interval, None); 100_000];
+        let due = first_due(&plan, now, OffsetDateTime::now_utc(), 8);
+        // Eight a second: the first second releases eight, not 100,000.
+        let first_second = due
+            .iter()
+            .filter(|d| **d - now < Duration::from_secs(1))
+            .count();
+        assert_eq!(first_second, 8);
+        assert!(due.iter().all(|d| *d - now <= interval));
+        assert_eq!(due[99_999] - now, interval);
     }
 
     #[test]

@@ -256,6 +256,36 @@ fn every_admin_endpoint_has_its_pinned_shape() {
             }
         }
     }
+    // POST /api/v1/explain: exactly a delivery's fields.
+    let explained: Value = s
+        .http
+        .post(s.admin_url("/api/v1/explain"))
+        .json(&serde_json::json!({
+            "receiver": "kargo-demo/azure-wh-receiver",
+            "headers": ["User-Agent: AzureContainerRegistry/1.0.0"],
+            "payload": acr_push("d3", "127.0.0.1:1", "team/app", "1.2.0"),
+        }))
+        .send()
+        .expect("explain")
+        .json()
+        .expect("json");
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&explained), keys(&list[0]), "{explained}");
+
+    // GET /api/v1/version
+    pin(
+        "version",
+        &s.admin_get("/api/v1/version"),
+        &[("version", T::Str)],
+    );
+
     // Newest first: d2's repository did not normalize, d1's did and matched `mixed`.
     let bad = &list[0]["detail"][0];
     assert_eq!(bad["repoURL"], "bad..host/team/app", "{bad}");

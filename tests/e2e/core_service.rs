@@ -456,8 +456,11 @@ fn json_logs_have_one_object_per_delivery() {
         .unwrap()
         .to_string();
     let v: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["fields"]["receiver"], "azure-wh-receiver");
-    assert_eq!(v["fields"]["status"], 200);
+    // Flat (issue 15): the event's fields at the top level next to ts, level and msg.
+    assert_eq!(v["receiver"], "azure-wh-receiver");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["level"], "info");
+    assert!(v["ts"].is_string() && v["msg"].is_string(), "{line}");
 }
 
 /// A reader that goes away (`dockhand receivers | head -1`) ends the command with success, not a
