@@ -195,7 +195,7 @@ struct ServeArgs {
     database_url: Option<String>,
     /// With --database-url: how long a replica's claim on a pending refresh lasts unless it
     /// renews it; a replica that died mid-reconcile is taken over after this.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_REFRESH_LEASE")]
     refresh_lease: Duration,
     /// Deliveries kept per receiver; older ones are deleted.
     #[arg(
@@ -207,8 +207,7 @@ struct ServeArgs {
     keep_deliveries: usize,
     /// Byte budget of the store (at least 1 MiB): over it, the oldest deliveries are deleted
     /// (never pending refreshes or Freight). The WAL adds at most 4 MiB after a checkpoint.
-    #[arg(long, default_value_t = 1024 * 1024 * 1024, value_name = "BYTES",
-          value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
+    #[arg(long, default_value = "1GiB", value_name = "SIZE", value_parser = parse_store_bytes, env = "DOCKHAND_MAX_STORE_BYTES")]
     max_store_bytes: u64,
     /// Warehouses reconciled at the same time.
     #[arg(
@@ -265,7 +264,12 @@ struct ServeArgs {
     /// Open connections per client (IPv4 address, IPv6 /64). Over it, the client's own oldest
     /// idle connection (else its slowest request head) is closed for the new one. Behind a
     /// proxy every connection comes from the proxy: raise it to --max-connections.
-    #[arg(long, default_value_t = 128, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 128,
+        value_name = "N",
+        env = "DOCKHAND_MAX_CONNECTIONS_PER_CLIENT"
+    )]
     max_connections_per_client: usize,
     /// Requests per receiver: RATE/s[:BURST]; 0 disables. Over it: 429 with Retry-After.
     #[arg(long, default_value = "50/s:200", value_parser = parse_rate, value_name = "RATE", env = "DOCKHAND_RATE_LIMIT_RECEIVER")]
@@ -485,6 +489,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_bytes(s: &str) -> Result<usize, String> {
     dockhand::bytesize::parse(s)
+}
+
+/// `--max-store-bytes`: a size with units (`1GiB`), at least 1 MiB.
+fn parse_store_bytes(s: &str) -> Result<u64, String> {
+    let n = dockhand::bytesize::parse(s)? as u64;
+    if n < 1024 * 1024 {
+        return Err(format!("{s} is less than the least store budget, 1MiB"));
+    }
+    Ok(n)
 }
 
 fn parse_rate(s: &str) -> Result<Rate, String> {
