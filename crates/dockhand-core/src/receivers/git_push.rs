@@ -9,6 +9,7 @@
 //! its own target, so a Warehouse subscribed by either URL is refreshed, as Kargo does by
 //! sending every URL.
 
+use super::payload::{Obj, PayloadError};
 use crate::event::{RefUpdate, Target};
 use crate::repo_url::git_key;
 
@@ -37,6 +38,26 @@ pub(super) fn targets(
         });
     }
     out
+}
+
+/// A GitHub-shaped `repository` object's clone and SSH URLs (its web URL when both are
+/// missing), as GitHub and Gitea send them: one target each when they are different repository
+/// keys (SSH on its own port: GitHub Enterprise, Gitea's default 2222).
+pub(super) fn repo_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, PayloadError> {
+    let mut urls = Vec::new();
+    for key in ["clone_url", "ssh_url"] {
+        urls.extend(repository.str(key)?.filter(|u| !u.is_empty()));
+    }
+    if urls.is_empty() {
+        urls.extend(repository.str("html_url")?.filter(|u| !u.is_empty()));
+    }
+    if urls.is_empty() {
+        return Err(PayloadError::missing(
+            repository.field("clone_url"),
+            "a push names its repository's URL",
+        ));
+    }
+    Ok(urls)
 }
 
 #[cfg(test)]

@@ -107,25 +107,6 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
     })
 }
 
-/// The repository's clone and SSH URLs (its web URL when both are missing): one target each
-/// when they are different repository keys (SSH on its own port, as Gitea's default 2222).
-fn repo_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, PayloadError> {
-    let mut urls = Vec::new();
-    for key in ["clone_url", "ssh_url"] {
-        urls.extend(repository.str(key)?.filter(|u| !u.is_empty()));
-    }
-    if urls.is_empty() {
-        urls.extend(repository.str("html_url")?.filter(|u| !u.is_empty()));
-    }
-    if urls.is_empty() {
-        return Err(PayloadError::missing(
-            repository.field("clone_url"),
-            "a push names its repository's URL",
-        ));
-    }
-    Ok(urls)
-}
-
 fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
     let reference = body.required_str("ref", "a push names the ref it moved")?;
     let after = body.str("after")?.unwrap_or("");
@@ -150,7 +131,7 @@ fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
         new_object_id: after.to_owned(),
     }];
     Ok(git_push::targets(
-        &repo_urls(&repository)?,
+        &git_push::repo_urls(&repository)?,
         refs,
         default_branch,
         changed_paths,

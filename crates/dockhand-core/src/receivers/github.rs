@@ -131,7 +131,7 @@ fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
     let repository = body
         .obj("repository")?
         .ok_or_else(|| PayloadError::missing("repository", "a push names its repository"))?;
-    let urls = repo_urls(&repository)?;
+    let urls = git_push::repo_urls(&repository)?;
     let default_branch = repository
         .str("default_branch")?
         .filter(|b| !b.is_empty())
@@ -160,25 +160,6 @@ fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
         default_branch,
         changed_paths,
     ))
-}
-
-/// The repository's clone and SSH URLs (its web URL when both are missing): one target each
-/// when they are different repository keys (GitHub Enterprise with SSH on its own port).
-fn repo_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, PayloadError> {
-    let mut urls = Vec::new();
-    for key in ["clone_url", "ssh_url"] {
-        urls.extend(repository.str(key)?.filter(|u| !u.is_empty()));
-    }
-    if urls.is_empty() {
-        urls.extend(repository.str("html_url")?.filter(|u| !u.is_empty()));
-    }
-    if urls.is_empty() {
-        return Err(PayloadError::missing(
-            repository.field("clone_url"),
-            "a push names its repository's URL",
-        ));
-    }
-    Ok(urls)
 }
 
 fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
