@@ -126,8 +126,8 @@ impl FuzzRequest {
             name: "r".into(),
             kind,
             secrets,
-            // Artifactory's virtualRepoName; other types ignore settings.
-            settings: if recv & 0x80 != 0 {
+            // Artifactory's virtualRepoName; other types ignore these fields.
+            fields: if recv & 0x80 != 0 {
                 vec![("virtualRepoName".into(), "fuzz-virtual".into())]
             } else {
                 Vec::new()
