@@ -299,7 +299,13 @@ pub fn with_userinfo(selector: u8, user: &str, rest: &str, git: bool) -> Option<
         "git+ssh://",
         "docker://",
     ];
-    if user.contains(['@', '/', ':', '?', '#']) || rest.contains(URL_PASSWORD) {
+    // The rest must not hold the password either, also once sanitized: a host such as
+    // "pw-Zr\u{13}8Kq3Vd" becomes the password when its control character goes (Kargo's
+    // SanitizeURL), and showing a host is no leak.
+    if user.contains(['@', '/', ':', '?', '#'])
+        || rest.contains(URL_PASSWORD)
+        || dockhand_core::repo_url::sanitize(rest).contains(URL_PASSWORD)
+    {
         return None;
     }
     let scheme = SCHEMES[usize::from(selector & 7)];
