@@ -27,7 +27,10 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 pub fn chart_key(repo_url: &str, chart_name: Option<&str>) -> Result<String, RepoUrlError> {
     let repo_url = &*sanitize(repo_url);
     let err = |reason: String| RepoUrlError::new(CHART, repo_url, reason);
-    let name = chart_name.filter(|n| !n.is_empty());
+    // The name is sanitized as the URL is: a key read back (`helm:host#name`) is sanitized
+    // whole, so an invisible character kept in the name would make a key disagree with itself.
+    let name = chart_name.map(sanitize);
+    let name = name.as_deref().filter(|n| !n.is_empty());
     if let Some(rest) =
         strip_prefix_ci(repo_url, "https://").or_else(|| strip_prefix_ci(repo_url, "http://"))
     {

@@ -1149,3 +1149,13 @@ fn kargo_normalize_chart_table() {
     // The empty string stays empty in Kargo: no repository.
     assert!(chart_key("", None).is_err());
 }
+
+/// Found by the fuzzer: a chart name with an invisible character (U+0601) gave a key that did
+/// not read back as itself, because a key is sanitized whole when read back. The name is
+/// sanitized as the URL is.
+#[test]
+fn chart_names_are_sanitized_like_urls() {
+    let key = chart_key("https://charts.example.com/stable", Some("app\u{601}")).unwrap();
+    assert_eq!(key, "helm:charts.example.com/stable#app");
+    assert_eq!(chart_key(&key, Some("app\u{601}")).as_ref(), Ok(&key));
+}
