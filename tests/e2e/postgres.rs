@@ -233,16 +233,20 @@ fn migrate_applies_the_schema_and_a_newer_one_is_refused() {
     // Make the schema look newer than this binary: serve refuses with a clear message.
     let out = std::process::Command::new("psql")
         .args([&url, "-c", "UPDATE dockhand_schema SET version = 999"])
-        .output();
-    if out.is_ok_and(|o| o.status.success()) {
-        let out = dockhand(&["migrate", "--database-url", &url]);
-        assert!(!out.status.success());
-        let err = stderr(&out);
-        assert!(
-            err.contains("schema version 999, newer than this dockhand"),
-            "{err}"
-        );
-    }
+        .output()
+        .expect("psql (Debian's postgresql-client, installed with postgresql)");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dockhand(&["migrate", "--database-url", &url]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("schema version 999, newer than this dockhand"),
+        "{err}"
+    );
     // sslmode is honoured: the test server speaks no TLS, so requiring it fails, and says why.
     for mode in ["require", "verify-full"] {
         let tls = url.replace("sslmode=disable", &format!("sslmode={mode}"));
