@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Ingest with the PostgreSQL store (issue 14): the same wrk load as bench/run.sh's ingest (ACR
+# push payloads, BENCH_CONNS connections, 1,000 Warehouses, rate limits and de-duplication off)
+# against, in one run:
+#   1. dockhand on its embedded SQLite store (the default),
+#   2. one dockhand replica on PostgreSQL,
+#   3. two replicas on the same PostgreSQL database, each given half the connections by its own
+#      wrk (requests/s summed),
+# then push-to-reconcile latency with two replicas (1,000 pushes at 100/s to replica A; the
+# reconcile may run on either). PostgreSQL runs durably (fsync on, synchronous_commit on) from a
+# cluster made here with initdb as a non-root system user. Prints one Markdown table.
+#
+#   bench/postgres.sh        (needs wrk, Debian's postgresql, and the release build:
+#                             cargo build --release -p dockhand -p dockhand-bench)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="$target/release"
+seconds="${BENCH_SECONDS:-10}" conns="${BENCH_CONNS:-32}" port="${BENCH_PORT_BASE:-18500}"
+pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+[ -x "$pgbin/initdb" ] || { echo "bench/postgres.sh needs Debian's postgresql" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "bench/postgres.sh needs wrk" >&2; exit 1; }
+[ -x "$bin/dockhand" ] && [ -x "$bin/dockhand-bench" ] ||
+  { echo "build first: cargo build --release -p dockhand -p dockhand-bench" >&2; exit 1; }
+
+work="$(mktemp -d)"
+chmod 755 "$work"
+pids=()
+pg_user=dockhand-test
+id "$pg_user" >/dev/null 2>&1 || useradd --system --no-create-home "$pg_user"
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  runuser -u "$pg_user" -- "$pgbin/pg_ctl" -D "$work/pg" stop -m immediate >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir "$work/pg" && chown "$pg_user" "$work/pg"
+runuser -u "$pg_user" -- "$pgbin/initdb" -D "$work/pg" -U postgres --auth=trust >/dev/null
+pgport=$((port + 9))
+runuser -u "$pg_user" -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
+  -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+
+BENCH_REGISTRY="127.0.0.1:$((port + 8))" "$bin/dockhand-bench" gen --warehouses 1000 --out "$work/cfg" >/dev/null
+
+wait_ready() { until curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null; do sleep 0.05; done; }
+start() { # name listen-port admin-port [extra args...]
+  local name=$1 p=$2 a=$3; shift 3
+  "$bin/dockhand" serve --config "$work/cfg/manifests" --data-dir "$work/data-$name" \
+    --listen "127.0.0.1:$p" --admin-listen "127.0.0.1:$a" --base-url "http://127.0.0.1:$p" \
+    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s "$@" 2>"$work/$name.log" &
+  pids+=($!)
+  wait_ready "$p"
+}
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; pids=(); }
+load() { # port connections -> the wrk JSON line
+  BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$2" -d"${seconds}s" -s bench/acr_push.lua \
+    "http://127.0.0.1:$1/" | grep '^{'
+}
+warm() { BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$2" -d3s -s bench/acr_push.lua "http://127.0.0.1:$1/" >/dev/null; }
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+echo "== SQLite" >&2
+start sqlite "$port" $((port + 1)); warm "$port" "$conns"
+sqlite="$(load "$port" "$conns")"; stop_all
+
+echo "== PostgreSQL, one replica" >&2
+start pg1 "$port" $((port + 1)) --database-url "$db"; warm "$port" "$conns"
+pg1="$(load "$port" "$conns")"; stop_all
+
+echo "== PostgreSQL, two replicas" >&2
+start pga "$port" $((port + 1)) --database-url "$db"
+start pgb $((port + 2)) $((port + 3)) --database-url "$db"
+warm "$port" $((conns / 2)); warm $((port + 2)) $((conns / 2))
+load "$port" $((conns / 2)) >"$work/a.json" & la=$!
+load $((port + 2)) $((conns / 2)) >"$work/b.json" & lb=$!
+wait "$la" "$lb"
+pga="$(cat "$work/a.json")"; pgb="$(cat "$work/b.json")"
+
+echo "== push-to-reconcile, two replicas" >&2
+latency="$("$bin/dockhand-bench" latency --addr "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" \
+  --targets "$work/cfg/targets.tsv" --count 1000 --rate 100)"
+stop_all
+
+python3 - "$sqlite" "$pg1" "$pga" "$pgb" "$latency" <<'PY'
+import json, sys
+s, p1, a, b, lat = (json.loads(x) for x in sys.argv[1:])
+two = a["rps"] + b["rps"]
+print("| store | req/s | p99 | vs SQLite |")
+print("|---|---|---|---|")
+print(f"| SQLite (embedded) | {s['rps']:.0f} | {s['p99Us']/1000:.1f} ms | 1.00 |")
+print(f"| PostgreSQL, 1 replica | {p1['rps']:.0f} | {p1['p99Us']/1000:.1f} ms | {p1['rps']/s['rps']:.2f} |")
+print(f"| PostgreSQL, 2 replicas | {two:.0f} | {max(a['p99Us'], b['p99Us'])/1000:.1f} ms | {two/s['rps']:.2f} |")
+print()
+print("push-to-reconcile with 2 replicas:", json.dumps(lat))
+PY
