@@ -49,7 +49,8 @@ start() { # name listen-port admin-port [extra args...]
   local name=$1 p=$2 a=$3; shift 3
   "$bin/dockhand" serve --config "$work/cfg/manifests" --data-dir "$work/data-$name" \
     --listen "127.0.0.1:$p" --admin-listen "127.0.0.1:$a" --base-url "http://127.0.0.1:$p" \
-    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s "$@" 2>"$work/$name.log" &
+    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s --reconcile-on-start false \
+    "$@" 2>"$work/$name.log" &
   pids+=($!)
   wait_ready "$p"
 }
@@ -78,7 +79,12 @@ load $((port + 2)) $((conns / 2)) >"$work/b.json" & lb=$!
 wait "$la" "$lb"
 pga="$(cat "$work/a.json")"; pgb="$(cat "$work/b.json")"
 
-echo "== push-to-reconcile, two replicas" >&2
+echo "== push-to-reconcile, two replicas (a fresh database)" >&2
+stop_all
+"$pgbin/psql" "$db" -qc "CREATE DATABASE latency" >/dev/null
+fresh="postgres://postgres@127.0.0.1:$pgport/latency?sslmode=disable"
+start lata "$port" $((port + 1)) --database-url "$fresh"
+start latb $((port + 2)) $((port + 3)) --database-url "$fresh"
 latency="$("$bin/dockhand-bench" latency --addr "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" \
   --targets "$work/cfg/targets.tsv" --count 1000 --rate 100)"
 stop_all

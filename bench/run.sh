@@ -93,7 +93,7 @@ start_dockhand() {
   data="$(mktemp -d -p "$work")"
   "$bin/dockhand" serve --config "$1/manifests" --data-dir "$data" \
     --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" --base-url "http://127.0.0.1:$2" \
-    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s \
+    --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s --reconcile-on-start false \
     2>"$data/dockhand.log" &
   dh_pid=$!
   pids+=("$dh_pid")
