@@ -42,7 +42,10 @@ runuser -u "$pg_user" -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w \
   -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
 db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 
-BENCH_REGISTRY="127.0.0.1:$((port + 8))" "$bin/dockhand-bench" gen --warehouses 1000 --out "$work/cfg" >/dev/null
+# The registry host every subscription and push names (nothing listens there: reconciles fail
+# fast, as in bench/run.sh's ingest); the wrk script and the latency tool read it too.
+export BENCH_REGISTRY="127.0.0.1:$((port + 8))"
+"$bin/dockhand-bench" gen --warehouses 1000 --out "$work/cfg" >/dev/null
 
 wait_ready() { until curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null; do sleep 0.05; done; }
 start() { # name listen-port admin-port [extra args...]
