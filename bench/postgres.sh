@@ -2,6 +2,7 @@
 # Ingest with the PostgreSQL store (issue 14): the same wrk load as bench/run.sh's ingest (ACR
 # push payloads, BENCH_CONNS connections, 1,000 Warehouses, rate limits and de-duplication off)
 # against, in one run:
+#   0. bench/bare-hyper, answering without storing anything (the ceiling),
 #   1. dockhand on its embedded SQLite store (the default),
 #   2. one dockhand replica on PostgreSQL,
 #   3. two replicas on the same PostgreSQL database, each given half the connections by its own
@@ -21,8 +22,8 @@ seconds="${BENCH_SECONDS:-10}" conns="${BENCH_CONNS:-32}" port="${BENCH_PORT_BAS
 pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 [ -x "$pgbin/initdb" ] || { echo "bench/postgres.sh needs Debian's postgresql" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench/postgres.sh needs wrk" >&2; exit 1; }
-[ -x "$bin/dockhand" ] && [ -x "$bin/dockhand-bench" ] ||
-  { echo "build first: cargo build --release -p dockhand -p dockhand-bench" >&2; exit 1; }
+[ -x "$bin/dockhand" ] && [ -x "$bin/dockhand-bench" ] && [ -x "$bin/bare-hyper" ] ||
+  { echo "build first: cargo build --release -p dockhand -p dockhand-bench -p bare-hyper" >&2; exit 1; }
 
 work="$(mktemp -d)"
 chmod 755 "$work"
@@ -65,6 +66,12 @@ load() { # port connections -> the wrk JSON line
 warm() { BENCH_TARGETS="$work/cfg/targets.tsv" wrk -t1 -c"$2" -d3s -s bench/acr_push.lua "http://127.0.0.1:$1/" >/dev/null; }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
+echo "== bare hyper (the ceiling: answers without storing anything)" >&2
+"$bin/bare-hyper" "127.0.0.1:$((port + 5))" & pids+=($!)
+until curl -fsS -o /dev/null "http://127.0.0.1:$((port + 5))/" 2>/dev/null; do sleep 0.05; done
+warm $((port + 5)) "$conns"
+bare="$(load $((port + 5)) "$conns")"; stop_all
+
 echo "== SQLite" >&2
 start sqlite "$port" $((port + 1)); warm "$port" "$conns"
 sqlite="$(load "$port" "$conns")"; stop_all
@@ -92,12 +99,13 @@ latency="$("$bin/dockhand-bench" latency --addr "127.0.0.1:$port" --admin "127.0
   --targets "$work/cfg/targets.tsv" --count 1000 --rate 100)"
 stop_all
 
-python3 - "$sqlite" "$pg1" "$pga" "$pgb" "$latency" <<'PY'
+python3 - "$bare" "$sqlite" "$pg1" "$pga" "$pgb" "$latency" <<'PY'
 import json, sys
-s, p1, a, b, lat = (json.loads(x) for x in sys.argv[1:])
+bare, s, p1, a, b, lat = (json.loads(x) for x in sys.argv[1:])
 two = a["rps"] + b["rps"]
 print("| store | req/s | p99 | vs SQLite |")
 print("|---|---|---|---|")
+print(f"| bare hyper (no store: the ceiling) | {bare['rps']:.0f} | {bare['p99Us']/1000:.1f} ms | {bare['rps']/s['rps']:.2f} |")
 print(f"| SQLite (embedded) | {s['rps']:.0f} | {s['p99Us']/1000:.1f} ms | 1.00 |")
 print(f"| PostgreSQL, 1 replica | {p1['rps']:.0f} | {p1['p99Us']/1000:.1f} ms | {p1['rps']/s['rps']:.2f} |")
 print(f"| PostgreSQL, 2 replicas | {two:.0f} | {max(a['p99Us'], b['p99Us'])/1000:.1f} ms | {two/s['rps']:.2f} |")
