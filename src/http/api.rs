@@ -3,7 +3,7 @@
 //!
 //! Core, store and discovery types are never serialized to the API directly (rust-analyzer's
 //! rule: a serializable counterpart, not a serializable core type), so renaming a field or
-//! changing a Rust type elsewhere cannot change the API by accident; `tests/admin_api.rs` pins
+//! changing a Rust type elsewhere cannot change the API by accident; `tests/e2e/admin_api.rs` pins
 //! the shape of every endpoint. Conventions:
 //! - field names are camelCase, repository URLs are `repoURL` (as Kargo's API spells them);
 //! - every field is always present (`null` when there is no value, `[]` when a list is empty),
