@@ -9,8 +9,8 @@
 //! its own target, so a Warehouse subscribed by either URL is refreshed, as Kargo does by
 //! sending every URL.
 
-use super::payload::{Obj, PayloadError};
-use crate::event::{RefUpdate, Target};
+use super::payload::{quote, Obj, PayloadError};
+use crate::event::{Action, RefUpdate, Target};
 use crate::repo_url::git_key;
 
 /// One `Target::Git` per distinct repository key among `urls` (empty ones skipped), first
@@ -58,6 +58,30 @@ pub(super) fn repo_urls<'a>(repository: &Obj<'a>) -> Result<Vec<&'a str>, Payloa
         ));
     }
     Ok(urls)
+}
+
+/// A GitHub-shaped `pull_request` event (GitHub's and Gitea's): a closed pull request refreshes
+/// the Promotions waiting on it, known by its web URL; any other action is ignored.
+pub(super) fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
+    let action = body.required_str("action", "a pull_request event names its action")?;
+    if action != "closed" {
+        return Ok(Action::Ignore {
+            reason: format!(
+                "pull request {}: only a closed pull request concerns Kargo",
+                quote(action)
+            ),
+        });
+    }
+    let pr = body.obj("pull_request")?.ok_or_else(|| {
+        PayloadError::missing(
+            "pull_request",
+            "a pull_request event carries the pull request",
+        )
+    })?;
+    let pr_url = pr.required_str("html_url", "Kargo knows a pull request by its web URL")?;
+    Ok(Action::RefreshPromotions {
+        pr_url: pr_url.to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
             if event_type == "push" {
                 Action::Refresh(push_targets(&body).map_err(reject)?)
             } else {
-                pull_request(&body).map_err(reject)?
+                git_push::pull_request(&body).map_err(reject)?
             }
         }
         other => Action::Ignore {
@@ -136,28 +136,6 @@ fn push_targets(body: &Obj<'_>) -> Result<Vec<Target>, PayloadError> {
         default_branch,
         changed_paths,
     ))
-}
-
-fn pull_request(body: &Obj<'_>) -> Result<Action, PayloadError> {
-    let action = body.required_str("action", "a pull_request event names its action")?;
-    if action != "closed" {
-        return Ok(Action::Ignore {
-            reason: format!(
-                "pull request {}: only a closed pull request concerns Kargo",
-                quote(action)
-            ),
-        });
-    }
-    let pr = body.obj("pull_request")?.ok_or_else(|| {
-        PayloadError::missing(
-            "pull_request",
-            "a pull_request event carries the pull request",
-        )
-    })?;
-    let pr_url = pr.required_str("html_url", "Kargo knows a pull request by its web URL")?;
-    Ok(Action::RefreshPromotions {
-        pr_url: pr_url.to_owned(),
-    })
 }
 
 #[cfg(test)]
