@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::diagnostics::{type_name, typed, ConfigError, ConfigErrors, Problems};
+use super::notification::{self, PendingNotification, DOCKHAND_API_VERSION};
 use super::project_config::{self, PendingReceiver};
 use super::secrets::{self, StoredSecret};
 use super::{credentials, Credential};
@@ -239,6 +240,10 @@ struct Loader {
     skipped: Vec<(Origin, String, String)>,
     regexes: warehouse::RegexCache,
     credentials: Vec<Credential>,
+    /// dockhand's own `Notification`s, resolved against the Secrets at the end.
+    notifications: Vec<PendingNotification>,
+    /// (project, name) -> where the Notification is defined.
+    notification_names: HashMap<(String, String), Origin>,
 }
 
 impl Default for Loader {
@@ -259,6 +264,8 @@ impl Default for Loader {
             skipped: Vec::new(),
             regexes: warehouse::RegexCache::default(),
             credentials: Vec::new(),
+            notifications: Vec::new(),
+            notification_names: HashMap::new(),
         }
     }
 }
@@ -318,6 +325,16 @@ impl Loader {
             (KARGO_API_VERSION, "ProjectConfig") => self.project_config(origin, meta, doc),
             (KARGO_API_VERSION, "Warehouse") => self.warehouse(origin, meta, doc),
             (KARGO_API_VERSION, "ClusterConfig") => self.cluster_config(origin, meta, doc),
+            (DOCKHAND_API_VERSION, "Notification") => self.notification(origin, meta, doc),
+            (v, "Notification") if v.split('/').next() == Some("dockhand.dev") => {
+                self.problems.field(
+                    origin,
+                    "apiVersion",
+                    format!(
+                        "unsupported version {v:?} of Notification (dockhand reads {DOCKHAND_API_VERSION})"
+                    ),
+                );
+            }
             (v, "Project" | "ProjectConfig" | "Warehouse" | "ClusterConfig")
                 if v.split('/').next() == Some(KARGO_GROUP) =>
             {
@@ -568,6 +585,35 @@ impl Loader {
         self.warehouses.extend(built);
     }
 
+    /// dockhand's `Notification`: its project is its namespace, like a Warehouse's.
+    fn notification(&mut self, origin: &Origin, meta: manifest::Metadata, doc: &Value) {
+        let name = self.name(origin, meta.name);
+        let namespace = self.namespace(origin, meta.namespace, "Notification");
+        let (Some(name), Some(project)) = (name, namespace) else {
+            let _ = notification::read(origin, "", "", doc, &mut self.problems);
+            return;
+        };
+        self.projects.insert(project.clone());
+        let Some(pending) = notification::read(origin, &project, &name, doc, &mut self.problems)
+        else {
+            return;
+        };
+        let key = pending.key();
+        if let Some(first) = self.notification_names.get(&key) {
+            self.problems.field(
+                origin,
+                "metadata.name",
+                format!(
+                    "Notification {}/{} is already defined at {first}",
+                    key.0, key.1
+                ),
+            );
+            return;
+        }
+        self.notification_names.insert(key, origin.clone());
+        self.notifications.push(pending);
+    }
+
     /// The configuration, or every problem if there is any.
     fn finish(self) -> Result<Config, ConfigErrors> {
         let (config, problems) = self.finish_lenient();
@@ -608,8 +654,27 @@ impl Loader {
                 !colliding[i - 1]
             });
         }
+        let mut notifications = Vec::with_capacity(self.notifications.len());
+        let mut notification_warnings = Problems::default();
+        let warehouse_names = &self.warehouse_names;
+        let known = |project: &str, name: &str| {
+            warehouse_names.contains_key(&(project.to_string(), name.to_string()))
+        };
+        for pending in std::mem::take(&mut self.notifications) {
+            if let Some(n) = notification::resolve(
+                pending,
+                &self.secrets,
+                &known,
+                &mut self.problems,
+                &mut notification_warnings,
+            ) {
+                notifications.push(n);
+            }
+        }
+        self.warnings.extend(notification_warnings.0);
         let config = Config {
             projects: self.projects.into_iter().collect(),
+            notifications,
             receivers,
             warehouses: self.warehouses,
             skipped: self.skipped,

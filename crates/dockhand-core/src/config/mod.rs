@@ -1,4 +1,5 @@
-//! The configuration: Kargo's own manifests (Secret, Project, ProjectConfig, Warehouse) read into
+//! The configuration: Kargo's own manifests (Secret, Project, ProjectConfig, Warehouse), and
+//! dockhand's `Notification`, read into
 //! a typed, validated model. `load` reads files and reports every problem with its file,
 //! document and field; the types here are what the rest of dockhand works with.
 
@@ -8,6 +9,7 @@ mod duration;
 mod limits;
 mod load;
 mod manifest;
+mod notification;
 mod project_config;
 mod receiver_url;
 mod secrets;
@@ -19,6 +21,10 @@ pub use duration::parse_duration;
 pub use limits::{MAX_FILE_BYTES, MAX_FLOW_DEPTH};
 pub use load::{
     config_files, load, load_documents_lenient, load_lenient, load_str, DEFAULT_SYSTEM_NAMESPACE,
+};
+pub use notification::{
+    check_address, Notification, NotificationEvent, NotificationType, SigningKey,
+    DOCKHAND_API_VERSION,
 };
 pub use receiver_url::{collision_message, path_collisions, receiver_path};
 pub use warehouse::{DEFAULT_DISCOVERY_LIMIT, DEFAULT_INTERVAL, MAX_DISCOVERY_LIMIT};
@@ -48,6 +54,8 @@ pub struct Config {
     pub warnings: Vec<ConfigError>,
     /// Credential Secrets (`kargo.akuity.io/cred-type` label) for discovery.
     pub credentials: Vec<Credential>,
+    /// dockhand's own `Notification`s (files mode), their Secrets resolved.
+    pub notifications: Vec<Notification>,
 }
 
 /// Where a manifest came from, for messages.

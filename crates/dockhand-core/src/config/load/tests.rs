@@ -1203,3 +1203,114 @@ fn git_urls_kargo_admits_load_with_a_warning() {
         assert!(errs[0].contains("git.repoURL"), "{errs:?}");
     }
 }
+
+/// A Notification of type `kind` in project `p` using Secret `hook`, with `extra` spec lines.
+fn notification(kind: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: dockhand.dev/v1alpha1
+kind: Notification
+metadata:
+  name: n
+  namespace: p
+spec:
+  type: {kind}
+  secretRef:
+    name: hook
+{extra}"
+    )
+}
+
+fn hook_secret(data: &str) -> String {
+    format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: hook\n  namespace: p\nstringData:\n{data}")
+}
+
+#[test]
+fn notification_loads_with_defaults() {
+    let text = format!(
+        "{}---\n{}---\n{}",
+        warehouse("", "  - image:\n      repoURL: nginx\n"),
+        notification("slack", "  warehouses: [w]\n"),
+        hook_secret("  address: https://hooks.slack.com/services/T/B/X\n")
+    );
+    let c = ok(&text);
+    assert_eq!(c.notifications.len(), 1);
+    let n = &c.notifications[0];
+    assert_eq!((n.project.as_str(), n.name.as_str()), ("p", "n"));
+    assert_eq!(n.kind, crate::config::NotificationType::Slack);
+    assert_eq!(
+        n.events,
+        vec![crate::config::NotificationEvent::FreightCreated]
+    );
+    assert!(n.wants(crate::config::NotificationEvent::FreightCreated, Some("w")));
+    assert!(!n.wants(
+        crate::config::NotificationEvent::FreightCreated,
+        Some("other")
+    ));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn notification_problems_are_located() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            notification("email", ""),
+            "f.yaml (document 0) spec.type: unknown type \"email\": dockhand sends to slack, teams or generic",
+        ),
+        (
+            notification("slack", "  events: [FreightCreated, Promoted]\n"),
+            "f.yaml (document 0) spec.events[1]: unknown event \"Promoted\"",
+        ),
+        (
+            notification("slack", ""),
+            "f.yaml (document 0) spec.secretRef.name: Secret \"hook\" not found in namespace \"p\"",
+        ),
+        (
+            format!("{}---\n{}", notification("slack", ""), hook_secret("  other: x\n")),
+            "f.yaml (document 0) spec.secretRef.name: Secret p/hook key \"address\" is missing",
+        ),
+        (
+            format!("{}---\n{}", notification("teams", ""), hook_secret("  address: hooks.example/x\n")),
+            "f.yaml (document 0) spec.secretRef.name: Secret p/hook key \"address\" is not an http:// or https:// URL",
+        ),
+        (
+            format!("{}---\n{}", notification("generic", ""), hook_secret("  address: http://127.0.0.1/x\n")),
+            "f.yaml (document 0) spec.secretRef.name: Secret p/hook key \"secret\" is missing",
+        ),
+        (
+            format!(
+                "{}---\n{}",
+                notification("generic", ""),
+                hook_secret("  address: http://127.0.0.1/x\n  secret: whsec_!!\n")
+            ),
+            "key \"secret\" starts with whsec_ but the rest is not base64",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = errors(&text);
+        assert!(
+            got.iter().any(|e| e.contains(want)),
+            "want {want:?} in {got:#?}"
+        );
+        // The address is a credential: never quoted.
+        assert!(got.iter().all(|e| !e.contains("hooks.example")), "{got:#?}");
+    }
+}
+
+#[test]
+fn notification_unknown_warehouse_is_a_warning() {
+    let text = format!(
+        "{}---\n{}",
+        notification("slack", "  warehouses: [nope]\n"),
+        hook_secret("  address: https://hooks.slack.com/services/T/B/X\n")
+    );
+    let c = ok(&text);
+    assert_eq!(c.notifications.len(), 1);
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0]
+            .to_string()
+            .contains("spec.warehouses[0]: no Warehouse \"nope\" in project \"p\""),
+        "{}",
+        c.warnings[0]
+    );
+}
