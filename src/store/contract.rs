@@ -14,8 +14,9 @@ use dockhand_core::warehouse_ref::WarehouseRef;
 
 use super::delivery_record::MAX_FIELD_BYTES;
 use super::{
-    Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, ProviderClaim, Recorded,
-    RefreshRecord, RefreshSeq, Store, StoreError,
+    Attempt, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, NewNotification,
+    NotificationFilter, NotificationStatus, ProviderClaim, Recorded, RefreshRecord, RefreshSeq,
+    Store, StoreError,
 };
 
 /// What the suite needs from a backend under test. One harness is one storage.
@@ -67,6 +68,10 @@ macro_rules! store_contract {
             provider_claims_shared_by_handles,
             refreshes_claimed_once_under_a_lease,
             interval_requested_once_per_interval,
+            outbox_rows_commit_with_new_freight_and_new_failures,
+            outbox_claim_retry_send_and_fail,
+            outbox_survives_reopen,
+            outbox_rows_claimed_once_across_handles,
         );
     };
     (@tests $harness:expr; $($check:ident),* $(,)?) => {
@@ -938,6 +943,290 @@ pub async fn interval_requested_once_per_interval(h: &dyn Harness) {
         .request_refresh_if_due(&w, Duration::ZERO, AT.into())
         .await
         .unwrap());
+    a.close().await;
+    b.close().await;
+}
+
+fn note(id: &str, project: &str, event: &str) -> NewNotification {
+    NewNotification {
+        id: id.into(),
+        project: project.into(),
+        notification: "chat".into(),
+        kind: "generic".into(),
+        event: event.into(),
+        warehouse: Some("app".into()),
+        created_at: AT.into(),
+        payload: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+async fn outbox_ids(store: &dyn Store) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .notifications(NotificationFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.new.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub async fn outbox_rows_commit_with_new_freight_and_new_failures(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let w = wh("a", "app");
+    let freight = |id: &str| NewFreight {
+        id: id.into(),
+        created_at: AT.into(),
+        body: "{}".into(),
+    };
+    let recorded = store
+        .record_discovery_notifying(
+            &w,
+            AT.into(),
+            "{}".into(),
+            Some(freight("f1")),
+            vec![note("msg_f1", "a", "FreightCreated")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, FreightRecorded::New);
+    // The same Freight again: not new, so no notification either.
+    let again = store
+        .record_discovery_notifying(
+            &w,
+            AT.into(),
+            "{}".into(),
+            Some(freight("f1")),
+            vec![note("msg_f1_again", "a", "FreightCreated")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, FreightRecorded::AlreadyRecorded);
+    assert_eq!(outbox_ids(&*store).await, ["msg_f1"]);
+
+    // A failure after success is reported; the same failure going on is not; a failure after
+    // a success again is.
+    let fail = |id: &str| vec![note(id, "a", "DiscoveryFailed")];
+    for (error, id) in [
+        (Some("boom"), "msg_e1"),
+        (Some("boom"), "msg_e2"),
+        (None, "msg_ok"),
+        (Some("boom"), "msg_e3"),
+    ] {
+        let seq = store.reconcile_started(&w, AT.into()).await.unwrap();
+        store
+            .reconcile_finished_notifying(&w, seq, AT.into(), error.map(String::from), fail(id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(outbox_ids(&*store).await, ["msg_e1", "msg_e3", "msg_f1"]);
+    let listed = store
+        .notifications(NotificationFilter {
+            project: Some("a".into()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed[0].new.id, "msg_e3", "newest first");
+    assert_eq!(listed[0].status, NotificationStatus::Pending);
+    assert_eq!(listed[0].attempts, 0);
+    assert!(store
+        .notifications(NotificationFilter {
+            project: Some("b".into()),
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    store.close().await;
+}
+
+pub async fn outbox_claim_retry_send_and_fail(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let lease = Duration::from_secs(60);
+    store
+        .enqueue_notifications(vec![note("msg_1", "a", "Test"), note("msg_2", "a", "Test")])
+        .await
+        .unwrap();
+    // The same id again is kept once.
+    store
+        .enqueue_notifications(vec![note("msg_1", "a", "Test")])
+        .await
+        .unwrap();
+    let claimed = store.claim_notifications("me", lease, 10).await.unwrap();
+    let mut ids: Vec<_> = claimed.iter().map(|n| n.new.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["msg_1", "msg_2"]);
+    assert_eq!(
+        claimed[0].new.payload,
+        format!("{{\"id\":\"{}\"}}", claimed[0].new.id)
+    );
+    // Leased: not handed out again.
+    assert!(store
+        .claim_notifications("me", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // msg_1: a retry due at once, then sent.
+    store
+        .notification_attempted(
+            "msg_1",
+            "me",
+            Attempt::Retry {
+                code: Some(500),
+                error: "HTTP 500".into(),
+                after: Duration::ZERO,
+            },
+        )
+        .await
+        .unwrap();
+    // msg_2: fails for good.
+    store
+        .notification_attempted(
+            "msg_2",
+            "me",
+            Attempt::Failed {
+                code: Some(400),
+                error: "HTTP 400: bad".into(),
+                at: AT.into(),
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = store.claim_notifications("me", lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].new.id, "msg_1");
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].response_code, Some(500));
+    // Someone who does not hold the lease cannot record an attempt.
+    store
+        .notification_attempted(
+            "msg_1",
+            "other",
+            Attempt::Failed {
+                code: None,
+                error: "not mine".into(),
+                at: AT.into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .notification_attempted(
+            "msg_1",
+            "me",
+            Attempt::Sent {
+                code: 204,
+                at: AT.into(),
+            },
+        )
+        .await
+        .unwrap();
+    // A retry far in the future is not due.
+    store
+        .enqueue_notifications(vec![note("msg_3", "a", "Test")])
+        .await
+        .unwrap();
+    let third = store.claim_notifications("me", lease, 10).await.unwrap();
+    assert_eq!(third.len(), 1);
+    store
+        .notification_attempted(
+            "msg_3",
+            "me",
+            Attempt::Retry {
+                code: None,
+                error: "connection refused".into(),
+                after: Duration::from_secs(3600),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .claim_notifications("me", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let all = store
+        .notifications(NotificationFilter::default())
+        .await
+        .unwrap();
+    let by_id = |id: &str| all.iter().find(|n| n.new.id == id).unwrap().clone();
+    let sent = by_id("msg_1");
+    assert_eq!(sent.status, NotificationStatus::Sent);
+    assert_eq!((sent.attempts, sent.response_code), (2, Some(204)));
+    assert_eq!(
+        sent.last_error.as_deref(),
+        Some("HTTP 500"),
+        "the last error is kept"
+    );
+    assert_eq!(sent.finished_at.as_deref(), Some(AT));
+    let failed = by_id("msg_2");
+    assert_eq!(failed.status, NotificationStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some("HTTP 400: bad"));
+    assert_eq!(failed.response_code, Some(400));
+    let waiting = by_id("msg_3");
+    assert_eq!(waiting.status, NotificationStatus::Pending);
+    assert_eq!(waiting.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(waiting.response_code, None);
+    store.close().await;
+}
+
+pub async fn outbox_survives_reopen(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    store
+        .enqueue_notifications(vec![note("msg_kept", "a", "Test")])
+        .await
+        .unwrap();
+    // Claimed by a process that then dies: the row stays pending.
+    let claimed = store
+        .claim_notifications("gone", Duration::from_millis(200), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    store.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = open(h, 100).await;
+    let again = store
+        .claim_notifications("new", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].new.id, "msg_kept");
+    assert_eq!(again[0].status, NotificationStatus::Pending);
+    store.close().await;
+}
+
+pub async fn outbox_rows_claimed_once_across_handles(h: &dyn Harness) {
+    let a = open(h, 100).await;
+    if !a.shares_work() {
+        a.close().await;
+        return;
+    }
+    let b = open(h, 100).await;
+    let rows: Vec<_> = (0..20)
+        .map(|i| note(&format!("msg_{i:02}"), "a", "Test"))
+        .collect();
+    a.enqueue_notifications(rows).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let (ca, cb) = tokio::join!(
+        a.claim_notifications("a", lease, 15),
+        b.claim_notifications("b", lease, 15),
+    );
+    let mut all: Vec<String> = ca
+        .unwrap()
+        .into_iter()
+        .chain(cb.unwrap())
+        .map(|n| n.new.id)
+        .collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a row went to both replicas");
+    assert_eq!(all.len(), 20);
     a.close().await;
     b.close().await;
 }

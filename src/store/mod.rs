@@ -17,10 +17,17 @@
 //! - A provider delivery id claimed with `record_delivery_once` is remembered by the storage for
 //!   its window: across a restart, and across every replica sharing the storage.
 //! - Errors carry no backend types: callers see `StoreError` only.
+//! - The notification outbox: a FreightCreated notification commits with its Freight (only when
+//!   the Freight is new), a DiscoveryFailed one with the failed reconcile that reports it (only
+//!   when the previous reconcile did not fail), so a crash can lose neither without the other. A
+//!   notification is handed to one claimant at a time (a lease), and stays pending across
+//!   restarts until marked sent or failed.
 
 pub mod delivery_record;
 mod postgres;
+mod postgres_outbox;
 mod sqlite;
+mod sqlite_outbox;
 
 #[cfg(test)]
 pub(crate) mod contract;
@@ -198,6 +205,152 @@ pub trait Store: Send + Sync {
     async fn check(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    // The notification outbox (see the module doc). Rows carry the event, never the address
+    // nor the signing key: those are read from the configuration when sending.
+
+    /// `record_discovery`, and in the same transaction the outbox rows `notify`, written only
+    /// when the Freight is new (`FreightRecorded::New`).
+    async fn record_discovery_notifying(
+        &self,
+        warehouse: &WarehouseRef,
+        at: String,
+        body: String,
+        freight: Option<NewFreight>,
+        notify: Vec<NewNotification>,
+    ) -> Result<FreightRecorded, StoreError>;
+
+    /// `reconcile_finished`, and in the same transaction the outbox rows `notify`, written only
+    /// when `error` is set and the Warehouse's previous reconcile had none (a failure is
+    /// reported when it starts, not at every interval while it lasts).
+    async fn reconcile_finished_notifying(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        at: String,
+        error: Option<String>,
+        notify: Vec<NewNotification>,
+    ) -> Result<(), StoreError>;
+
+    /// Adds outbox rows on their own (a rejected delivery, a test); an id already present is
+    /// kept as it was.
+    async fn enqueue_notifications(&self, notify: Vec<NewNotification>) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` pending notifications that are due and not leased (or whose lease
+    /// ran out), for `owner` until `lease` from now; oldest first. Each goes to one claimant.
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Records one attempt to send notification `id` by `owner` and frees its lease.
+    async fn notification_attempted(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: Attempt,
+    ) -> Result<(), StoreError>;
+
+    /// Notifications matching `filter`, newest first.
+    async fn notifications(
+        &self,
+        filter: NotificationFilter,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+}
+
+/// Finished notifications (sent or failed) kept; older ones are deleted when new rows are added.
+/// Pending ones are never deleted.
+pub const KEEP_NOTIFICATIONS: usize = 10_000;
+
+/// One outbox row to add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    /// The Standard Webhooks `webhook-id` (`msg_...`): the same on every attempt.
+    pub id: String,
+    pub project: String,
+    /// The Notification's name.
+    pub notification: String,
+    /// `slack`, `teams`, `generic` (as configured when the row was written).
+    pub kind: String,
+    /// `FreightCreated`, `DiscoveryFailed`, `DeliveryRejected`, `Test`.
+    pub event: String,
+    pub warehouse: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The event as JSON (the generic body; Slack and Teams bodies are made from it).
+    pub payload: String,
+}
+
+/// Where a notification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl NotificationStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> NotificationStatus {
+        match s {
+            "sent" => NotificationStatus::Sent,
+            "failed" => NotificationStatus::Failed,
+            _ => NotificationStatus::Pending,
+        }
+    }
+}
+
+/// One outbox row as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRecord {
+    pub new: NewNotification,
+    pub status: NotificationStatus,
+    pub attempts: u32,
+    /// When the row was added, Unix milliseconds of the store's clock (the deadline counts
+    /// from it).
+    pub created_ms: i64,
+    /// The last attempt's error (`HTTP 500: ...`, `timed out`), if any.
+    pub last_error: Option<String>,
+    /// The last HTTP status answered, if any.
+    pub response_code: Option<u16>,
+    /// When it was sent or failed for good (RFC 3339).
+    pub finished_at: Option<String>,
+}
+
+/// The result of one attempt to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Sent {
+        code: u16,
+        at: String,
+    },
+    /// Try again `after` from now.
+    Retry {
+        code: Option<u16>,
+        error: String,
+        after: Duration,
+    },
+    Failed {
+        code: Option<u16>,
+        error: String,
+        at: String,
+    },
+}
+
+/// Filters for listing notifications.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    pub project: Option<String>,
+    pub limit: usize,
 }
 
 /// A provider delivery id claimed for de-duplication: a fixed-size digest of (project,

@@ -24,9 +24,11 @@ use dockhand_core::warehouse_ref::WarehouseRef;
 use parking_lot::Mutex;
 use tokio_postgres::types::ToSql;
 
+use super::postgres_outbox as outbox;
 use super::{
-    delivery_record, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
-    ProviderClaim, Recorded, RefreshRecord, RefreshSeq, Store, StoreError, WarehouseState,
+    delivery_record, Attempt, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
+    NewNotification, NotificationFilter, NotificationRecord, ProviderClaim, Recorded,
+    RefreshRecord, RefreshSeq, Store, StoreError, WarehouseState,
 };
 
 /// Migrations, applied in order; `dockhand_schema.version` records how many ran. Never edit one
@@ -100,6 +102,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (delivery_id, project, name)
      );
      CREATE INDEX refresh_links_by_warehouse ON refresh_links (project, name, seq);",
+    // The notification outbox (`postgres_outbox.rs`).
+    outbox::MIGRATION,
 ];
 
 /// A replica checks the byte budget once per this many deliveries it recorded (the check sums
@@ -207,7 +211,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     message
 }
 
-fn backend(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn backend(e: tokio_postgres::Error) -> StoreError {
     // A closed connection or an unreachable server is unavailability; anything else the
     // database said is the database's error. tokio-postgres never puts the password in either.
     if e.is_closed() || e.as_db_error().is_none() {
@@ -693,9 +697,27 @@ impl Store for PostgresStore {
         at: String,
         error: Option<String>,
     ) -> Result<(), StoreError> {
+        self.reconcile_finished_notifying(warehouse, covered, at, error, Vec::new())
+            .await
+    }
+
+    async fn reconcile_finished_notifying(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        at: String,
+        error: Option<String>,
+        notify: Vec<NewNotification>,
+    ) -> Result<(), StoreError> {
         let w = warehouse.clone();
         self.tx(move |tx| {
             Box::pin(async move {
+                if error.is_some()
+                    && !notify.is_empty()
+                    && outbox::last_reconcile_succeeded(tx, &w.project, &w.name).await?
+                {
+                    outbox::insert(tx, &notify).await?;
+                }
                 upsert_warehouse(tx, &w).await?;
                 tx.execute(
                     "UPDATE warehouses SET last_reconciled = $3, last_error = $4,
@@ -732,6 +754,18 @@ impl Store for PostgresStore {
         body: String,
         freight: Option<NewFreight>,
     ) -> Result<FreightRecorded, StoreError> {
+        self.record_discovery_notifying(warehouse, at, body, freight, Vec::new())
+            .await
+    }
+
+    async fn record_discovery_notifying(
+        &self,
+        warehouse: &WarehouseRef,
+        at: String,
+        body: String,
+        freight: Option<NewFreight>,
+        notify: Vec<NewNotification>,
+    ) -> Result<FreightRecorded, StoreError> {
         let w = warehouse.clone();
         self.tx(move |tx| {
             Box::pin(async move {
@@ -755,6 +789,7 @@ impl Store for PostgresStore {
                             .await
                             .map_err(backend)?;
                         if inserted > 0 {
+                            outbox::insert(tx, &notify).await?;
                             FreightRecorded::New
                         } else {
                             FreightRecorded::AlreadyRecorded
@@ -765,6 +800,44 @@ impl Store for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn enqueue_notifications(&self, notify: Vec<NewNotification>) -> Result<(), StoreError> {
+        self.tx(move |tx| Box::pin(async move { outbox::insert(tx, &notify).await }))
+            .await
+    }
+
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let owner = owner.to_string();
+        let lease_ms = lease.as_millis() as i64;
+        self.tx(move |tx| Box::pin(async move { outbox::claim(tx, &owner, lease_ms, limit).await }))
+            .await
+    }
+
+    async fn notification_attempted(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.tx(move |tx| {
+            Box::pin(async move { outbox::attempted(tx, &id, &owner, &attempt).await })
+        })
+        .await
+    }
+
+    async fn notifications(
+        &self,
+        filter: NotificationFilter,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.tx(move |tx| Box::pin(async move { outbox::list(tx, &filter).await }))
+            .await
     }
 
     async fn discovery(

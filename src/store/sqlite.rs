@@ -22,9 +22,11 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
+use super::sqlite_outbox as outbox;
 use super::{
-    delivery_record, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
-    ProviderClaim, Recorded, RefreshSeq, Store, StoreError, WarehouseState,
+    delivery_record, Attempt, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
+    NewNotification, NotificationFilter, NotificationRecord, ProviderClaim, Recorded, RefreshSeq,
+    Store, StoreError, WarehouseState,
 };
 
 /// Migrations, applied in order; `user_version` records how many ran. Never edit one that has
@@ -104,6 +106,8 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
      );
      CREATE INDEX dedup_claims_by_expiry ON dedup_claims (expires_at);",
+    // The notification outbox (`sqlite_outbox.rs`).
+    outbox::MIGRATION,
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -191,6 +195,8 @@ enum Job {
         covered: RefreshSeq,
         at: String,
         error: Option<String>,
+        /// Outbox rows written when this is a new failure.
+        notify: Vec<NewNotification>,
         reply: Reply<()>,
     },
     /// What a reconcile discovered, and the Freight it formed (kept once per id).
@@ -199,8 +205,16 @@ enum Job {
         at: String,
         body: String,
         freight: Option<NewFreight>,
+        /// Outbox rows written when the Freight is new.
+        notify: Vec<NewNotification>,
         recorded: FreightRecorded,
         reply: Reply<FreightRecorded>,
+    },
+    /// An outbox operation (`sqlite_outbox.rs`).
+    Outbox {
+        op: outbox::Op,
+        answer: outbox::Answer,
+        reply: Reply<outbox::Answer>,
     },
 }
 
@@ -228,6 +242,9 @@ impl Job {
             } => {
                 let _ = reply.send(Ok(recorded));
             }
+            Job::Outbox { answer, reply, .. } => {
+                let _ = reply.send(Ok(answer));
+            }
         }
     }
 
@@ -248,6 +265,9 @@ impl Job {
                 let _ = reply.send(Err(err()));
             }
             Job::Discovered { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            Job::Outbox { reply, .. } => {
                 let _ = reply.send(Err(err()));
             }
         }
@@ -303,6 +323,7 @@ impl SqliteStore {
             ))
             .map_err(open_err)?;
         migrate(&mut writer, &path)?;
+        outbox::release_leases(&writer).map_err(open_err)?;
         let last_seq: i64 = writer
             .query_row("SELECT last FROM refresh_sequence WHERE id = 1", [], |r| {
                 r.get(0)
@@ -385,6 +406,17 @@ impl SqliteStore {
         self.submit(job, answer).await
     }
 
+    /// Runs one outbox operation on the writer.
+    async fn outbox(&self, op: outbox::Op) -> Result<outbox::Answer, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Outbox {
+            op,
+            answer: outbox::Answer::Done,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
     /// Runs `f` on the reader connection, on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
@@ -461,6 +493,7 @@ impl Store for SqliteStore {
             covered,
             at,
             error,
+            notify: Vec::new(),
             reply,
         };
         self.submit(job, answer).await
@@ -479,6 +512,7 @@ impl Store for SqliteStore {
             at,
             body,
             freight,
+            notify: Vec::new(),
             recorded: FreightRecorded::NoFreight,
             reply,
         };
@@ -685,6 +719,91 @@ impl Store for SqliteStore {
             rows.collect()
         })
         .await
+    }
+
+    async fn record_discovery_notifying(
+        &self,
+        warehouse: &WarehouseRef,
+        at: String,
+        body: String,
+        freight: Option<NewFreight>,
+        notify: Vec<NewNotification>,
+    ) -> Result<FreightRecorded, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Discovered {
+            warehouse: warehouse.clone(),
+            at,
+            body,
+            freight,
+            notify,
+            recorded: FreightRecorded::NoFreight,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    async fn reconcile_finished_notifying(
+        &self,
+        warehouse: &WarehouseRef,
+        covered: RefreshSeq,
+        at: String,
+        error: Option<String>,
+        notify: Vec<NewNotification>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Finished {
+            warehouse: warehouse.clone(),
+            covered,
+            at,
+            error,
+            notify,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    async fn enqueue_notifications(&self, notify: Vec<NewNotification>) -> Result<(), StoreError> {
+        self.outbox(outbox::Op::Enqueue(notify)).await?;
+        Ok(())
+    }
+
+    async fn claim_notifications(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let op = outbox::Op::Claim {
+            owner: owner.to_string(),
+            lease_ms: lease.as_millis() as i64,
+            limit,
+        };
+        match self.outbox(op).await? {
+            outbox::Answer::Claimed(rows) => Ok(rows),
+            outbox::Answer::Done => Ok(Vec::new()),
+        }
+    }
+
+    async fn notification_attempted(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
+        let op = outbox::Op::Attempted {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            attempt,
+        };
+        self.outbox(op).await?;
+        Ok(())
+    }
+
+    async fn notifications(
+        &self,
+        filter: NotificationFilter,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.read(move |c| outbox::list(c, &filter)).await
     }
 
     async fn stored_bytes(&self) -> Result<u64, StoreError> {
@@ -954,8 +1073,15 @@ fn apply(
             ref covered,
             ref at,
             ref error,
+            ref notify,
             ..
         } => {
+            if error.is_some()
+                && !notify.is_empty()
+                && outbox::last_reconcile_succeeded(tx, &warehouse.project, &warehouse.name)?
+            {
+                outbox::insert(tx, notify)?;
+            }
             upsert_warehouse(tx, warehouse)?;
             tx.prepare_cached(
                 "UPDATE warehouses SET last_reconciled = ?3, last_error = ?4,
@@ -973,6 +1099,7 @@ fn apply(
             ref at,
             ref body,
             ref freight,
+            ref notify,
             ref mut recorded,
             ..
         } => {
@@ -1005,7 +1132,15 @@ fn apply(
                 }
                 None => FreightRecorded::NoFreight,
             };
+            if *recorded == FreightRecorded::New {
+                outbox::insert(tx, notify)?;
+            }
         }
+        Job::Outbox {
+            ref op,
+            ref mut answer,
+            ..
+        } => *answer = outbox::apply(tx, op)?,
     }
     Ok(())
 }
