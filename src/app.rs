@@ -50,4 +50,6 @@ pub struct App {
     /// Kargo mode (`--source kargo`): refreshes are annotation patches on the cluster's
     /// Warehouses instead of discovery.
     pub kargo: Option<Arc<crate::kargo::Kargo>>,
+    /// Notifications: DeliveryRejected rows and `notify test`.
+    pub notifier: Arc<crate::notify::Notifier>,
 }

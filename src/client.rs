@@ -279,6 +279,41 @@ pub fn print_warehouses(list: &[Warehouse]) {
     );
 }
 
+pub fn print_notifications(list: &[crate::http::api::Notification]) {
+    let table: Vec<Vec<String>> = list
+        .iter()
+        .map(|n| {
+            vec![
+                n.created_at.clone(),
+                format!("{}/{}", n.project, n.notification),
+                n.kind.clone(),
+                n.event.clone(),
+                n.warehouse.clone().unwrap_or_else(|| "-".into()),
+                n.status.clone(),
+                n.attempts.to_string(),
+                n.response_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                n.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "CREATED",
+            "NOTIFICATION",
+            "TYPE",
+            "EVENT",
+            "WAREHOUSE",
+            "STATUS",
+            "ATTEMPTS",
+            "CODE",
+            "LAST ERROR",
+        ],
+        &table,
+    );
+}
+
 pub fn print_freight(list: &[Freight]) {
     let table: Vec<Vec<String>> = list
         .iter()

@@ -151,6 +151,24 @@ pub async fn handle(
         );
     }
     app.metrics.delivery(receiver.kind, log.source, log.outcome);
+    if log.outcome == Outcome::Rejected {
+        // Off the request path: the answer does not wait for the outbox write.
+        let (notifier, project, name) = (
+            app.notifier.clone(),
+            receiver.project.clone(),
+            receiver.name.clone(),
+        );
+        let (status, message) = (log.status, log.message.clone());
+        tokio::spawn(async move {
+            let at = crate::clock::now_rfc3339();
+            if let Err(e) = notifier
+                .delivery_rejected(&project, &name, status, &message, &at)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record a DeliveryRejected notification");
+            }
+        });
+    }
     app.metrics
         .warehouses_matched
         .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);

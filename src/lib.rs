@@ -13,6 +13,7 @@ pub mod http;
 pub mod kargo;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod ratelimit;
 pub mod receiver_urls;
 pub mod refresh;

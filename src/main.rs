@@ -51,6 +51,11 @@ enum Command {
     Refresh(RefreshArgs),
     /// List the Freight of one Warehouse, newest first (from a running server).
     Freight(FreightArgs),
+    /// List notifications (Slack, Teams, generic webhooks) and whether each was sent, newest
+    /// first (from a running server).
+    Notifications(NotificationsArgs),
+    /// Notification actions on a running server: `notify test PROJECT/NAME`.
+    Notify(NotifyArgs),
     /// Dry-run one webhook against a configuration: the answer, the targets and their
     /// normalized keys, what would be refreshed and why each other candidate would not.
     /// Nothing is recorded or refreshed.
@@ -315,6 +320,9 @@ struct ServeArgs {
     /// each waits one interval.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "DOCKHAND_RECONCILE_ON_START")]
     reconcile_on_start: bool,
+    /// How long a notification is retried (1s, 2s, 4s, ... apart) before it is marked failed.
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_NOTIFICATION_DEADLINE")]
+    notification_deadline: Duration,
     /// Log format: one human line per delivery, or JSON objects. Filter with RUST_LOG.
     #[arg(long, value_enum, default_value = "text", env = "DOCKHAND_LOG_FORMAT")]
     log_format: LogFormat,
@@ -439,6 +447,42 @@ struct FreightArgs {
     /// PROJECT/WAREHOUSE, or WAREHOUSE with -p.
     #[arg(value_name = "PROJECT/WAREHOUSE")]
     warehouse: Option<String>,
+}
+
+#[derive(Args)]
+struct NotificationsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Only this project.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
+    /// At most this many (newest first).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+#[derive(Args)]
+struct NotifyArgs {
+    #[command(subcommand)]
+    action: NotifyAction,
+}
+
+#[derive(Subcommand)]
+enum NotifyAction {
+    /// Send a test event through the running server's sender (recorded like any other).
+    Test(NotifyTestArgs),
+}
+
+#[derive(Args)]
+struct NotifyTestArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The project of NAME, when NAME does not name it.
+    #[arg(short = 'p', long)]
+    project: Option<String>,
+    /// The Notification: PROJECT/NAME, or NAME with -p.
+    #[arg(value_name = "PROJECT/NAME")]
+    notification: String,
 }
 
 #[derive(Args)]
@@ -714,6 +758,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 discovery_timeout: a.discovery_timeout,
                 reconcile_on_start: a.reconcile_on_start,
                 metrics_listen: a.metrics_listen,
+                notification_deadline: a.notification_deadline,
             })
             .await?;
             forward_sighup(server.reload_requests());
@@ -955,6 +1000,35 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let v = c.get(&q).await?;
             print_as(a.server.output, v, |list: Vec<api::Freight>| {
                 client::print_freight(&list)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notifications(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let mut q = format!("/api/v1/notifications?limit={}", a.limit);
+            if let Some(p) = &a.project {
+                q.push_str(&format!("&project={}", client::encode(p)));
+            }
+            let v = c.get(&q).await?;
+            print_as(a.server.output, v, |list: Vec<api::Notification>| {
+                client::print_notifications(&list)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Notify(NotifyArgs {
+            action: NotifyAction::Test(a),
+        }) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let (p, n) = warehouse_arg(a.project.as_deref(), &a.notification)?;
+            let v = c
+                .post(&format!(
+                    "/api/v1/notifications/{}/{}/test",
+                    client::encode(&p),
+                    client::encode(&n)
+                ))
+                .await?;
+            print_as(a.server.output, v, |r: api::NotificationQueued| {
+                client::print_line(&r.msg)
             })?;
             Ok(ExitCode::SUCCESS)
         }

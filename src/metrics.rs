@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use dockhand_core::config::NotificationType;
 use dockhand_core::event::{Outcome, Source};
 use dockhand_core::receivers::ReceiverType;
 use prometheus_client::collector::Collector;
@@ -88,6 +89,36 @@ label_value!(Source, |s| s.as_str());
 label_value!(Outcome, |o| o.as_str());
 label_value!(UnmatchedReason, |r| r.as_str());
 label_value!(Limit, |l| l.as_str());
+label_value!(NotificationType, |t| t.name());
+label_value!(NotificationOutcome, |o| o.as_str());
+
+/// What one attempt to send a notification came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationOutcome {
+    /// The endpoint answered 2xx.
+    Sent,
+    /// It failed and will be tried again.
+    Retry,
+    /// It failed for good (a 4xx other than 408/429, or the deadline passed).
+    Failed,
+}
+
+impl NotificationOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationOutcome::Sent => "sent",
+            NotificationOutcome::Retry => "retry",
+            NotificationOutcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct NotificationLabels {
+    /// Encoded as `type` (the derive strips the raw-identifier prefix).
+    r#type: Label<NotificationType>,
+    outcome: Label<NotificationOutcome>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DeliveryLabels {
@@ -116,6 +147,7 @@ pub struct Metrics {
     rate_limited: Family<RateLimitLabels, Counter>,
     unmatched: Family<UnmatchedLabels, Counter>,
     reconcile_duration: Histogram,
+    notifications: Family<NotificationLabels, Counter>,
     pub warehouses_matched: AtomicU64,
     pub refreshes_requested: AtomicU64,
     pub refreshes_coalesced: AtomicU64,
@@ -135,6 +167,7 @@ impl Default for Metrics {
             rate_limited: Family::default(),
             unmatched: Family::default(),
             reconcile_duration: Histogram::new(BUCKETS),
+            notifications: Family::default(),
             warehouses_matched: AtomicU64::new(0),
             refreshes_requested: AtomicU64::new(0),
             refreshes_coalesced: AtomicU64::new(0),
@@ -174,6 +207,16 @@ impl Metrics {
             .inc();
     }
 
+    /// One attempt to send a notification of type `kind`.
+    pub fn notification(&self, kind: NotificationType, outcome: NotificationOutcome) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                r#type: Label(kind),
+                outcome: Label(outcome),
+            })
+            .inc();
+    }
+
     pub fn reconcile_duration(&self, seconds: f64) {
         self.reconcile_duration.observe(seconds);
     }
@@ -197,6 +240,11 @@ impl Metrics {
             "dockhand_rate_limited",
             "Requests refused with 429, by limit",
             self.rate_limited.clone(),
+        );
+        registry.register(
+            "dockhand_notifications",
+            "Attempts to send a notification, by type and outcome",
+            self.notifications.clone(),
         );
         let load = |a: &AtomicU64| ConstCounter::new(a.load(Ordering::Relaxed));
         let counters = [

@@ -106,6 +106,9 @@ pub struct Options {
     pub reconcile_on_start: bool,
     /// A listener serving `/metrics` only, without the admin token (`--metrics-listen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// How long a notification is retried before it is marked failed
+    /// (`--notification-deadline`).
+    pub notification_deadline: Duration,
 }
 
 /// Asks a shared store every second whether it answers, and keeps `reachable` (`/readyz`) up
@@ -266,11 +269,19 @@ impl Server {
             config,
             &opts.registry_aliases,
         )));
+        let notifier = Arc::new(crate::notify::Notifier::new(
+            snapshot.clone(),
+            store.clone(),
+            metrics.clone(),
+            opts.base_url.clone(),
+            opts.notification_deadline,
+        ));
         let (refresher, queue) = Refresher::new(refresh::Parts {
             store: store.clone(),
             snapshot: snapshot.clone(),
             discovery: discovery.clone(),
             metrics: metrics.clone(),
+            notifier: notifier.clone(),
             cooldown: opts.refresh_cooldown,
             kargo: kargo.clone(),
             lease: opts.refresh_lease,
@@ -289,6 +300,7 @@ impl Server {
             client_limiter: Limiter::new(opts.client_rate, 100_000),
             dedup: Dedup::new(opts.dedup_window, 1_000_000),
             kargo,
+            notifier,
         });
         let public = TcpListener::bind(opts.listen)
             .await
@@ -360,6 +372,12 @@ impl Server {
         app.refresher
             .start(queue, opts.refresh_workers, &tasks, &cancel)
             .await?;
+        // Unsent notifications (from before a restart too) are claimed from the store.
+        tasks.spawn(crate::notify::sender::run(
+            app.notifier.clone(),
+            tasks.clone(),
+            cancel.clone(),
+        ));
         if app.store.shares_work() {
             tasks.spawn(watch_store(
                 app.store.clone(),
@@ -540,6 +558,7 @@ spec:
             discovery_timeout: Duration::from_secs(5),
             reconcile_on_start: false,
             metrics_listen: None,
+            notification_deadline: crate::notify::DEFAULT_DEADLINE,
         }
     }
 

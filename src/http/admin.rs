@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::delivery::error_response;
 use crate::discovery::freight::Freight;
 use crate::receiver_urls;
-use crate::store::{DeliveryFilter, FreightFilter, WarehouseState};
+use crate::store::{DeliveryFilter, FreightFilter, NotificationFilter, WarehouseState};
 
 pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
     let token = Arc::new(token);
@@ -33,6 +33,11 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
         .route("/api/v1/freight", get(freight))
+        .route("/api/v1/notifications", get(notifications))
+        .route(
+            "/api/v1/notifications/{project}/{name}/test",
+            post(notification_test),
+        )
         .route("/api/v1/explain", post(explain))
         .route("/api/v1/version", get(version))
         .route("/api/v1/kargo", get(kargo))
@@ -189,6 +194,55 @@ async fn refresh(
         }),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct NotificationsQuery {
+    project: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/notifications`: the outbox, newest first.
+async fn notifications(
+    State(app): State<Arc<App>>,
+    Query(q): Query<NotificationsQuery>,
+) -> Response {
+    let filter = NotificationFilter {
+        project: q.project,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    match app.store.notifications(filter).await {
+        Ok(list) => Json(
+            list.into_iter()
+                .map(api::Notification::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /api/v1/notifications/{project}/{name}/test`: queues a Test event for one
+/// Notification; the sender sends and records it like any other.
+async fn notification_test(
+    State(app): State<Arc<App>>,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    match app.notifier.test(&project, &name).await {
+        Ok(Some(id)) => (
+            StatusCode::ACCEPTED,
+            Json(api::NotificationQueued {
+                msg: format!("test notification {id} queued for {project}/{name}"),
+                id,
+            }),
+        )
+            .into_response(),
+        Ok(None) => error_response(
+            StatusCode::NOT_FOUND,
+            &format!("no Notification {project}/{name} in the configuration"),
+        ),
+        Err(e) => internal(e),
+    }
 }
 
 #[derive(Deserialize)]

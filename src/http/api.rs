@@ -697,3 +697,57 @@ pub struct VersionReport {
     pub client: Version,
     pub server: Option<Version>,
 }
+
+/// `GET /api/v1/notifications`: one outbox row. Never the address nor the signing key (they
+/// are not stored), never the body sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// The `webhook-id`, the same on every attempt.
+    pub id: String,
+    pub project: String,
+    /// The Notification's name.
+    pub notification: String,
+    /// `slack`, `teams`, `generic`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `FreightCreated`, `DiscoveryFailed`, `DeliveryRejected`, `Test`.
+    pub event: String,
+    pub warehouse: Option<String>,
+    pub created_at: String,
+    /// `pending`, `sent`, `failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The last HTTP status the endpoint answered.
+    pub response_code: Option<u16>,
+    /// When it was sent or failed for good.
+    pub finished_at: Option<String>,
+}
+
+impl From<store::NotificationRecord> for Notification {
+    fn from(r: store::NotificationRecord) -> Self {
+        Notification {
+            id: r.new.id,
+            project: r.new.project,
+            notification: r.new.notification,
+            kind: r.new.kind,
+            event: r.new.event,
+            warehouse: r.new.warehouse,
+            created_at: r.new.created_at,
+            status: r.status.name().to_string(),
+            attempts: r.attempts,
+            last_error: r.last_error,
+            response_code: r.response_code,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// `POST /api/v1/notifications/{project}/{name}/test`: the test event queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationQueued {
+    pub msg: String,
+    /// Its `webhook-id`: find it in `GET /api/v1/notifications`.
+    pub id: String,
+}

@@ -88,6 +88,7 @@ struct Shared {
     owner: String,
     wake: tokio::sync::Notify,
     catch_up: bool,
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Handle on the refresh engine; cheap to clone.
@@ -114,6 +115,8 @@ pub struct Parts {
     /// The interval schedule catches up at start: Warehouses never reconciled or overdue are
     /// due now, not one interval later (`--reconcile-on-start`).
     pub catch_up: bool,
+    /// Notifications: rows written with the Freight or the failure they report.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Refresher {
@@ -135,6 +138,7 @@ impl Refresher {
                     owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()),
                     wake: tokio::sync::Notify::new(),
                     catch_up: parts.catch_up,
+                    notifier: parts.notifier,
                 }),
             },
             Queue(rx),
@@ -525,11 +529,20 @@ mod tests {
         )));
         let discovery =
             Discovery::new(crate::discovery::Settings::new(dir.join("data"))).expect("discovery");
+        let metrics = Arc::new(Metrics::default());
+        let notifier = Arc::new(crate::notify::Notifier::new(
+            snapshot.clone(),
+            store.clone(),
+            metrics.clone(),
+            String::new(),
+            crate::notify::DEFAULT_DEADLINE,
+        ));
         let (refresher, queue) = Refresher::new(Parts {
             store: store.clone(),
             snapshot,
             discovery: Arc::new(discovery),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            notifier,
             cooldown: Duration::ZERO,
             kargo: None,
             lease: Duration::from_secs(30),

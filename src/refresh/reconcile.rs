@@ -1,7 +1,9 @@
 //! Reconciling one Warehouse: discover the artifacts of every subscription (concurrently, see
 //! `discovery`), record them, and — when the policy is Automatic and every subscription has an
 //! artifact — record the Freight formed by the newest artifact of each. A Freight already
-//! recorded (same content, same id) is not recorded again.
+//! recorded (same content, same id) is not recorded again. The notifications a reconcile causes
+//! (FreightCreated, DiscoveryFailed) are handed to the store with what they report, so they
+//! commit together.
 
 use std::time::{Duration, Instant};
 
@@ -76,12 +78,22 @@ pub(super) async fn run(
             .reconcile_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    if let Err(e) = engine
+    let at = now_rfc3339();
+    // Written with the failure, only if the previous reconcile succeeded (the store decides).
+    let notify = match &error {
+        Some(e) => engine.notifier.discovery_failed(project, name, e, &at),
+        None => Vec::new(),
+    };
+    let rows = notify.len();
+    match engine
         .store
-        .reconcile_finished(warehouse, seq, now_rfc3339(), error)
+        .reconcile_finished_notifying(warehouse, seq, at, error, notify)
         .await
     {
-        tracing::error!(project, warehouse = name, error = %e, "cannot record reconcile end");
+        Ok(()) => engine.notifier.committed(rows),
+        Err(e) => {
+            tracing::error!(project, warehouse = name, error = %e, "cannot record reconcile end");
+        }
     }
     let took = started.elapsed();
     engine.metrics.reconcile_duration(took.as_secs_f64());
@@ -129,12 +141,19 @@ async fn record(
             body,
         })
     });
+    // Written with the Freight, only if it is new (the store decides).
+    let notify = freight
+        .as_ref()
+        .map(|f| engine.notifier.freight_created(f))
+        .unwrap_or_default();
+    let rows = notify.len();
     match engine
         .store
-        .record_discovery(warehouse, at, body, new_freight)
+        .record_discovery_notifying(warehouse, at, body, new_freight, notify)
         .await
     {
         Ok(FreightRecorded::New) => {
+            engine.notifier.committed(rows);
             if let Some(f) = &freight {
                 tracing::info!(project, warehouse = name, id = %f.id, alias = %f.alias, "new Freight");
             }
