@@ -368,6 +368,9 @@ pub const TEST_SECRETS: &[&str] = &[
     "test-artifactory-token",
     "test-ecr-token",
     "test-registry-url-secret",
+    // Notifications (tests/e2e/notify.rs): the signing key and a token in the sink's address.
+    "dGVzdC1ub3RpZnktc2lnbmluZy1rZXktMDEyMw",
+    "test-notify-address-token",
 ];
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`: how GitHub, Gitea and Bitbucket sign a delivery.

@@ -28,6 +28,7 @@ mod hardening;
 mod kargo;
 mod lifecycle;
 mod listener;
+mod notify;
 mod ops;
 mod postgres;
 mod quay;

@@ -6,6 +6,7 @@
 pub mod git;
 pub mod postgres;
 pub mod registry;
+pub mod sink;
 pub mod web;
 
 /// Standard base64 with padding (Basic auth headers in the harness).
