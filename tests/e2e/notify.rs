@@ -185,6 +185,30 @@ fn generic_freight_created_is_signed_per_standard_webhooks() {
     // Recorded as sent, through the API and the CLI; never the address or the key.
     let id = event["id"].as_str().unwrap();
     let n = wait_status(&s, id, "sent", Duration::from_secs(10));
+    // The wire shape of GET /api/v1/notifications, pinned (as admin_api.rs pins the others).
+    let mut keys: Vec<&str> = n.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "attempts",
+            "createdAt",
+            "event",
+            "finishedAt",
+            "id",
+            "lastError",
+            "notification",
+            "project",
+            "responseCode",
+            "status",
+            "type",
+            "warehouse"
+        ]
+    );
+    assert!(
+        n["lastError"].is_null() && n["finishedAt"].is_string(),
+        "{n}"
+    );
     assert_eq!(n["attempts"], 1);
     assert_eq!(n["responseCode"], 200);
     assert_eq!(n["type"], "generic");
@@ -300,6 +324,23 @@ fn a_4xx_fails_at_once_with_the_reason() {
     assert!(n["finishedAt"].is_string());
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(sink.received().len(), 1, "a 400 is not retried");
+
+    // The dashboard page lists the Notification and the row, never the address.
+    let page = s
+        .http
+        .get(s.admin_url("/ui/notifications"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("<a href=\"/ui/notifications\" aria-current=\"page\">Notifications</a>"),
+        "{page}"
+    );
+    assert!(page.contains(&id), "{page}");
+    assert!(page.contains("HTTP 400: invalid payload"), "{page}");
+    assert!(page.contains(">failed</span>"), "{page}");
+    assert!(!page.contains("test-notify-address-token"), "{page}");
 
     // An unknown Notification is a 404 from the API, an error from the CLI.
     let out = dockhand(&[

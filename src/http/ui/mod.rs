@@ -1,4 +1,5 @@
 //! The web dashboard under `/ui/` on the admin listener: receivers, deliveries, Warehouses,
+//! notifications,
 //! rendered on the server from the same sources as the admin API (the snapshot, the store, the
 //! wire types of `http/api.rs`).
 //!
@@ -16,6 +17,7 @@
 mod deliveries;
 pub mod html;
 mod layout;
+mod notifications;
 mod receivers;
 mod warehouses;
 
@@ -54,6 +56,7 @@ pub fn router(app: Arc<App>, token: Arc<Option<Secret>>) -> Router {
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/warehouses", get(warehouses::list))
         .route("/warehouses/{project}/{name}", get(warehouses::detail))
+        .route("/notifications", get(notifications::page))
         .route("/logout", post(logout))
         .route_layer(middleware::from_fn_with_state(ui.clone(), require_login));
     Router::new()
