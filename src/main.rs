@@ -1019,7 +1019,19 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             action: NotifyAction::Test(a),
         }) => {
             let c = Client::new(&a.server.server, token(&a.server)?);
-            let (p, n) = warehouse_arg(a.project.as_deref(), &a.notification)?;
+            let (p, n) = match (a.project.as_deref(), a.notification.split_once('/')) {
+                (_, Some((p, n))) if !p.is_empty() && !n.is_empty() && !n.contains('/') => {
+                    if a.project.as_deref().is_some_and(|given| given != p) {
+                        anyhow::bail!("-p and {:?} name different projects", a.notification);
+                    }
+                    (p.to_string(), n.to_string())
+                }
+                (Some(p), None) => (p.to_string(), a.notification.clone()),
+                _ => anyhow::bail!(
+                    "expected PROJECT/NAME, or NAME with -p PROJECT; got {:?}",
+                    a.notification
+                ),
+            };
             let v = c
                 .post(&format!(
                     "/api/v1/notifications/{}/{}/test",

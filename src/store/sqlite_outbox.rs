@@ -198,6 +198,17 @@ pub(super) fn release_leases(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Is any pending row due and free (a read, before asking the writer to claim)?
+pub(super) fn any_due(c: &Connection) -> rusqlite::Result<bool> {
+    let now = now_ms();
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM notifications
+            WHERE status = 'pending' AND next_attempt_ms <= ?1
+              AND (lease_until_ms IS NULL OR lease_until_ms < ?1))",
+    )?
+    .query_row(params![now], |r| r.get(0))
+}
+
 /// Lists rows, newest first.
 pub(super) fn list(
     c: &Connection,

@@ -524,3 +524,66 @@ fn check_warns_about_an_unknown_warehouse() {
         stderr(&out)
     );
 }
+
+#[test]
+fn failures_are_reported_once_when_they_start() {
+    let sink = Sink::start(&[], (200, "ok"));
+    // A registry nobody listens on: every discovery fails.
+    let repo = format!("127.0.0.1:{}/team/app", free_port());
+    let (_dir, s) = start(&format!(
+        "{}{}",
+        image_warehouse(PROJECT, "app", &repo, "^1.0.0"),
+        notification(
+            "alerts",
+            "generic",
+            &sink.url(ADDRESS_PATH),
+            "  events: [DiscoveryFailed, DeliveryRejected]\n"
+        )
+    ));
+    let reconciles = |s: &Server| {
+        s.warehouse(PROJECT, "app")["reconcileCount"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    for round in 1..=2u64 {
+        let r = s
+            .http
+            .post(s.admin_url(&format!("/api/v1/warehouses/{PROJECT}/app/refresh")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        s.wait_for("a failed reconcile", |s| reconciles(s) >= round);
+    }
+    let got = sink.wait_for(1, Duration::from_secs(10));
+    let event = got[0].json();
+    assert_eq!(event["type"], "DiscoveryFailed");
+    assert_eq!(event["warehouse"], "app");
+    assert!(
+        event["error"].as_str().is_some_and(|e| e.contains(&repo)),
+        "{event}"
+    );
+
+    // Rejected deliveries: two bad bodies to one receiver, one event.
+    let path = s.receiver_path("azure-wh-receiver");
+    for _ in 0..2 {
+        let (status, _) = s.post(&path, &[], "{nope");
+        assert_eq!(status, 400);
+    }
+    let got = sink.wait_for(2, Duration::from_secs(10));
+    let event = got[1].json();
+    assert_eq!(event["type"], "DeliveryRejected");
+    assert_eq!(event["receiver"], "azure-wh-receiver");
+    assert_eq!(event["status"], 400);
+    assert!(
+        event["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("invalid request body")),
+        "{event}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        sink.received().len(),
+        2,
+        "the ongoing failure and the second rejection are not reported again"
+    );
+}
