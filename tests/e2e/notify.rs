@@ -587,3 +587,39 @@ fn failures_are_reported_once_when_they_start() {
         "the ongoing failure and the second rejection are not reported again"
     );
 }
+
+#[test]
+fn two_replicas_on_postgres_send_each_notification_once() {
+    let sink = Sink::start(&[], (200, "ok"));
+    let dir = config_dir(&[
+        ("base.yaml", BASE_CONFIG),
+        (
+            "notify.yaml",
+            &notification("pipeline", "generic", &sink.url(ADDRESS_PATH), ""),
+        ),
+    ]);
+    let url = crate::support::postgres::Cluster::shared().database();
+    let args = ["--database-url", url.as_str()];
+    let a = Server::start(&[dir.path()], &args);
+    let b = Server::start(&[dir.path()], &args);
+    let mut ids: Vec<String> = (0..10)
+        .map(|i| notify_test(if i % 2 == 0 { &a } else { &b }, "pipeline"))
+        .collect();
+    let got = sink.wait_for(10, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    let mut sent: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_string())
+        .collect();
+    assert!(got.len() >= 10);
+    sent.sort();
+    ids.sort();
+    assert_eq!(sent, ids, "each notification sent once, by one replica");
+    // Both replicas show every row as sent.
+    for s in [&a, &b] {
+        for id in &ids {
+            assert_eq!(row(s, id)["status"], "sent");
+        }
+    }
+}
