@@ -113,12 +113,26 @@ impl Summary {
             _ => None,
         };
         Summary {
-            title,
-            facts,
+            title: clip(title),
+            facts: facts.into_iter().map(|(k, v)| (k, clip(v))).collect(),
             footer,
             link,
         }
     }
+}
+
+/// Longest text put in one field. Slack refuses a message whose section text passes 3,000
+/// characters or a field 2,000 (`invalid_blocks`, a 400 that would fail the notification for
+/// good); a long discovery error must not do that.
+const MAX_TEXT: usize = 1_000;
+
+fn clip(s: String) -> String {
+    if s.chars().count() <= MAX_TEXT {
+        return s;
+    }
+    let mut out: String = s.chars().take(MAX_TEXT - 1).collect();
+    out.push('…');
+    out
 }
 
 /// Slack mrkdwn: the three characters Slack gives meaning to, escaped.
@@ -237,6 +251,14 @@ mod tests {
             body["blocks"][1]["fields"][0]["text"],
             "*Error*\na &lt;b&gt; &amp; c"
         );
+    }
+
+    #[test]
+    fn long_texts_are_clipped_for_slack() {
+        let event = json!({"type":"DiscoveryFailed","project":"p","warehouse":"w","error":"x".repeat(5000)});
+        let m = Summary::of(&event, "");
+        assert_eq!(m.facts[0].1.chars().count(), MAX_TEXT);
+        assert!(m.facts[0].1.ends_with('…'));
     }
 
     #[test]
