@@ -623,3 +623,45 @@ fn two_replicas_on_postgres_send_each_notification_once() {
         }
     }
 }
+
+#[test]
+fn a_hanging_endpoint_delays_neither_the_others_nor_webhooks() {
+    // An endpoint that never answers (each attempt runs into the 10 s timeout).
+    let slow = crate::support::web::Web::start();
+    slow.route(
+        ADDRESS_PATH,
+        crate::support::web::Reply::Hang(Duration::from_secs(60)),
+    );
+    let fast = Sink::start(&[], (200, "ok"));
+    let (_dir, s) = start(&format!(
+        "{}{}",
+        notification("stuck", "generic", &slow.url(ADDRESS_PATH), ""),
+        notification("pipeline", "generic", &fast.url(ADDRESS_PATH), "")
+    ));
+    // More rows for the hanging endpoint than it may have in flight at once.
+    for _ in 0..8 {
+        notify_test(&s, "stuck");
+    }
+    s.wait_for("the hanging endpoint to be busy", |_| slow.hits() >= 4);
+    let started = Instant::now();
+    let id = notify_test(&s, "pipeline");
+    let got = fast.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got[0].header("webhook-id"), Some(id.as_str()));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the other endpoint waited {:?}",
+        started.elapsed()
+    );
+    // The webhook path does not wait for any of it either.
+    let started = Instant::now();
+    let (status, _) = s.post(
+        &s.receiver_path("azure-wh-receiver"),
+        &[ACR_UA],
+        &acr_push("d-1", "myregistry.azurecr.io", "team/app", "1.0.0"),
+    );
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // At most four attempts at once reach the hanging endpoint.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(slow.hits() <= 4, "{} attempts in flight", slow.hits());
+}
