@@ -293,7 +293,8 @@ pub fn backoff(failures: u32) -> Duration {
     FIRST_BACKOFF.saturating_mul(1u32 << exp).min(MAX_BACKOFF)
 }
 
-/// What an attempt means for the row: sent, retry when, or failed for good. Pure.
+/// What an attempt means for the row: sent, retry when, or failed for good (no I/O; the
+/// clock only stamps `at`).
 pub fn judge(sent: Sent, row: &NotificationRecord, deadline: Duration, now_ms: i64) -> Attempt {
     let at = now_rfc3339();
     let (code, error, wait) = match sent {
