@@ -156,6 +156,7 @@ pub struct Metrics {
     /// from the current configuration).
     pub unusable_subscriptions: AtomicI64,
     pub reconcile_errors: AtomicU64,
+    pub reconcile_retries: AtomicU64,
     pub config_reloads: AtomicU64,
     pub config_reload_failures: AtomicU64,
 }
@@ -174,6 +175,7 @@ impl Default for Metrics {
             queue_depth: AtomicI64::new(0),
             unusable_subscriptions: AtomicI64::new(0),
             reconcile_errors: AtomicU64::new(0),
+            reconcile_retries: AtomicU64::new(0),
             config_reloads: AtomicU64::new(0),
             config_reload_failures: AtomicU64::new(0),
         }
@@ -267,6 +269,11 @@ impl Metrics {
                 "dockhand_reconcile_errors",
                 "Reconciles that ended in an error",
                 &self.reconcile_errors,
+            ),
+            (
+                "dockhand_reconcile_retries",
+                "Failed webhook reconciles tried again shortly after",
+                &self.reconcile_retries,
             ),
             (
                 "dockhand_config_reloads",

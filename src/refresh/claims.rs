@@ -98,7 +98,7 @@ async fn reconcile_claimed(refresher: &Refresher, key: &WarehouseRef, cancel: &C
         _ = async {
             match &s.kargo {
                 Some(kargo) => super::patch::run(s, kargo, key).await,
-                None => reconcile::run(s, key, Dirty::All).await,
+                None => reconcile::run(s, key, Dirty::All, false).await.0,
             }
         } => {}
     }

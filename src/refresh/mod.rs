@@ -54,6 +54,17 @@ pub enum Dirty {
 }
 
 impl Dirty {
+    fn merge(&mut self, other: Dirty) {
+        match other {
+            Dirty::Nothing => {}
+            Dirty::All => self.add(None),
+            Dirty::Some(set) => {
+                let subs: Vec<u32> = set.into_iter().collect();
+                self.add(Some(&subs));
+            }
+        }
+    }
+
     fn add(&mut self, only: Option<&[u32]>) {
         match (only, &mut *self) {
             (_, Dirty::All) => {}
@@ -70,6 +81,8 @@ struct Slot {
     queued: bool,
     running: bool,
     follow_up: bool,
+    /// Webhook reconciles that failed in a row and were tried again (see `RETRY_DELAYS`).
+    retries: usize,
     last_start: Option<Instant>,
     next_interval_due: Option<Instant>,
 }
@@ -241,9 +254,10 @@ impl Refresher {
         }
     }
 
-    /// Marks `key` running and takes what it must discover; None when it is already running
-    /// (cannot happen with one queue entry per Warehouse, but cheap to guard).
-    fn begin(&self, key: &WarehouseRef) -> Option<Dirty> {
+    /// Marks `key` running and takes what it must discover, and whether a failure may be tried
+    /// again; None when it is already running (cannot happen with one queue entry per
+    /// Warehouse, but cheap to guard).
+    fn begin(&self, key: &WarehouseRef) -> Option<(Dirty, bool)> {
         let mut slots = self.shared.slots.lock();
         let slot = slots.entry(key.clone()).or_default();
         slot.queued = false;
@@ -252,23 +266,54 @@ impl Refresher {
         }
         slot.running = true;
         slot.last_start = Some(Instant::now());
-        Some(std::mem::take(&mut slot.dirty))
+        let dirty = std::mem::take(&mut slot.dirty);
+        let may_retry = matches!(dirty, Dirty::Some(_)) && slot.retries < RETRY_DELAYS.len();
+        Some((dirty, may_retry))
     }
 
-    /// Marks `key` done; re-queues it once if requests arrived while it ran.
-    fn end(&self, key: &WarehouseRef, interval: Option<Duration>) {
+    /// Marks `key` done; re-queues it once if requests arrived while it ran, or, when a webhook
+    /// reconcile failed and may be tried again (`retry`: what it was to discover), after the
+    /// next of `RETRY_DELAYS`.
+    fn end(&self, key: &WarehouseRef, interval: Option<Duration>, retry: Option<Dirty>) {
+        let retried = retry.is_some();
         let delay = {
             let mut slots = self.shared.slots.lock();
             let slot = slots.entry(key.clone()).or_default();
             slot.running = false;
             slot.next_interval_due = interval.map(|i| Instant::now() + i);
-            if !slot.follow_up {
-                return;
-            }
+            let cooldown = remaining_cooldown(slot, self.shared.cooldown);
+            let delay = match retry {
+                // A webhook arrived meanwhile: it runs after the cooldown and covers the retry.
+                Some(dirty) if slot.follow_up => {
+                    slot.retries += 1;
+                    slot.dirty.merge(dirty);
+                    cooldown
+                }
+                Some(dirty) => {
+                    let wait = RETRY_DELAYS[slot.retries.min(RETRY_DELAYS.len() - 1)];
+                    slot.retries += 1;
+                    slot.dirty.merge(dirty);
+                    cooldown.max(wait)
+                }
+                None if slot.follow_up => {
+                    slot.retries = 0;
+                    cooldown
+                }
+                None => {
+                    slot.retries = 0;
+                    return;
+                }
+            };
             slot.follow_up = false;
             slot.queued = true;
-            remaining_cooldown(slot, self.shared.cooldown)
+            delay
         };
+        if retried {
+            self.shared
+                .metrics
+                .reconcile_retries
+                .fetch_add(1, Ordering::Relaxed);
+        }
         self.enqueue(key.clone(), delay);
     }
 
@@ -294,6 +339,18 @@ impl Refresher {
         }
     }
 }
+
+/// How long a failed webhook reconcile waits before it is tried again, attempt by attempt.
+/// A registry may notify a push before the pushed tag can be read (CNCF Distribution sends
+/// the manifest event before it links the tag), and a git server may answer from a replica
+/// that has not seen the push yet: a reconcile that fails right after a webhook usually
+/// succeeds a moment later, while the interval would wait minutes. After the last attempt the
+/// failure stands until the next webhook or interval.
+const RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(9),
+];
 
 fn remaining_cooldown(slot: &Slot, cooldown: Duration) -> Duration {
     match slot.last_start {
@@ -342,20 +399,20 @@ impl Refresher {
                     let Some(key) = next else { break };
                     let s = &refresher.shared;
                     s.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                    if let Some(dirty) = refresher.begin(&key) {
-                        // The strategy: Kargo's annotation patch in Kargo mode, discovery
-                        // otherwise.
+                    if let Some((dirty, may_retry)) = refresher.begin(&key) {
+                        // The strategy: Kargo's annotation patch in Kargo mode (which retries
+                        // on its own), discovery otherwise.
                         let work = async {
                             match &s.kargo {
-                                Some(kargo) => patch::run(s, kargo, &key).await,
-                                None => reconcile::run(s, &key, dirty).await,
+                                Some(kargo) => (patch::run(s, kargo, &key).await, None),
+                                None => reconcile::run(s, &key, dirty, may_retry).await,
                             }
                         };
-                        let interval = tokio::select! {
+                        let (interval, retry) = tokio::select! {
                             _ = cancel.cancelled() => break,
-                            interval = work => interval,
+                            done = work => done,
                         };
-                        refresher.end(&key, interval);
+                        refresher.end(&key, interval, retry);
                     }
                 }
             });

@@ -18,12 +18,15 @@ use crate::discovery::{Reuse, SubscriptionResult};
 use crate::store::{FreightRecorded, NewFreight};
 
 /// Reconciles `warehouse` and records the result. Returns the Warehouse's interval, or None
-/// when it is no longer configured.
+/// when it is no longer configured, and — when it failed and `may_retry` — what to discover when
+/// it is tried again.
 pub(super) async fn run(
     engine: &Shared,
     warehouse: &WarehouseRef,
     dirty: Dirty,
-) -> Option<Duration> {
+    may_retry: bool,
+) -> (Option<Duration>, Option<Dirty>) {
+    let again = dirty.clone();
     let started = Instant::now();
     let (project, name) = (warehouse.project.as_str(), warehouse.name.as_str());
     let seq = match engine
@@ -34,7 +37,7 @@ pub(super) async fn run(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(project, warehouse = name, error = %e, "cannot record reconcile start");
-            return None;
+            return (None, None);
         }
     };
     let snap = engine.snapshot.load_full();
@@ -78,6 +81,7 @@ pub(super) async fn run(
             .reconcile_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    let retry = (may_retry && error.is_some() && interval.is_some()).then_some(again);
     let at = now_rfc3339();
     // Written with the failure, only if the previous reconcile succeeded (the store decides).
     let notify = match &error {
@@ -103,7 +107,7 @@ pub(super) async fn run(
         micros = took.as_micros() as u64,
         "reconciled"
     );
-    interval
+    (interval, retry)
 }
 
 /// Stores the results and any new Freight; returns the Warehouse's error (the failing
