@@ -231,6 +231,11 @@ struct ServeArgs {
     /// Largest accepted webhook body: bytes, or with a unit (512KiB, 2MiB, 1MB).
     #[arg(long, default_value = "2MiB", value_parser = parse_bytes, value_name = "SIZE", env = "DOCKHAND_MAX_BODY_BYTES")]
     max_body_bytes: usize,
+    /// Keep each delivery's body and its non-secret headers (never Authorization, cookies,
+    /// signatures or tokens) for `dockhand deliveries show` and `dockhand replay`; counted in
+    /// --max-store-bytes. --keep-payloads=false keeps none.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", env = "DOCKHAND_KEEP_PAYLOADS")]
+    keep_payloads: bool,
     /// How often configuration directories are checked for changes.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_WATCH_INTERVAL")]
     watch_interval: Duration,
@@ -694,6 +699,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 admin_token_file: a.admin_token_file,
                 registry_aliases: a.registry_aliases,
                 max_body_bytes: a.max_body_bytes,
+                keep_payloads: a.keep_payloads,
                 watch_interval: a.watch_interval.max(Duration::from_millis(100)),
                 shutdown_timeout: a.shutdown_timeout,
                 limits: Limits {

@@ -226,6 +226,7 @@ fn every_admin_endpoint_has_its_pinned_shape() {
                 ("durationMicros", T::Uint),
                 // Kargo mode fills it (tests/e2e/kargo.rs pins its items); empty here.
                 ("refreshes", T::Arr),
+                ("replayOf", T::OptStr),
             ],
         );
         assert_eq!(d["refreshes"], serde_json::json!([]), "{d}");
