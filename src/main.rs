@@ -43,8 +43,15 @@ enum Command {
     Check(ConfigArgs),
     /// Print each webhook receiver's URL, to register with the registry or git host.
     Receivers(ReceiversArgs),
-    /// List recent webhook deliveries, newest first (from a running server).
+    /// List recent webhook deliveries, newest first, or show one with its payload (from a
+    /// running server).
     Deliveries(DeliveriesArgs),
+    /// Re-evaluate a recorded delivery against the current configuration and refresh what
+    /// matches now; recorded as a new delivery with replayOf.
+    Replay(ReplayArgs),
+    /// Which registry replicas (the receiver URL's query, e.g. region=westus) reported an
+    /// image, when, and with which digest.
+    Artifacts(ArtifactsArgs),
     /// List Warehouses and their refresh state, or show one (from a running server).
     Warehouses(WarehousesArgs),
     /// Ask a running server to refresh one Warehouse now.
@@ -380,7 +387,10 @@ struct ServerArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct DeliveriesArgs {
+    #[command(subcommand)]
+    show: Option<DeliveriesCommand>,
     #[command(flatten)]
     server: ServerArgs,
     /// Only this project.
@@ -402,6 +412,40 @@ struct DeliveriesArgs {
     /// With --watch: how often to ask the server.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     watch_interval: Duration,
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Show one delivery: its decision and the payload kept with it, pretty-printed.
+    Show(DeliveryShowArgs),
+}
+
+#[derive(Args)]
+struct DeliveryShowArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The delivery id (`dockhand deliveries` lists them).
+    id: String,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The delivery id (`dockhand deliveries` lists them).
+    id: String,
+}
+
+#[derive(Args)]
+struct ArtifactsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The image repository, as you would pull it (myregistry.azurecr.io/app).
+    #[arg(long, short = 'r')]
+    repository: String,
+    /// Only this tag.
+    #[arg(long, short = 't')]
+    tag: Option<String>,
 }
 
 #[derive(Args)]
@@ -623,6 +667,30 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Prints a server answer `v` as JSON or YAML as it came, or as a table of it read as `T`.
+/// One delivery with its kept request: as text, or as the delivery object with a `payload`
+/// field (`-o json|yaml`).
+fn show_delivery(
+    output: Output,
+    delivery: serde_json::Value,
+    payload: serde_json::Value,
+) -> anyhow::Result<()> {
+    match output {
+        Output::Table => {
+            let d: api::Delivery = serde_json::from_value(delivery)?;
+            let p: api::Payload = serde_json::from_value(payload)?;
+            client::print_delivery_detail(&d, Some(&p));
+            Ok(())
+        }
+        _ => {
+            let mut v = delivery;
+            if let Some(map) = v.as_object_mut() {
+                map.insert("payload".into(), payload);
+            }
+            print_as(output, v, |_: serde_json::Value| {})
+        }
+    }
+}
+
 fn print_as<T: serde::de::DeserializeOwned>(
     output: Output,
     v: serde_json::Value,
@@ -807,6 +875,45 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Output::Yaml => client::print_yaml(&rows)?,
                 Output::Table => client::print_receivers(&rows),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliveries(DeliveriesArgs {
+            show: Some(DeliveriesCommand::Show(a)),
+            ..
+        }) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let path = format!("/api/v1/deliveries/{}", client::encode(&a.id));
+            let d = c.get(&path).await?;
+            let p = c.get(&format!("{path}/payload")).await?;
+            show_delivery(a.server.output, d, p)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let path = format!("/api/v1/deliveries/{}/replay", client::encode(&a.id));
+            let d: api::Delivery = serde_json::from_value(c.post(&path).await?)?;
+            let p = c
+                .get(&format!(
+                    "/api/v1/deliveries/{}/payload",
+                    client::encode(&d.id)
+                ))
+                .await?;
+            show_delivery(a.server.output, serde_json::to_value(&d)?, p)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Artifacts(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let mut q = format!(
+                "/api/v1/artifacts?repository={}",
+                client::encode(&a.repository)
+            );
+            if let Some(t) = &a.tag {
+                q.push_str(&format!("&tag={}", client::encode(t)));
+            }
+            let v = c.get(&q).await?;
+            print_as(a.server.output, v, |r: api::Replication| {
+                client::print_replication(&r)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliveries(a) => {
