@@ -11,6 +11,7 @@ pub enum Nav {
     Receivers,
     Deliveries,
     Warehouses,
+    Artifacts,
     None,
 }
 
@@ -38,6 +39,7 @@ pub fn page(status: StatusCode, title: &str, nav: Nav, signed_in: bool, body: Ht
         (Nav::Receivers, "/ui/", "Receivers"),
         (Nav::Deliveries, "/ui/deliveries", "Deliveries"),
         (Nav::Warehouses, "/ui/warehouses", "Warehouses"),
+        (Nav::Artifacts, "/ui/artifacts", "Artifacts"),
     ] {
         html!(h, "<li><a href=\"", { href }, "\"");
         if entry == nav {
