@@ -269,6 +269,11 @@ pub fn decide(
             d.source = event.source;
             d.event_type = Some(event.event_type.clone());
             d.provider_id = event.provider_id.clone();
+            // Reported even by a duplicate: each replica of a geo-replicated registry may send
+            // the same event, and the replication view is about who reported it.
+            if let Action::Refresh(targets) = &event.action {
+                d.artifacts = reported_artifacts(&snap.index, targets, req.body);
+            }
             let dedupable = matches!(
                 event.action,
                 Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
@@ -367,7 +372,6 @@ pub fn decide(
                         let eval = snap
                             .index
                             .evaluate(&snap.config, &receiver.project, &targets);
-                        d.artifacts = reported_artifacts(&targets, &eval.targets, req.body);
                         for t in &eval.targets {
                             let reason = match (&t.normalized, t.candidates.is_empty()) {
                                 (Err(_), _) => Some(UnmatchedReason::InvalidUrl),
@@ -524,16 +528,21 @@ fn generic_actions(
 /// The images a delivery reports, by normalized key, for the replication view: one per tag
 /// pushed (or one for a push by digest), each with the digest the payload names.
 fn reported_artifacts(
+    index: &dockhand_core::index::Index,
     targets: &[Target],
-    results: &[dockhand_core::index::TargetResult],
     body: &[u8],
 ) -> Vec<crate::store::ReportedArtifact> {
     let mut out = Vec::new();
     let mut digest: Option<Option<String>> = None;
-    for (target, result) in targets.iter().zip(results) {
-        let (Target::Oci { tags, .. }, Ok(key)) = (target, &result.normalized) else {
+    for target in targets {
+        let Target::Oci { repo_url, tags, .. } = target else {
             continue;
         };
+        // The key the index looks the repository up by, so the view finds what users type.
+        let Ok(key) = index.image_key(repo_url) else {
+            continue;
+        };
+        let key = &key;
         // Parsed once, and only for a delivery that names an image.
         let digest = digest
             .get_or_insert_with(|| {

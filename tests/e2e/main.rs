@@ -32,5 +32,6 @@ mod ops;
 mod postgres;
 mod quay;
 mod refresh;
+mod replay;
 mod storage;
 mod ui;
