@@ -563,3 +563,56 @@ fn the_dashboard_shows_the_payload_and_the_replicas() {
     );
     browser.screenshot(&page, "artifacts", DESKTOP);
 }
+
+#[test]
+fn a_replay_in_kargo_mode_patches_the_warehouse_it_now_matches() {
+    use crate::kargo::{azure_path, Cluster, AZURE_SECRET, PROJECT as KARGO_PROJECT};
+    let c = Cluster::start();
+    c.demo("http://kargo.example.com");
+    let s = c.serve(&["--refresh-cooldown", "0s"]);
+    let azure = azure_path(KARGO_PROJECT, "azure-wh-receiver", AZURE_SECRET);
+    // 2.0.0 is outside kargo-demo/app's ^1.0.0 (other-project is another project).
+    let body = acr_push("k-1", "myregistry.azurecr.io", "app", "2.0.0");
+    let (status, answer) = s.post(&azure, &[ACR_UA], &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["msg"], "refreshed 0 warehouse(s)");
+    let original = answer["deliveryId"].as_str().expect("id").to_string();
+    assert!(c.annotation(KARGO_PROJECT, "app").is_none());
+
+    // The constraint is fixed in the cluster; the dry run says when dockhand has seen it.
+    c.kube
+        .merge_patch(
+            "warehouses",
+            Some(KARGO_PROJECT),
+            "app",
+            &serde_json::json!({"spec": {"subscriptions": [{"image": {"repoURL": "myregistry.azurecr.io/app", "constraint": "^2.0.0"}}]}}),
+        )
+        .expect("edit");
+    s.wait_for("the fixed constraint", |s| {
+        let resp = s
+            .http
+            .post(s.admin_url("/api/v1/explain"))
+            .json(&serde_json::json!({
+                "receiver": "kargo-demo/azure-wh-receiver",
+                "headers": ["User-Agent: AzureContainerRegistry/1.0.0"],
+                "payload": body,
+            }))
+            .send()
+            .expect("explain");
+        resp.json::<Value>()
+            .is_ok_and(|d| d["refreshed"] == serde_json::json!(["kargo-demo/app"]))
+    });
+
+    let (status, replayed) = admin_post(&s, &format!("/api/v1/deliveries/{original}/replay"));
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(replayed["replayOf"], original.as_str());
+    assert_eq!(replayed["refreshed"], serde_json::json!(["kargo-demo/app"]));
+    // The refresh is Kargo's annotation patch, recorded against the replay.
+    s.wait_for("the patch", |_| {
+        c.annotation(KARGO_PROJECT, "app").is_some()
+    });
+    let new_id = id(&replayed).to_string();
+    s.wait_for("the patch recorded on the replay", |s| {
+        s.admin_get(&format!("/api/v1/deliveries/{new_id}"))["refreshes"][0]["token"].is_string()
+    });
+}
