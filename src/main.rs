@@ -239,8 +239,8 @@ struct ServeArgs {
     #[arg(long, default_value = "2MiB", value_parser = parse_bytes, value_name = "SIZE", env = "DOCKHAND_MAX_BODY_BYTES")]
     max_body_bytes: usize,
     /// Keep each delivery's body and its non-secret headers (never Authorization, cookies,
-    /// signatures or tokens) for `dockhand deliveries show` and `dockhand replay`; counted in
-    /// --max-store-bytes. --keep-payloads=false keeps none.
+    /// signatures or tokens) for `dockhand deliveries show` and `dockhand replay`, counted in
+    /// the store's byte budget; false keeps none.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", env = "DOCKHAND_KEEP_PAYLOADS")]
     keep_payloads: bool,
     /// How often configuration directories are checked for changes.
