@@ -25,6 +25,8 @@ pub struct Settings {
     /// Path prefix of receiver URLs, from `--base-url` (`""` or `/webhooks`).
     pub base_path: String,
     pub max_body_bytes: usize,
+    /// `--keep-payloads`: store each delivery's body and non-secret headers.
+    pub keep_payloads: bool,
     /// Time allowed to receive a whole request body.
     pub request_timeout: std::time::Duration,
     pub registry_aliases: Vec<(String, String)>,

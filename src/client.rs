@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
 
-use crate::http::api::{Artifacts, Delivery, Freight, Warehouse};
+use crate::http::api::{Artifacts, Delivery, Freight, Payload, Replication, Warehouse};
 use crate::receiver_urls::ReceiverRow;
 
 /// A client of one dockhand admin listener.
@@ -382,6 +382,87 @@ pub fn print_explanation(d: &Delivery, body: Option<&Value>) {
         Some(b) => print_line(&format!("body:       {b}")),
         None => print_line("body:       (empty)"),
     }
+    print_decision(d);
+}
+
+/// `dockhand deliveries show` and `dockhand replay` as text: the delivery, its decision (as
+/// `explain` prints it), then the kept request with its JSON body pretty-printed.
+pub fn print_delivery_detail(d: &Delivery, payload: Option<&Payload>) {
+    print_line(&format!("id:         {}", d.id));
+    print_line(&format!("received:   {}", d.received_at));
+    if let Some(original) = &d.replay_of {
+        print_line(&format!("replay of:  {original}"));
+    }
+    print_line(&format!(
+        "receiver:   {}/{} ({})",
+        d.project, d.receiver, d.receiver_type
+    ));
+    if let Some(q) = &d.query {
+        print_line(&format!("query:      {q}"));
+    }
+    print_line(&format!(
+        "event:      {} {}",
+        d.source,
+        d.event_type.as_deref().unwrap_or("-")
+    ));
+    print_line(&format!("answer:     HTTP {} {}", d.status, d.outcome));
+    print_line(&format!("message:    {}", d.message));
+    print_decision(d);
+    let Some(p) = payload else {
+        return;
+    };
+    if !p.kept {
+        print_line("payload:    not kept");
+    } else {
+        print_line(&format!("payload:    {} bytes", p.bytes));
+        if let Some(t) = &p.trimmed {
+            print_line(&format!("trimmed:    {t}"));
+        }
+    }
+    if let Some(why) = &p.not_replayable {
+        print_line(&format!("replay:     not possible: {why}"));
+    }
+    for h in &p.headers {
+        print_line(&format!("header:     {}: {}", h.name, h.value));
+    }
+    let pretty = p
+        .json
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok());
+    if let Some(text) = pretty.as_ref().or(p.body.as_ref()) {
+        print_line("");
+        for line in text.lines() {
+            print_line(line);
+        }
+    }
+}
+
+/// `dockhand artifacts`: one row per delivery that reported the image, newest first.
+pub fn print_replication(r: &Replication) {
+    let rows: Vec<Vec<String>> = r
+        .reports
+        .iter()
+        .map(|x| {
+            vec![
+                x.replica.clone().unwrap_or_else(|| "-".into()),
+                x.received_at.clone(),
+                or_dash(&x.tag),
+                or_dash(&x.digest),
+                format!("{}/{}", x.project, x.receiver),
+                x.delivery_id.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "REPLICA", "RECEIVED", "TAG", "DIGEST", "RECEIVER", "DELIVERY",
+        ],
+        &rows,
+    );
+}
+
+/// The matching part of a decision: targets and their candidates, what is refreshed, why not.
+fn print_decision(d: &Delivery) {
     if !d.qualifiers.is_empty() {
         print_line(&format!("qualifiers: {}", d.qualifiers.join(", ")));
     }

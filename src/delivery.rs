@@ -28,6 +28,9 @@ pub struct Incoming<'a> {
     pub headers: &'a HeaderMap,
     pub query: Option<&'a str>,
     pub body: &'a [u8],
+    /// A replay of a recorded delivery (`receivers::Request::replay`): its credentials were
+    /// checked when it arrived and never stored.
+    pub replay: bool,
 }
 
 /// A fresh delivery record for `receiver` with nothing decided yet.
@@ -41,7 +44,10 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
         source: Source::UNKNOWN,
         event_type: None,
         provider_id: None,
-        query: query.filter(|q| !q.is_empty()).map(str::to_string),
+        // Never a secret in a record: a sender may put one in the URL it was given.
+        query: query
+            .filter(|q| !q.is_empty())
+            .map(crate::payload::redact_query),
         status: 0,
         // Until something is decided, a refusal.
         outcome: Outcome::Rejected,
@@ -53,6 +59,9 @@ pub fn new_record(receiver: &Receiver, query: Option<&str>) -> Delivery {
         detail: Value::Null,
         duration_micros: 0,
         refreshes: Vec::new(),
+        replay_of: None,
+        payload: None,
+        artifacts: Vec::new(),
     }
 }
 
@@ -102,6 +111,9 @@ pub async fn handle(
         claimed,
         unmatched,
     } = decide(snap, receiver, &req, ctx);
+    if app.settings.keep_payloads {
+        d.payload = Some(crate::payload::keep(req.headers, req.body));
+    }
     for r in unmatched {
         app.metrics.unmatched(r);
     }
@@ -194,6 +206,51 @@ pub async fn handle(
     resp
 }
 
+/// Records a replay (`dockhand replay`) of the delivery `original`, whose kept request is
+/// `req`: decided exactly as a live delivery against the current configuration, stored as a
+/// new delivery with `replay_of` and the same payload, and its refreshes queued. No
+/// de-duplication claim: a replay is never refused as a duplicate of its original. Two replays
+/// of one delivery at once each record a delivery; their refreshes coalesce in the refresh
+/// queue (one pending row per Warehouse, `--refresh-cooldown`) as any two deliveries' do.
+pub async fn record_replay(
+    app: &App,
+    snap: &Snapshot,
+    receiver: &Receiver,
+    req: Incoming<'_>,
+    original: &str,
+    payload: crate::store::Payload,
+) -> Result<Delivery, crate::store::StoreError> {
+    let started = Instant::now();
+    let ctx = Context {
+        dedup: None,
+        kargo: app.kargo.as_deref(),
+    };
+    let Decision {
+        record: mut d,
+        refresh,
+        unmatched,
+        ..
+    } = decide(snap, receiver, &req, ctx);
+    for r in unmatched {
+        app.metrics.unmatched(r);
+    }
+    d.duration_micros = started.elapsed().as_micros() as u64;
+    d.replay_of = Some(original.to_string());
+    d.payload = Some(payload);
+    let log = LogLine::of(&d);
+    let shown = Delivery {
+        payload: None,
+        ..d.clone()
+    };
+    app.refresher.record_delivery(d, &refresh, None).await?;
+    app.metrics.delivery(receiver.kind, log.source, log.outcome);
+    app.metrics
+        .warehouses_matched
+        .fetch_add(refresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    log.emit();
+    Ok(shown)
+}
+
 /// Decides what a request to `receiver` gets — answer, record, refreshes — without writing,
 /// queueing or measuring anything (the dedup claim in `ctx`, if given, is the one exception).
 pub fn decide(
@@ -210,6 +267,7 @@ pub fn decide(
             headers: req.headers,
             query: req.query,
             body: req.body,
+            replay: req.replay,
         },
     );
     let mut refresh: Vec<WarehouseRefresh> = Vec::new();
@@ -229,6 +287,11 @@ pub fn decide(
             d.source = event.source;
             d.event_type = Some(event.event_type.clone());
             d.provider_id = event.provider_id.clone();
+            // Reported even by a duplicate: each replica of a geo-replicated registry may send
+            // the same event, and the replication view is about who reported it.
+            if let Action::Refresh(targets) = &event.action {
+                d.artifacts = reported_artifacts(&snap.index, targets, req.body);
+            }
             let dedupable = matches!(
                 event.action,
                 Action::Refresh(_) | Action::RefreshPromotions { .. } | Action::Ignore { .. }
@@ -478,6 +541,51 @@ fn generic_actions(
         generic::response_body(&results),
         refresh,
     )
+}
+
+/// The images a delivery reports, by normalized key, for the replication view: one per tag
+/// pushed (or one for a push by digest), each with the digest the payload names.
+fn reported_artifacts(
+    index: &dockhand_core::index::Index,
+    targets: &[Target],
+    body: &[u8],
+) -> Vec<crate::store::ReportedArtifact> {
+    let mut out = Vec::new();
+    let mut digest: Option<Option<String>> = None;
+    for target in targets {
+        let Target::Oci { repo_url, tags, .. } = target else {
+            continue;
+        };
+        // The key the index looks the repository up by, so the view finds what users type.
+        let Ok(key) = index.image_key(repo_url) else {
+            continue;
+        };
+        let key = &key;
+        // Parsed once, and only for a delivery that names an image.
+        let digest = digest
+            .get_or_insert_with(|| {
+                serde_json::from_slice::<Value>(body)
+                    .ok()
+                    .and_then(|v| crate::payload::digest_in(&v))
+            })
+            .clone();
+        if tags.is_empty() {
+            out.push(crate::store::ReportedArtifact {
+                repository: key.clone(),
+                tag: None,
+                digest,
+            });
+            continue;
+        }
+        for tag in tags {
+            out.push(crate::store::ReportedArtifact {
+                repository: key.clone(),
+                tag: Some(tag.clone()),
+                digest: digest.clone(),
+            });
+        }
+    }
+    out
 }
 
 fn describe_targets(d: &mut Delivery, targets: &[Target]) {

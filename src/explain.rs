@@ -79,6 +79,7 @@ pub fn explain(
         headers: &headers,
         query: request.query.as_deref(),
         body: request.payload.as_bytes(),
+        replay: false,
     };
     Ok(delivery::decide(
         snap,
@@ -163,6 +164,7 @@ spec:
             headers: &headers,
             query: None,
             body: request.payload.as_bytes(),
+            replay: false,
         };
         let ctx = Context {
             dedup: Some(&dedup),

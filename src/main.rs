@@ -43,8 +43,15 @@ enum Command {
     Check(ConfigArgs),
     /// Print each webhook receiver's URL, to register with the registry or git host.
     Receivers(ReceiversArgs),
-    /// List recent webhook deliveries, newest first (from a running server).
+    /// List recent webhook deliveries, newest first, or show one with its payload (from a
+    /// running server).
     Deliveries(DeliveriesArgs),
+    /// Re-evaluate a recorded delivery against the current configuration and refresh what
+    /// matches now; recorded as a new delivery with replayOf.
+    Replay(ReplayArgs),
+    /// Which registry replicas (the receiver URL's query, e.g. region=westus) reported an
+    /// image, when, and with which digest.
+    Artifacts(ArtifactsArgs),
     /// List Warehouses and their refresh state, or show one (from a running server).
     Warehouses(WarehousesArgs),
     /// Ask a running server to refresh one Warehouse now.
@@ -236,6 +243,11 @@ struct ServeArgs {
     /// Largest accepted webhook body: bytes, or with a unit (512KiB, 2MiB, 1MB).
     #[arg(long, default_value = "2MiB", value_parser = parse_bytes, value_name = "SIZE", env = "DOCKHAND_MAX_BODY_BYTES")]
     max_body_bytes: usize,
+    /// Keep each delivery's body and its non-secret headers (never Authorization, cookies,
+    /// signatures or tokens) for `dockhand deliveries show` and `dockhand replay`, counted in
+    /// the store's byte budget; false keeps none.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", env = "DOCKHAND_KEEP_PAYLOADS")]
+    keep_payloads: bool,
     /// How often configuration directories are checked for changes.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION", env = "DOCKHAND_WATCH_INTERVAL")]
     watch_interval: Duration,
@@ -383,7 +395,10 @@ struct ServerArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct DeliveriesArgs {
+    #[command(subcommand)]
+    show: Option<DeliveriesCommand>,
     #[command(flatten)]
     server: ServerArgs,
     /// Only this project.
@@ -405,6 +420,40 @@ struct DeliveriesArgs {
     /// With --watch: how often to ask the server.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     watch_interval: Duration,
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Show one delivery: its decision and the payload kept with it, pretty-printed.
+    Show(DeliveryShowArgs),
+}
+
+#[derive(Args)]
+struct DeliveryShowArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The delivery id (`dockhand deliveries` lists them).
+    id: String,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The delivery id (`dockhand deliveries` lists them).
+    id: String,
+}
+
+#[derive(Args)]
+struct ArtifactsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The image repository, as you would pull it (myregistry.azurecr.io/app).
+    #[arg(long, short = 'r')]
+    repository: String,
+    /// Only this tag.
+    #[arg(long, short = 't')]
+    tag: Option<String>,
 }
 
 #[derive(Args)]
@@ -662,6 +711,30 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Prints a server answer `v` as JSON or YAML as it came, or as a table of it read as `T`.
+/// One delivery with its kept request: as text, or as the delivery object with a `payload`
+/// field (`-o json|yaml`).
+fn show_delivery(
+    output: Output,
+    delivery: serde_json::Value,
+    payload: serde_json::Value,
+) -> anyhow::Result<()> {
+    match output {
+        Output::Table => {
+            let d: api::Delivery = serde_json::from_value(delivery)?;
+            let p: api::Payload = serde_json::from_value(payload)?;
+            client::print_delivery_detail(&d, Some(&p));
+            Ok(())
+        }
+        _ => {
+            let mut v = delivery;
+            if let Some(map) = v.as_object_mut() {
+                map.insert("payload".into(), payload);
+            }
+            print_as(output, v, |_: serde_json::Value| {})
+        }
+    }
+}
+
 fn print_as<T: serde::de::DeserializeOwned>(
     output: Output,
     v: serde_json::Value,
@@ -738,6 +811,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 admin_token_file: a.admin_token_file,
                 registry_aliases: a.registry_aliases,
                 max_body_bytes: a.max_body_bytes,
+                keep_payloads: a.keep_payloads,
                 watch_interval: a.watch_interval.max(Duration::from_millis(100)),
                 shutdown_timeout: a.shutdown_timeout,
                 limits: Limits {
@@ -846,6 +920,45 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 Output::Yaml => client::print_yaml(&rows)?,
                 Output::Table => client::print_receivers(&rows),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliveries(DeliveriesArgs {
+            show: Some(DeliveriesCommand::Show(a)),
+            ..
+        }) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let path = format!("/api/v1/deliveries/{}", client::encode(&a.id));
+            let d = c.get(&path).await?;
+            let p = c.get(&format!("{path}/payload")).await?;
+            show_delivery(a.server.output, d, p)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let path = format!("/api/v1/deliveries/{}/replay", client::encode(&a.id));
+            let d: api::Delivery = serde_json::from_value(c.post(&path).await?)?;
+            let p = c
+                .get(&format!(
+                    "/api/v1/deliveries/{}/payload",
+                    client::encode(&d.id)
+                ))
+                .await?;
+            show_delivery(a.server.output, serde_json::to_value(&d)?, p)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Artifacts(a) => {
+            let c = Client::new(&a.server.server, token(&a.server)?);
+            let mut q = format!(
+                "/api/v1/artifacts?repository={}",
+                client::encode(&a.repository)
+            );
+            if let Some(t) = &a.tag {
+                q.push_str(&format!("&tag={}", client::encode(t)));
+            }
+            let v = c.get(&q).await?;
+            print_as(a.server.output, v, |r: api::Replication| {
+                client::print_replication(&r)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliveries(a) => {

@@ -88,6 +88,8 @@ pub struct Options {
     pub admin_token_file: Option<PathBuf>,
     pub registry_aliases: Vec<(String, String)>,
     pub max_body_bytes: usize,
+    /// `--keep-payloads`: store each delivery's body and non-secret headers.
+    pub keep_payloads: bool,
     pub watch_interval: Duration,
     pub shutdown_timeout: Duration,
     pub limits: Limits,
@@ -257,6 +259,7 @@ impl Server {
             base_path: receiver_urls::base_path(&opts.base_url),
             base_url: opts.base_url.trim_end_matches('/').to_string(),
             max_body_bytes: opts.max_body_bytes,
+            keep_payloads: opts.keep_payloads,
             request_timeout: opts.request_timeout,
             registry_aliases: opts.registry_aliases.clone(),
         };
@@ -538,6 +541,7 @@ spec:
             admin_token_file: None,
             registry_aliases: Vec::new(),
             max_body_bytes: 1 << 20,
+            keep_payloads: true,
             watch_interval: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(2),
             limits: Limits {

@@ -206,6 +206,7 @@ impl FuzzRequest {
                 headers: &self.headers,
                 query: None,
                 body: &self.body,
+                replay: false,
             },
         )
     }

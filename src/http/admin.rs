@@ -29,6 +29,9 @@ pub fn router(app: Arc<App>, token: Option<Secret>) -> Router {
         .route("/api/v1/receivers", get(receivers))
         .route("/api/v1/deliveries", get(deliveries))
         .route("/api/v1/deliveries/{id}", get(delivery))
+        .route("/api/v1/deliveries/{id}/payload", get(payload))
+        .route("/api/v1/deliveries/{id}/replay", post(replay))
+        .route("/api/v1/artifacts", get(artifacts))
         .route("/api/v1/warehouses", get(warehouses))
         .route("/api/v1/warehouses/{project}/{name}", get(warehouse))
         .route("/api/v1/warehouses/{project}/{name}/refresh", post(refresh))
@@ -119,6 +122,88 @@ async fn delivery(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respon
         Ok(Some(d)) => Json(api::Delivery::from(d)).into_response(),
         Ok(None) => error_response(StatusCode::NOT_FOUND, "no such delivery"),
         Err(e) => internal(e),
+    }
+}
+
+async fn payload(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match payload_of(&app, &id).await {
+        Ok(Some(p)) => Json(p).into_response(),
+        Ok(None) => error_response(StatusCode::NOT_FOUND, "no such delivery"),
+        Err(e) => internal(e),
+    }
+}
+
+/// The request kept with delivery `id`, as the API and the dashboard show it; None when there
+/// is no such delivery.
+pub async fn payload_of(
+    app: &App,
+    id: &str,
+) -> Result<Option<api::Payload>, crate::store::StoreError> {
+    let Some(d) = app.store.delivery(id).await? else {
+        return Ok(None);
+    };
+    let kept = app.store.payload(id).await?;
+    Ok(Some(api::Payload::new(&d, kept)))
+}
+
+/// Re-evaluates a recorded delivery against the current configuration (`replay.rs`): 200 with
+/// the new delivery, 404 (no such delivery, receiver gone), 409 (cannot be replayed).
+async fn replay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match crate::replay::replay(&app, &id).await {
+        Ok(d) => Json(api::Delivery::from(d)).into_response(),
+        Err(e) => error_response(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &e.to_string(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct ArtifactQuery {
+    repository: Option<String>,
+    tag: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn artifacts(State(app): State<Arc<App>>, Query(q): Query<ArtifactQuery>) -> Response {
+    match artifacts_of(&app, q.repository.as_deref(), q.tag, q.limit).await {
+        Ok(a) => Json(a).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The replication view of `repository` (as a user types it) and `tag`, as the API and the
+/// dashboard show it; an error response for a missing or unreadable repository.
+pub async fn artifacts_of(
+    app: &App,
+    repository: Option<&str>,
+    tag: Option<String>,
+    limit: Option<usize>,
+) -> Result<api::Replication, Response> {
+    let Some(given) = repository.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "give the image repository: ?repository=myregistry.azurecr.io/app[&tag=1.0.0]",
+        ));
+    };
+    let key = match app.snapshot.load().index.image_key(given) {
+        Ok(k) => k,
+        Err(e) => {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("repository {given:?} is not an image repository: {e}"),
+            ))
+        }
+    };
+    let tag = tag.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let filter = crate::store::ArtifactFilter {
+        repository: key.clone(),
+        tag: tag.clone(),
+        limit: limit.unwrap_or(500).min(10_000),
+    };
+    match app.store.artifact_reports(filter).await {
+        Ok(list) => Ok(api::Replication::new(key, tag, list)),
+        Err(e) => Err(internal(e)),
     }
 }
 

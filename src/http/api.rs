@@ -84,6 +84,179 @@ pub struct Delivery {
     /// when it landed, when Kargo handled it, or why it was dropped. Empty in files mode.
     #[serde(default)]
     pub refreshes: Vec<Refresh>,
+    /// The delivery this one replays (`dockhand replay`); null for a delivery that arrived.
+    #[serde(default)]
+    pub replay_of: Option<String>,
+}
+
+/// `GET /api/v1/deliveries/{id}/payload`: the request kept with a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload {
+    pub delivery_id: String,
+    /// False when none was kept (`--keep-payloads=false`, or refused before its body was read).
+    pub kept: bool,
+    /// The headers kept, in the order received; credentials are never kept.
+    pub headers: Vec<Header>,
+    /// The body as text (bytes that are not UTF-8 shown as U+FFFD); null when not kept.
+    pub body: Option<String>,
+    /// The body parsed as JSON; null when it is not JSON.
+    pub json: Option<serde_json::Value>,
+    /// Size of the body kept, in bytes.
+    pub bytes: u64,
+    /// Why the kept request is not the whole request; null when it is.
+    pub trimmed: Option<String>,
+    /// Why `dockhand replay` would refuse this delivery; null when it can be replayed.
+    pub not_replayable: Option<String>,
+}
+
+/// One header of a kept request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+impl Payload {
+    /// The wire form of `payload` kept with `delivery` (None: nothing kept).
+    pub fn new(delivery: &store::Delivery, payload: Option<store::Payload>) -> Payload {
+        let not_replayable = crate::replay::not_replayable(delivery, payload.as_ref());
+        match payload {
+            None => Payload {
+                delivery_id: delivery.id.clone(),
+                kept: false,
+                headers: Vec::new(),
+                body: None,
+                json: None,
+                bytes: 0,
+                trimmed: None,
+                not_replayable,
+            },
+            Some(p) => Payload {
+                delivery_id: delivery.id.clone(),
+                kept: true,
+                headers: p
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect(),
+                json: serde_json::from_slice(&p.body).ok(),
+                body: Some(String::from_utf8_lossy(&p.body).into_owned()),
+                bytes: p.body.len() as u64,
+                trimmed: p.trimmed,
+                not_replayable,
+            },
+        }
+    }
+}
+
+/// `GET /api/v1/artifacts?repository=...&tag=...`: which registry replicas (the receiver URL's
+/// query values, `region=westus`) reported an image, when, and with which digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replication {
+    /// The normalized repository key the request's `repository` became.
+    pub repository: String,
+    pub tag: Option<String>,
+    /// One per replica (distinct receiver URL query), the one reporting most recently first.
+    pub replicas: Vec<Replica>,
+    /// Every report, newest first.
+    pub reports: Vec<ArtifactReport>,
+}
+
+/// What one replica (one receiver URL query) reported about an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replica {
+    /// The query's values (`westus`), joined with `,`; null for a receiver URL without one.
+    pub replica: Option<String>,
+    /// The receiver URL's query as stored (secret values redacted).
+    pub query: Option<String>,
+    pub first_reported_at: String,
+    pub last_reported_at: String,
+    /// Digests reported, newest first, once each.
+    pub digests: Vec<String>,
+    /// Tags reported, newest first, once each.
+    pub tags: Vec<String>,
+    pub deliveries: u64,
+}
+
+/// One delivery's report of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactReport {
+    pub delivery_id: String,
+    pub received_at: String,
+    pub project: String,
+    pub receiver: String,
+    pub query: Option<String>,
+    pub replica: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// The replica a query names: its values (`region=westus&zone=1` → `westus,1`), leaving out
+/// redacted ones.
+pub fn replica_of(query: Option<&str>) -> Option<String> {
+    let values: Vec<&str> = query?
+        .split('&')
+        .filter_map(|p| p.split_once('=').map(|(_, v)| v).or(Some(p)))
+        .filter(|v| !v.is_empty() && *v != "[redacted]")
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+impl Replication {
+    /// Groups `reports` (newest first) by replica.
+    pub fn new(repository: String, tag: Option<String>, list: Vec<store::ArtifactReport>) -> Self {
+        let reports: Vec<ArtifactReport> = list
+            .into_iter()
+            .map(|r| ArtifactReport {
+                replica: replica_of(r.query.as_deref()),
+                delivery_id: r.delivery_id,
+                received_at: r.received_at,
+                project: r.project,
+                receiver: r.receiver,
+                query: r.query,
+                tag: r.artifact.tag,
+                digest: r.artifact.digest,
+            })
+            .collect();
+        let mut replicas: Vec<Replica> = Vec::new();
+        for r in &reports {
+            let i = match replicas.iter().position(|x| x.query == r.query) {
+                Some(i) => i,
+                None => {
+                    replicas.push(Replica {
+                        replica: r.replica.clone(),
+                        query: r.query.clone(),
+                        first_reported_at: r.received_at.clone(),
+                        last_reported_at: r.received_at.clone(),
+                        digests: Vec::new(),
+                        tags: Vec::new(),
+                        deliveries: 0,
+                    });
+                    replicas.len() - 1
+                }
+            };
+            let x = &mut replicas[i];
+            x.deliveries += 1;
+            // Newest first: each older report moves the first time back.
+            x.first_reported_at = r.received_at.clone();
+            if let Some(d) = r.digest.as_ref().filter(|d| !x.digests.contains(d)) {
+                x.digests.push(d.clone());
+            }
+            if let Some(t) = r.tag.as_ref().filter(|t| !x.tags.contains(t)) {
+                x.tags.push(t.clone());
+            }
+        }
+        Replication {
+            repository,
+            tag,
+            replicas,
+            reports,
+        }
+    }
 }
 
 /// One refresh of a delivery in Kargo mode. Times are RFC 3339 UTC or null.
@@ -214,6 +387,7 @@ impl From<store::Delivery> for Delivery {
                     error: r.error,
                 })
                 .collect(),
+            replay_of: d.replay_of,
         }
     }
 }
@@ -580,6 +754,9 @@ mod tests {
             detail,
             duration_micros: 1,
             refreshes: Vec::new(),
+            replay_of: None,
+            payload: None,
+            artifacts: Vec::new(),
         }
     }
 

@@ -129,6 +129,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             headers: &parts.headers,
             query: query.as_deref(),
             body: &bytes,
+            replay: false,
         },
     )
     .await

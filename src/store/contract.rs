@@ -14,9 +14,9 @@ use dockhand_core::warehouse_ref::WarehouseRef;
 
 use super::delivery_record::MAX_FIELD_BYTES;
 use super::{
-    Attempt, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight, NewNotification,
-    NotificationFilter, NotificationStatus, ProviderClaim, Recorded, RefreshRecord, RefreshSeq,
-    Store, StoreError,
+    ArtifactFilter, Attempt, Delivery, DeliveryFilter, FreightFilter, FreightRecorded, NewFreight,
+    NewNotification, NotificationFilter, NotificationStatus, Payload, ProviderClaim, Recorded,
+    RefreshRecord, RefreshSeq, ReportedArtifact, Store, StoreError,
 };
 
 /// What the suite needs from a backend under test. One harness is one storage.
@@ -72,6 +72,9 @@ macro_rules! store_contract {
             outbox_claim_retry_send_and_fail,
             outbox_survives_reopen,
             outbox_rows_claimed_once_across_handles,
+            payload_kept_beside_its_delivery,
+            artifact_reports_found_by_repository_and_tag,
+            payloads_count_in_the_byte_budget_and_go_with_their_delivery,
         );
     };
     (@tests $harness:expr; $($check:ident),* $(,)?) => {
@@ -113,6 +116,9 @@ fn delivery(n: u32, project: &str, receiver: &str, query: Option<&str>) -> Deliv
         detail: serde_json::json!({ "n": n }),
         duration_micros: 42,
         refreshes: Vec::new(),
+        replay_of: None,
+        payload: None,
+        artifacts: Vec::new(),
     }
 }
 
@@ -1229,4 +1235,217 @@ pub async fn outbox_rows_claimed_once_across_handles(h: &dyn Harness) {
     assert_eq!(all.len(), 20);
     a.close().await;
     b.close().await;
+}
+
+fn kept(body: &[u8]) -> Payload {
+    Payload {
+        headers: vec![
+            ("user-agent".into(), "AzureContainerRegistry/1.0".into()),
+            ("x-request-id".into(), "r-1".into()),
+        ],
+        body: body.to_vec(),
+        trimmed: None,
+    }
+}
+
+pub async fn payload_kept_beside_its_delivery(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    // Bytes that are not UTF-8 come back as they were.
+    let body: Vec<u8> = [b"{\"a\":1}".as_slice(), &[0xff, 0x00, 0xfe]].concat();
+    let mut with = delivery(1, "a", "r1", None);
+    with.payload = Some(kept(&body));
+    with.replay_of = Some("d-original".into());
+    store.record_delivery(with.clone(), vec![]).await.unwrap();
+    let mut trimmed = delivery(2, "a", "r1", None);
+    trimmed.payload = Some(Payload {
+        trimmed: Some("headers left out when kept: x-big".into()),
+        ..kept(b"{}")
+    });
+    store.record_delivery(trimmed, vec![]).await.unwrap();
+    let without = delivery(3, "a", "r1", None);
+    store
+        .record_delivery(without.clone(), vec![])
+        .await
+        .unwrap();
+
+    assert_eq!(store.payload(&with.id).await.unwrap(), with.payload);
+    assert_eq!(store.payload(&without.id).await.unwrap(), None);
+    assert_eq!(store.payload("d-never").await.unwrap(), None);
+    let t = store
+        .payload("d-a-r1-2")
+        .await
+        .unwrap()
+        .expect("trimmed payload");
+    assert_eq!(
+        t.trimmed.as_deref(),
+        Some("headers left out when kept: x-big")
+    );
+    // The record itself carries neither the payload nor, in a listing, its bytes.
+    let read = store.delivery(&with.id).await.unwrap().expect("delivery");
+    assert_eq!(read.payload, None);
+    assert_eq!(read.replay_of.as_deref(), Some("d-original"));
+    assert_eq!(
+        read,
+        Delivery {
+            payload: None,
+            ..with.clone()
+        }
+    );
+    store.close().await;
+    // Durable like the delivery.
+    let store = open(h, 100).await;
+    assert_eq!(store.payload(&with.id).await.unwrap(), with.payload);
+    store.close().await;
+}
+
+fn image(repository: &str, tag: Option<&str>, digest: &str) -> ReportedArtifact {
+    ReportedArtifact {
+        repository: repository.into(),
+        tag: tag.map(str::to_string),
+        digest: Some(digest.into()),
+    }
+}
+
+pub async fn artifact_reports_found_by_repository_and_tag(h: &dyn Harness) {
+    let store = open(h, 100).await;
+    let app = "myregistry.azurecr.io/app";
+    let cases: [(u32, &str, Option<&str>, Option<&str>); 4] = [
+        (1, "region=westus", Some("1.0.0"), Some("sha256:aaa")),
+        (2, "region=eastus", Some("1.0.0"), Some("sha256:aaa")),
+        (3, "region=westus", Some("1.1.0"), Some("sha256:bbb")),
+        (4, "region=westus", None, Some("sha256:ccc")),
+    ];
+    for (n, query, tag, digest) in cases {
+        let mut d = delivery(n, "a", "acr", Some(query));
+        d.artifacts = vec![
+            ReportedArtifact {
+                repository: app.into(),
+                tag: tag.map(str::to_string),
+                digest: digest.map(str::to_string),
+            },
+            image("myregistry.azurecr.io/other", tag, "sha256:ddd"),
+        ];
+        store.record_delivery(d, vec![]).await.unwrap();
+    }
+    let reports = |tag: Option<&str>| {
+        let store = store.clone();
+        let tag = tag.map(str::to_string);
+        async move {
+            store
+                .artifact_reports(ArtifactFilter {
+                    repository: app.into(),
+                    tag,
+                    limit: 0,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let tagged = reports(Some("1.0.0")).await;
+    let seen: Vec<(&str, Option<&str>, Option<&str>)> = tagged
+        .iter()
+        .map(|r| {
+            (
+                r.delivery_id.as_str(),
+                r.query.as_deref(),
+                r.artifact.digest.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("d-a-acr-2", Some("region=eastus"), Some("sha256:aaa")),
+            ("d-a-acr-1", Some("region=westus"), Some("sha256:aaa")),
+        ]
+    );
+    assert_eq!(tagged[0].received_at, "2026-11-26T10:00:02.000Z");
+    assert_eq!(
+        (tagged[0].project.as_str(), tagged[0].receiver.as_str()),
+        ("a", "acr")
+    );
+    assert_eq!(tagged[0].artifact.repository, app);
+    // Every tag of the repository, newest first; a push by digest has no tag.
+    let all = reports(None).await;
+    let order: Vec<(&str, Option<&str>)> = all
+        .iter()
+        .map(|r| (r.delivery_id.as_str(), r.artifact.tag.as_deref()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("d-a-acr-4", None),
+            ("d-a-acr-3", Some("1.1.0")),
+            ("d-a-acr-2", Some("1.0.0")),
+            ("d-a-acr-1", Some("1.0.0")),
+        ]
+    );
+    assert!(reports(Some("9.9.9")).await.is_empty());
+    let limited = store
+        .artifact_reports(ArtifactFilter {
+            repository: app.into(),
+            tag: None,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 2);
+    store.close().await;
+}
+
+pub async fn payloads_count_in_the_byte_budget_and_go_with_their_delivery(h: &dyn Harness) {
+    let budget: u64 = 1024 * 1024;
+    let store = match h.open_with_budget(100_000, budget).await {
+        Ok(s) => s,
+        Err(e) => panic!("cannot open the store: {e}"),
+    };
+    // Small records with 64 KiB payloads: only the payloads can bring the store over budget.
+    for n in 0..128 {
+        let mut d = delivery(n, "a", "r1", None);
+        d.payload = Some(kept(&vec![b'x'; 64 * 1024]));
+        d.artifacts = vec![image("reg.example.com/app", Some("1.0.0"), "sha256:aaa")];
+        store.record_delivery(d, vec![]).await.unwrap();
+    }
+    let used = store.stored_bytes().await.unwrap();
+    assert!(
+        used <= budget,
+        "{used} bytes stored with a budget of {budget}"
+    );
+    let list = store
+        .deliveries(DeliveryFilter {
+            limit: 1000,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        list.len() < 20,
+        "{} deliveries with 64 KiB payloads kept",
+        list.len()
+    );
+    assert_eq!(list.first().map(|d| d.id.as_str()), Some("d-a-r1-127"));
+    // A deleted delivery's payload and reports went with it.
+    assert_eq!(store.payload("d-a-r1-0").await.unwrap(), None);
+    assert!(store.payload("d-a-r1-127").await.unwrap().is_some());
+    let reports = store
+        .artifact_reports(ArtifactFilter {
+            repository: "reg.example.com/app".into(),
+            tag: None,
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), list.len());
+    store.close().await;
+
+    // Retention per receiver takes them too.
+    let store = open(h, 2).await;
+    for n in 200..210 {
+        let mut d = delivery(n, "b", "r", None);
+        d.payload = Some(kept(b"{}"));
+        store.record_delivery(d, vec![]).await.unwrap();
+    }
+    assert_eq!(store.payload("d-b-r-200").await.unwrap(), None);
+    assert!(store.payload("d-b-r-209").await.unwrap().is_some());
+    store.close().await;
 }

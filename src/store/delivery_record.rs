@@ -10,11 +10,15 @@
 //!   subscribers) keeps its explanation and leaves the matching result out, saying so.
 //!
 //! So one stored delivery is at most about `MAX_RECORD_BYTES`, whatever its payload was.
+//!
+//! The kept request (`Delivery::payload`) is stored beside the record, not in it: its body is
+//! bounded by `--max-body-bytes` when read, its headers by `MAX_FIELD_BYTES` and
+//! `MAX_LIST_ENTRIES` when kept (`delivery.rs`). The reported artifacts are capped here.
 
 use dockhand_core::index::{explain_misses, TargetResult};
 use serde_json::Value;
 
-use super::{Delivery, StoreError};
+use super::{Delivery, Payload, ReportedArtifact, StoreError};
 
 /// Largest stored string (a tag, a repository URL, a message line, a provider id, a query).
 /// Tags are at most 128 bytes and repository names a few hundred; 2 KiB leaves room for git refs
@@ -137,6 +141,54 @@ pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
     Ok(serde_json::to_string(&d)?)
 }
 
+/// A kept request as a backend stores it: headers as a JSON list of `[name, value]`, the body
+/// as bytes, and what it costs in the byte budget.
+pub struct EncodedPayload {
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub trimmed: Option<String>,
+    pub bytes: i64,
+}
+
+/// The stored form of `delivery`'s kept request, if it has one.
+pub fn encode_payload(delivery: &Delivery) -> Result<Option<EncodedPayload>, StoreError> {
+    let Some(p) = &delivery.payload else {
+        return Ok(None);
+    };
+    Ok(Some(EncodedPayload {
+        headers: serde_json::to_string(&p.headers)?,
+        body: p.body.clone(),
+        trimmed: p.trimmed.clone(),
+        bytes: i64::try_from(p.stored_bytes()).unwrap_or(i64::MAX),
+    }))
+}
+
+/// A kept request read back (headers that cannot be read give an empty list).
+pub fn decode_payload(headers: &str, body: Vec<u8>, trimmed: Option<String>) -> Payload {
+    Payload {
+        headers: serde_json::from_str(headers).unwrap_or_default(),
+        body,
+        trimmed,
+    }
+}
+
+/// The artifacts of `delivery` as stored: at most `MAX_LIST_ENTRIES`, every string capped.
+pub fn capped_artifacts(delivery: &Delivery) -> Vec<ReportedArtifact> {
+    let mut list: Vec<ReportedArtifact> = delivery
+        .artifacts
+        .iter()
+        .take(MAX_LIST_ENTRIES)
+        .cloned()
+        .collect();
+    for a in &mut list {
+        cap_string(&mut a.repository);
+        for s in [&mut a.tag, &mut a.digest].into_iter().flatten() {
+            cap_string(s);
+        }
+    }
+    list
+}
+
 /// A delivery read back from `body`, with the fields `encode` left out derived again.
 pub fn decode(body: &str) -> Result<Delivery, serde_json::Error> {
     let mut value: Value = serde_json::from_str(body)?;
@@ -225,6 +277,9 @@ mod tests {
             detail: serde_json::to_value(&targets).unwrap(),
             duration_micros: 1,
             refreshes: Vec::new(),
+            replay_of: None,
+            payload: None,
+            artifacts: Vec::new(),
         };
         let body = encode(&d).unwrap();
         assert_eq!(body.matches("does not satisfy").count(), 1, "{body}");

@@ -16,6 +16,9 @@
 //!   refreshes, Warehouse state, discoveries and Freight are never deleted for it.
 //! - A provider delivery id claimed with `record_delivery_once` is remembered by the storage for
 //!   its window: across a restart, and across every replica sharing the storage.
+//! - A delivery's kept request (`Delivery::payload`) and the artifacts it reported
+//!   (`Delivery::artifacts`) are written in the delivery's transaction and deleted with it; the
+//!   payload counts in the byte budget.
 //! - Errors carry no backend types: callers see `StoreError` only.
 //! - The notification outbox: a FreightCreated notification commits with its Freight (only when
 //!   the Freight is new), a DiscoveryFailed one with the failed reconcile that reports it (only
@@ -111,6 +114,17 @@ pub trait Store: Send + Sync {
     /// The delivery recorded with `id` (with its refreshes, as `deliveries` lists it), or
     /// `None` when there is none (never recorded, or no longer kept).
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// The request kept with delivery `id` (`--keep-payloads`), or `None` when none was kept
+    /// (or the delivery is no longer kept).
+    async fn payload(&self, id: &str) -> Result<Option<Payload>, StoreError>;
+
+    /// What deliveries reported about one repository (a normalized key), and one tag when
+    /// `filter.tag` is given, newest first; read through an index, never a scan of deliveries.
+    async fn artifact_reports(
+        &self,
+        filter: ArtifactFilter,
+    ) -> Result<Vec<ArtifactReport>, StoreError>;
 
     /// Every Warehouse with a pending refresh, oldest request first.
     async fn pending(&self) -> Result<Vec<WarehouseRef>, StoreError>;
@@ -442,6 +456,76 @@ pub struct Delivery {
     /// when Kargo handled it. Filled in when listed, never stored in the body.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refreshes: Vec<RefreshRecord>,
+    /// The delivery this one replays (`dockhand replay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    /// The request as received (`--keep-payloads`), written beside the record and read back
+    /// with `Store::payload`, never in the body or a listing.
+    #[serde(skip)]
+    pub payload: Option<Payload>,
+    /// The images this delivery reported, written to the replication index
+    /// (`Store::artifact_reports`), never in the body.
+    #[serde(skip)]
+    pub artifacts: Vec<ReportedArtifact>,
+}
+
+/// The request of one delivery as kept for `deliveries show` and `replay`: the body as read
+/// (bounded by `--max-body-bytes`) and the headers a receiver reads, never a credential.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Payload {
+    /// Name (lower case) and value, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Why the kept request is not the whole request (a header left out for its size): such a
+    /// payload is shown but not replayed.
+    pub trimmed: Option<String>,
+}
+
+impl Payload {
+    /// Bytes the payload costs in the byte budget.
+    pub fn stored_bytes(&self) -> u64 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 8)
+            .sum();
+        (self.body.len() + headers + self.trimmed.as_ref().map_or(0, String::len)) as u64
+    }
+}
+
+/// One image (repository and tag, or a push by digest) a delivery reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedArtifact {
+    /// The normalized repository key (`myregistry.azurecr.io/app`).
+    pub repository: String,
+    /// None for a push by digest.
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// What one delivery said about one image, as the replication view lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactReport {
+    pub delivery_id: String,
+    pub received_at: String,
+    pub project: String,
+    pub receiver: String,
+    /// The receiver URL's query string as stored (secret-looking values redacted).
+    pub query: Option<String>,
+    #[serde(flatten)]
+    pub artifact: ReportedArtifact,
+}
+
+/// Which reports `Store::artifact_reports` lists.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactFilter {
+    /// A normalized repository key.
+    pub repository: String,
+    pub tag: Option<String>,
+    /// At most this many (100 when 0).
+    pub limit: usize,
 }
 
 /// One refresh of one delivery in Kargo mode, as `GET /api/v1/deliveries` shows it.

@@ -102,7 +102,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (delivery_id, project, name)
      );
      CREATE INDEX refresh_links_by_warehouse ON refresh_links (project, name, seq);",
-    // The notification outbox (`postgres_outbox.rs`).
+    // 3: the request each delivery kept (`--keep-payloads`) and the images it reported (the
+    // replication view's index), both deleted with their delivery; `payload_bytes` lets the
+    // byte budget count the payload without reading it.
+    "ALTER TABLE deliveries ADD COLUMN payload_bytes BIGINT NOT NULL DEFAULT 0;
+     CREATE TABLE delivery_payloads (
+        delivery_id TEXT PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
+        headers TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        trimmed TEXT
+     );
+     CREATE TABLE artifact_reports (
+        delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        repository TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        digest TEXT
+     );
+     CREATE INDEX artifact_reports_by_artifact ON artifact_reports (repository, tag);
+     CREATE INDEX artifact_reports_by_delivery ON artifact_reports (delivery_id);",
+    // 4: the notification outbox (`postgres_outbox.rs`).
     outbox::MIGRATION,
 ];
 
@@ -397,6 +415,8 @@ impl PostgresStore {
         claim: Option<ProviderClaim>,
     ) -> Result<Recorded, StoreError> {
         let body = delivery_record::encode(&delivery)?;
+        let payload = delivery_record::encode_payload(&delivery)?;
+        let artifacts = delivery_record::capped_artifacts(&delivery);
         let prune = self.prune_due(&delivery.project, &delivery.receiver);
         let keep = self.inner.keep as i64;
         let link = self.inner.link.load(Ordering::Relaxed);
@@ -428,9 +448,11 @@ impl PostgresStore {
                         return Ok(Recorded::Duplicate);
                     }
                 }
+                let payload_bytes = payload.as_ref().map_or(0, |p| p.bytes);
                 tx.execute(
-                    "INSERT INTO deliveries (id, received_at, project, receiver, query, body)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO deliveries
+                        (id, received_at, project, receiver, query, body, payload_bytes)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     &[
                         &delivery.id,
                         &delivery.received_at,
@@ -438,10 +460,34 @@ impl PostgresStore {
                         &delivery.receiver,
                         &delivery.query,
                         &body,
+                        &payload_bytes,
                     ],
                 )
                 .await
                 .map_err(backend)?;
+                if let Some(p) = &payload {
+                    tx.execute(
+                        "INSERT INTO delivery_payloads (delivery_id, headers, body, trimmed)
+                         VALUES ($1, $2, $3, $4)",
+                        &[&delivery.id, &p.headers, &p.body, &p.trimmed],
+                    )
+                    .await
+                    .map_err(backend)?;
+                }
+                for a in &artifacts {
+                    tx.execute(
+                        "INSERT INTO artifact_reports (delivery_id, repository, tag, digest)
+                         VALUES ($1, $2, $3, $4)",
+                        &[
+                            &delivery.id,
+                            &a.repository,
+                            &a.tag.as_deref().unwrap_or(""),
+                            &a.digest,
+                        ],
+                    )
+                    .await
+                    .map_err(backend)?;
+                }
                 mark_pending(tx, &refresh, &delivery.received_at).await?;
                 if link {
                     for w in &refresh {
@@ -533,7 +579,8 @@ async fn attach_refreshes(
 async fn used_bytes(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64, StoreError> {
     let row = tx
         .query_one(
-            "SELECT COALESCE(SUM(octet_length(body)::BIGINT + $1::BIGINT), 0)::BIGINT FROM deliveries",
+            "SELECT COALESCE(SUM(octet_length(body)::BIGINT + payload_bytes + $1::BIGINT), 0)::BIGINT
+             FROM deliveries",
             &[&ROW_OVERHEAD],
         )
         .await
@@ -556,7 +603,7 @@ async fn keep_within_budget(
         .execute(
             "DELETE FROM deliveries WHERE seq <= COALESCE(
                 (SELECT seq FROM (
-                    SELECT seq, SUM(octet_length(body)::BIGINT + $2::BIGINT) OVER (ORDER BY seq) AS freed
+                    SELECT seq, SUM(octet_length(body)::BIGINT + payload_bytes + $2::BIGINT) OVER (ORDER BY seq) AS freed
                     FROM deliveries WHERE seq < (SELECT MAX(seq) FROM deliveries)) t
                  WHERE freed >= $1::BIGINT ORDER BY seq LIMIT 1),
                 (SELECT MAX(seq) - 1 FROM deliveries))",
@@ -876,6 +923,64 @@ impl Store for PostgresStore {
                     .collect();
                 attach_refreshes(tx, &mut found).await?;
                 Ok(found.pop())
+            })
+        })
+        .await
+    }
+
+    async fn payload(&self, id: &str) -> Result<Option<super::Payload>, StoreError> {
+        let id = id.to_string();
+        self.tx(move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_opt(
+                        "SELECT headers, body, trimmed FROM delivery_payloads
+                         WHERE delivery_id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(backend)?;
+                Ok(row.map(|r| {
+                    delivery_record::decode_payload(r.get::<_, &str>(0), r.get(1), r.get(2))
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn artifact_reports(
+        &self,
+        filter: super::ArtifactFilter,
+    ) -> Result<Vec<super::ArtifactReport>, StoreError> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+        self.tx(move |tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .query(
+                        "SELECT d.id, d.received_at, d.project, d.receiver, d.query,
+                                a.repository, a.tag, a.digest
+                         FROM artifact_reports a JOIN deliveries d ON d.id = a.delivery_id
+                         WHERE a.repository = $1 AND ($2::TEXT IS NULL OR a.tag = $2)
+                         ORDER BY d.seq DESC LIMIT $3",
+                        &[&filter.repository, &filter.tag, &limit],
+                    )
+                    .await
+                    .map_err(backend)?;
+                Ok(rows
+                    .iter()
+                    .map(|r| super::ArtifactReport {
+                        delivery_id: r.get(0),
+                        received_at: r.get(1),
+                        project: r.get(2),
+                        receiver: r.get(3),
+                        query: r.get(4),
+                        artifact: super::ReportedArtifact {
+                            repository: r.get(5),
+                            tag: Some(r.get::<_, String>(6)).filter(|t| !t.is_empty()),
+                            digest: r.get(7),
+                        },
+                    })
+                    .collect())
             })
         })
         .await

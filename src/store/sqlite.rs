@@ -106,7 +106,25 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
      );
      CREATE INDEX dedup_claims_by_expiry ON dedup_claims (expires_at);",
-    // The notification outbox (`sqlite_outbox.rs`).
+    // 6: the request each delivery kept (`--keep-payloads`) and the images it reported (the
+    // replication view's index), both deleted with their delivery; `payload_bytes` lets the
+    // byte budget count the payload without reading it.
+    "ALTER TABLE deliveries ADD COLUMN payload_bytes INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE delivery_payloads (
+        delivery_id TEXT PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        trimmed TEXT
+     );
+     CREATE TABLE artifact_reports (
+        delivery_id TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+        repository TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        digest TEXT
+     );
+     CREATE INDEX artifact_reports_by_artifact ON artifact_reports (repository, tag);
+     CREATE INDEX artifact_reports_by_delivery ON artifact_reports (delivery_id);",
+    // 7: the notification outbox (`sqlite_outbox.rs`).
     outbox::MIGRATION,
 ];
 
@@ -151,6 +169,9 @@ enum Job {
         project: String,
         receiver: String,
         body: String,
+        /// The kept request and the reported images, stored beside the record.
+        payload: Option<delivery_record::EncodedPayload>,
+        artifacts: Vec<super::ReportedArtifact>,
         refresh: Vec<WarehouseRef>,
         /// Also record each refresh against the delivery (Kargo mode).
         link: bool,
@@ -387,6 +408,8 @@ impl SqliteStore {
         claim: Option<([u8; 16], i64)>,
     ) -> Result<Recorded, StoreError> {
         let body = delivery_record::encode(&delivery)?;
+        let payload = delivery_record::encode_payload(&delivery)?;
+        let artifacts = delivery_record::capped_artifacts(&delivery);
         let (reply, answer) = oneshot::channel();
         let job = Job::Delivery {
             id: delivery.id,
@@ -394,6 +417,8 @@ impl SqliteStore {
             project: delivery.project,
             receiver: delivery.receiver,
             body,
+            payload,
+            artifacts,
             refresh,
             link: self
                 .inner
@@ -593,6 +618,56 @@ impl Store for SqliteStore {
                 .collect();
             attach_refreshes(c, &mut found)?;
             Ok(found.pop())
+        })
+        .await
+    }
+
+    async fn payload(&self, id: &str) -> Result<Option<super::Payload>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT headers, body, trimmed FROM delivery_payloads WHERE delivery_id = ?1",
+            )?
+            .query_row([&id], |r| {
+                Ok(delivery_record::decode_payload(
+                    &r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                ))
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn artifact_reports(
+        &self,
+        filter: super::ArtifactFilter,
+    ) -> Result<Vec<super::ArtifactReport>, StoreError> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit } as i64;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.id, d.received_at, d.project, d.receiver, json_extract(d.body, '$.query'),
+                        a.repository, a.tag, a.digest
+                 FROM artifact_reports a JOIN deliveries d ON d.id = a.delivery_id
+                 WHERE a.repository = ?1 AND (?2 IS NULL OR a.tag = ?2)
+                 ORDER BY d.seq DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![filter.repository, filter.tag, limit], |r| {
+                Ok(super::ArtifactReport {
+                    delivery_id: r.get(0)?,
+                    received_at: r.get(1)?,
+                    project: r.get(2)?,
+                    receiver: r.get(3)?,
+                    query: r.get(4)?,
+                    artifact: super::ReportedArtifact {
+                        repository: r.get(5)?,
+                        tag: Some(r.get::<_, String>(6)?).filter(|t| !t.is_empty()),
+                        digest: r.get(7)?,
+                    },
+                })
+            })?;
+            rows.collect()
         })
         .await
     }
@@ -973,6 +1048,8 @@ fn apply(
             ref project,
             ref receiver,
             ref body,
+            ref payload,
+            ref artifacts,
             ref refresh,
             link,
             ref claim,
@@ -992,11 +1069,38 @@ fn apply(
                     return Ok(());
                 }
             }
+            let payload_bytes = payload.as_ref().map_or(0, |p| p.bytes);
             tx.prepare_cached(
-                "INSERT INTO deliveries (id, received_at, project, receiver, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO deliveries (id, received_at, project, receiver, body, payload_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![id, received_at, project, receiver, body])?;
+            .execute(params![
+                id,
+                received_at,
+                project,
+                receiver,
+                body,
+                payload_bytes
+            ])?;
+            if let Some(p) = payload {
+                tx.prepare_cached(
+                    "INSERT INTO delivery_payloads (delivery_id, headers, body, trimmed)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, p.headers, p.body, p.trimmed])?;
+            }
+            for a in artifacts {
+                tx.prepare_cached(
+                    "INSERT INTO artifact_reports (delivery_id, repository, tag, digest)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    id,
+                    a.repository,
+                    a.tag.as_deref().unwrap_or(""),
+                    a.digest
+                ])?;
+            }
             *unpruned
                 .entry((project.clone(), receiver.clone()))
                 .or_default() += 1;
@@ -1190,7 +1294,8 @@ fn keep_within_budget(tx: &rusqlite::Transaction<'_>, max_bytes: u64) -> rusqlit
     {
         // A row costs its body plus its keys and index entries (about 200 bytes).
         let mut stmt = tx.prepare_cached(
-            "SELECT seq, length(CAST(body AS BLOB)) + length(id) * 2 + 200 FROM deliveries
+            "SELECT seq, length(CAST(body AS BLOB)) + payload_bytes + length(id) * 2 + 200
+             FROM deliveries
              WHERE seq < (SELECT MAX(seq) FROM deliveries) ORDER BY seq",
         )?;
         let mut rows = stmt.query([])?;

@@ -226,6 +226,7 @@ fn every_admin_endpoint_has_its_pinned_shape() {
                 ("durationMicros", T::Uint),
                 // Kargo mode fills it (tests/e2e/kargo.rs pins its items); empty here.
                 ("refreshes", T::Arr),
+                ("replayOf", T::OptStr),
             ],
         );
         assert_eq!(d["refreshes"], serde_json::json!([]), "{d}");
@@ -453,5 +454,87 @@ fn every_admin_endpoint_has_its_pinned_shape() {
         let out = dockhand(&argv);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).contains(expect), "{args:?}: {}", stdout(&out));
+    }
+
+    // GET /api/v1/deliveries/{id}/payload: the request kept with d1.
+    let d1 = items("deliveries", &deliveries)[1]["id"]
+        .as_str()
+        .expect("id");
+    let kept = s.admin_get(&format!("/api/v1/deliveries/{d1}/payload"));
+    pin(
+        "payload",
+        &kept,
+        &[
+            ("deliveryId", T::Str),
+            ("kept", T::Bool),
+            ("headers", T::Arr),
+            ("body", T::OptStr),
+            ("json", T::OptObj),
+            ("bytes", T::Uint),
+            ("trimmed", T::OptStr),
+            ("notReplayable", T::OptStr),
+        ],
+    );
+    for h in items("payload.headers", &kept["headers"]) {
+        pin(
+            "payload.headers[]",
+            h,
+            &[("name", T::Str), ("value", T::Str)],
+        );
+    }
+    // POST /api/v1/deliveries/{id}/replay: exactly a delivery's fields.
+    let r = s
+        .http
+        .post(s.admin_url(&format!("/api/v1/deliveries/{d1}/replay")))
+        .send()
+        .expect("replay");
+    assert_eq!(r.status(), 200);
+    let replayed: Value = r.json().expect("json");
+    assert_eq!(keys(&replayed), keys(&explained), "{replayed}");
+    assert_eq!(replayed["replayOf"], d1);
+    // GET /api/v1/artifacts
+    let view = s.admin_get("/api/v1/artifacts?repository=127.0.0.1:1/team/app&tag=1.2.0");
+    pin(
+        "artifacts",
+        &view,
+        &[
+            ("repository", T::Str),
+            ("tag", T::OptStr),
+            ("replicas", T::Arr),
+            ("reports", T::Arr),
+        ],
+    );
+    for r in items("artifacts.replicas", &view["replicas"]) {
+        pin(
+            "artifacts.replicas[]",
+            r,
+            &[
+                ("replica", T::OptStr),
+                ("query", T::OptStr),
+                ("firstReportedAt", T::Str),
+                ("lastReportedAt", T::Str),
+                ("digests", T::Arr),
+                ("tags", T::Arr),
+                ("deliveries", T::Uint),
+            ],
+        );
+    }
+    let reports = items("artifacts.reports", &view["reports"]);
+    assert_eq!(reports.len(), 2, "d1 and its replay: {view}");
+    for r in reports {
+        pin(
+            "artifacts.reports[]",
+            r,
+            &[
+                ("deliveryId", T::Str),
+                ("receivedAt", T::Str),
+                ("project", T::Str),
+                ("receiver", T::Str),
+                ("query", T::OptStr),
+                ("replica", T::OptStr),
+                ("tag", T::OptStr),
+                ("digest", T::OptStr),
+            ],
+        );
     }
 }

@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "dockhand-sa-token";
 const SA_NAME: &str = "system:serviceaccount:kargo:kargo-external-webhooks-server";
-const AZURE_SECRET: &str = "test-azure-secret-value";
+pub(crate) const AZURE_SECRET: &str = "test-azure-secret-value";
 const HARBOR_AUTH: &str = "Bearer test-harbor-token-value";
-const PROJECT: &str = "kargo-demo";
+pub(crate) const PROJECT: &str = "kargo-demo";
 const OTHER: &str = "other-project";
 
 /// What Kargo's chart and management controller add: the ClusterRole bound in every project
@@ -48,15 +48,16 @@ fn b64(s: &str) -> String {
 }
 
 /// The fake cluster, its runtime and a kubeconfig for dockhand's ServiceAccount.
-struct Cluster {
-    kube: FakeKube,
+/// A fake Kargo cluster (also used by `replay.rs`).
+pub(crate) struct Cluster {
+    pub(crate) kube: FakeKube,
     rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    pub(crate) fn start() -> Cluster {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -115,7 +116,7 @@ impl Cluster {
     /// Project kargo-demo with an azure and a harbor receiver (status written by the Kargo
     /// controller for `kargo_base_url`), and Warehouses for ACR, Azure DevOps and Harbor pushes;
     /// project other-project subscribes to the same image.
-    fn demo(&self, kargo_base_url: &str) {
+    pub(crate) fn demo(&self, kargo_base_url: &str) {
         self.secret(PROJECT, "azure-wh-secret", "secret", AZURE_SECRET);
         self.secret(PROJECT, "harbor-wh-secret", "auth-header", HARBOR_AUTH);
         self.create(
@@ -159,7 +160,7 @@ impl Cluster {
         );
     }
 
-    fn serve(&self, extra: &[&str]) -> Server {
+    pub(crate) fn serve(&self, extra: &[&str]) -> Server {
         let kubeconfig = self.kubeconfig.to_string_lossy().to_string();
         let mut args = vec!["--source", "kargo", "--kubeconfig", kubeconfig.as_str()];
         args.extend_from_slice(extra);
@@ -192,7 +193,7 @@ impl Cluster {
             .collect()
     }
 
-    fn annotation(&self, ns: &str, name: &str) -> Option<String> {
+    pub(crate) fn annotation(&self, ns: &str, name: &str) -> Option<String> {
         self.kube
             .get("warehouses", Some(ns), name)
             .ok()?
@@ -206,7 +207,7 @@ fn wait(what: &str, s: &Server, mut f: impl FnMut() -> bool) {
     s.wait_for(what, |_| f());
 }
 
-fn azure_path(project: &str, name: &str, secret: &str) -> String {
+pub(crate) fn azure_path(project: &str, name: &str, secret: &str) -> String {
     fake_kube::kargo::receiver_path("http://x", "azure", project, name, secret)
 }
 

@@ -33,5 +33,6 @@ mod ops;
 mod postgres;
 mod quay;
 mod refresh;
+mod replay;
 mod storage;
 mod ui;

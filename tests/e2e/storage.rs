@@ -25,7 +25,9 @@ const MIB: usize = 1024 * 1024;
 
 #[test]
 fn a_2_mib_tag_or_repository_costs_kilobytes_on_disk_and_is_shown_truncated() {
-    let (_d, s, path) = setup(&["--max-body-bytes", "8388608"]);
+    // What the record caps bound; a kept payload is bounded by --max-body-bytes instead (the
+    // store contract checks it counts in the budget), so none is kept here.
+    let (_d, s, path) = setup(&["--max-body-bytes", "8388608", "--keep-payloads=false"]);
     // A first delivery, so the database has its tables and the WAL its first pages.
     let (status, _) = s.post(
         &path,
@@ -93,7 +95,10 @@ fn a_2_mib_tag_or_repository_costs_kilobytes_on_disk_and_is_shown_truncated() {
 #[test]
 fn max_store_bytes_deletes_the_oldest_deliveries_and_keeps_pending_refreshes() {
     let budget: u64 = 2 * MIB as u64;
+    // Record sizes only: a kept payload (bounded by --max-body-bytes, counted in the budget as
+    // the store contract checks) would let fewer of these 130 KB requests fit.
     let (_d, s, path) = setup(&[
+        "--keep-payloads=false",
         "--max-store-bytes",
         &budget.to_string(),
         "--rate-limit-receiver",

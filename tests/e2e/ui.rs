@@ -34,15 +34,15 @@ fn chromium() -> PathBuf {
     );
 }
 
-/// One headless chromium per call, on a fresh profile.
-struct Browser {
+/// One headless chromium per call, on a fresh profile (also used by `replay.rs`).
+pub(crate) struct Browser {
     bin: PathBuf,
     profile: tempfile::TempDir,
     shots: PathBuf,
 }
 
 impl Browser {
-    fn new() -> Browser {
+    pub(crate) fn new() -> Browser {
         // CARGO_TARGET_TMPDIR is `<target>/tmp`; screenshots go beside it, in `<target>/ui`.
         let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .parent()
@@ -93,7 +93,7 @@ impl Browser {
     }
 
     /// The DOM after load, serialized.
-    fn dom(&self, url: &str) -> String {
+    pub(crate) fn dom(&self, url: &str) -> String {
         self.dom_after(url, None)
     }
 
@@ -109,7 +109,7 @@ impl Browser {
     }
 
     /// `target/ui/NAME.png` at `width`x`height`.
-    fn screenshot(&self, url: &str, name: &str, (width, height): (u32, u32)) {
+    pub(crate) fn screenshot(&self, url: &str, name: &str, (width, height): (u32, u32)) {
         let file = self.shots.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&file);
         self.run(
@@ -124,11 +124,11 @@ impl Browser {
     }
 }
 
-const DESKTOP: (u32, u32) = (1280, 900);
+pub(crate) const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
 
 /// The text as the page's HTML spells it (what `--dump-dom` serializes a text node as).
-fn escaped(s: &str) -> String {
+pub(crate) fn escaped(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -182,6 +182,15 @@ impl Index {
         self.map.is_empty()
     }
 
+    /// The key an image repository URL is looked up by (`image_key`, then the registry
+    /// aliases), as a delivery's OCI target is: what a user types (`myregistry.azurecr.io/app`,
+    /// with a tag or not) becomes the key deliveries recorded.
+    pub fn image_key(&self, url: &str) -> Result<String, String> {
+        repo_url::image_key(url)
+            .map(|k| self.rewrite_alias(k))
+            .map_err(|e| e.to_string())
+    }
+
     fn rewrite_alias(&self, key: String) -> String {
         let host = repo_url::registry_host(&key);
         match self.aliases.iter().find(|(from, _)| from == host) {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use dockhand_core::event::Outcome;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -388,6 +388,10 @@ pub async fn detail(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
         }
         Err(e) => return layout::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    let payload = match crate::http::admin::payload_of(&ui.app, &id).await {
+        Ok(p) => p,
+        Err(e) => return layout::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
     let mut h = Html::new();
     html!(
         h,
@@ -408,6 +412,16 @@ pub async fn detail(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
 
     html!(h, "<section aria-labelledby=\"arrived\"><h2 id=\"arrived\">What arrived</h2><dl class=\"facts\">");
     fact(&mut h, "Received", &d.received_at);
+    if let Some(original) = &d.replay_of {
+        html!(
+            h,
+            "<dt>Replay of</dt><dd><a class=\"replay-of\" href=\"/ui/deliveries/",
+            { segment(original) },
+            "\"><code>",
+            { original },
+            "</code></a></dd>"
+        );
+    }
     fact(
         &mut h,
         "Receiver",
@@ -422,11 +436,9 @@ pub async fn detail(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
     list_or_dash(&mut h, &d.repositories);
     html!(h, "</dd><dt>Tags, versions, refs</dt><dd>");
     list_or_dash(&mut h, &d.qualifiers);
-    html!(
-        h,
-        "</dd></dl><p class=\"muted\">The record keeps what the payload named, not the payload ",
-        "itself; headers and secrets are never recorded.</p></section>"
-    );
+    html!(h, "</dd></dl>");
+    payload_section(&mut h, &d, payload.as_ref());
+    html!(h, "</section>");
 
     html!(h, "<section aria-labelledby=\"targets\"><h2 id=\"targets\">Targets and candidate Warehouses</h2>");
     match &d.detail {
@@ -568,6 +580,78 @@ pub async fn detail(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
         ui.token.is_some(),
         h,
     )
+}
+
+/// The request kept with the delivery: headers (never a credential), the body pretty-printed
+/// when it is JSON, and the replay button or why there is none.
+fn payload_section(h: &mut Html, d: &api::Delivery, payload: Option<&api::Payload>) {
+    html!(h, "<h3 id=\"payload\">Payload</h3>");
+    let Some(p) = payload.filter(|p| p.kept) else {
+        html!(
+            h,
+            "<p class=\"muted payload-missing\">No payload was kept for this delivery ",
+            "(the server ran with --keep-payloads=false, or the request was refused before its ",
+            "body was read).</p>"
+        );
+        return;
+    };
+    html!(
+        h,
+        "<p class=\"muted\">",
+        { p.bytes },
+        " bytes as received. Authorization, cookies, signatures and tokens are never kept.</p>"
+    );
+    if let Some(t) = &p.trimmed {
+        html!(h, "<p class=\"problem\">Trimmed: ", { t }, "</p>");
+    }
+    if !p.headers.is_empty() {
+        html!(
+            h,
+            "<div class=\"table-wrap\"><table class=\"headers\"><caption class=\"sr-only\">Headers kept</caption>",
+            "<thead><tr><th scope=\"col\">Header</th><th scope=\"col\">Value</th></tr></thead><tbody>"
+        );
+        for x in &p.headers {
+            html!(
+                h,
+                "<tr><td><code>",
+                { &x.name },
+                "</code></td><td><code>",
+                { &x.value },
+                "</code></td></tr>"
+            );
+        }
+        html!(h, "</tbody></table></div>");
+    }
+    html!(
+        h,
+        "<pre class=\"payload\" tabindex=\"0\" aria-labelledby=\"payload\">"
+    );
+    match p.json.as_ref().map(serde_json::to_string_pretty) {
+        Some(Ok(text)) => h.text(text),
+        _ => h.text(p.body.as_deref().unwrap_or_default()),
+    }
+    html!(h, "</pre>");
+    match &p.not_replayable {
+        None => html!(
+            h,
+            "<form method=\"post\" action=\"/ui/deliveries/",
+            { segment(&d.id) },
+            "/replay\" class=\"replay\"><button type=\"submit\">Replay against the current configuration</button></form>"
+        ),
+        Some(why) => html!(h, "<p class=\"muted not-replayable\">Cannot be replayed: ", { why }, "</p>"),
+    }
+}
+
+/// The dashboard's replay button: replays, then shows the new delivery (303), or the reason.
+pub async fn replay(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
+    match crate::replay::replay(&ui.app, &id).await {
+        Ok(d) => axum::response::Redirect::to(&format!("/ui/deliveries/{}", segment(&d.id)))
+            .into_response(),
+        Err(e) => layout::error(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &e.to_string(),
+        ),
+    }
 }
 
 fn fact(h: &mut Html, term: &'static str, value: &str) {

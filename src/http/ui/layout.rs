@@ -12,6 +12,7 @@ pub enum Nav {
     Deliveries,
     Warehouses,
     Notifications,
+    Artifacts,
     None,
 }
 
@@ -40,6 +41,7 @@ pub fn page(status: StatusCode, title: &str, nav: Nav, signed_in: bool, body: Ht
         (Nav::Deliveries, "/ui/deliveries", "Deliveries"),
         (Nav::Warehouses, "/ui/warehouses", "Warehouses"),
         (Nav::Notifications, "/ui/notifications", "Notifications"),
+        (Nav::Artifacts, "/ui/artifacts", "Artifacts"),
     ] {
         html!(h, "<li><a href=\"", { href }, "\"");
         if entry == nav {

@@ -1,5 +1,5 @@
-//! The web dashboard under `/ui/` on the admin listener: receivers, deliveries, Warehouses,
-//! notifications,
+//! The web dashboard under `/ui/` on the admin listener: receivers, deliveries (with their kept
+//! payloads and a replay button), Warehouses, artifacts by registry replica, notifications,
 //! rendered on the server from the same sources as the admin API (the snapshot, the store, the
 //! wire types of `http/api.rs`).
 //!
@@ -14,6 +14,7 @@
 //! is sent with a Content-Security-Policy that allows only this origin's script and style: a
 //! value that escaped `html::escape` still could not run.
 
+mod artifacts;
 mod deliveries;
 pub mod html;
 mod layout;
@@ -54,6 +55,8 @@ pub fn router(app: Arc<App>, token: Arc<Option<Secret>>) -> Router {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/rows", get(deliveries::rows))
         .route("/deliveries/{id}", get(deliveries::detail))
+        .route("/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/artifacts", get(artifacts::page))
         .route("/warehouses", get(warehouses::list))
         .route("/warehouses/{project}/{name}", get(warehouses::detail))
         .route("/notifications", get(notifications::page))

@@ -141,6 +141,10 @@ pub struct Request<'a> {
     /// The URL's query string, without `?` (the generic receiver's `request.params`).
     pub query: Option<&'a str>,
     pub body: &'a [u8],
+    /// A replay of a recorded delivery (`dockhand replay`) that passed authentication when it
+    /// arrived. Its credentials (Authorization, signatures, tokens) were never stored, so the
+    /// handler skips checking them; everything else runs as for a live request.
+    pub replay: bool,
 }
 
 /// Authenticates and parses one request for `receiver`, by the receiver's type.
@@ -183,6 +187,77 @@ mod tests {
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
                 "{}",
                 t.name
+            );
+        }
+    }
+
+    /// A replay skips the credential check (its credentials were never stored) and nothing
+    /// else: the same request live is refused, and the replay still parses the payload.
+    #[test]
+    fn a_replay_skips_only_the_credential_check() {
+        use super::test_support::{fixture, receiver, Req};
+        let cases: [(&'static ReceiverType, Option<&str>, &str, &str, &str); 6] = [
+            (
+                &azure::TYPE,
+                Some("Bearer x"),
+                "user-agent",
+                "AzureContainerRegistry/1.0",
+                fixture!("acr-push.json"),
+            ),
+            (
+                &harbor::TYPE,
+                Some("Bearer x"),
+                "x-ignored",
+                "-",
+                fixture!("harbor-push-artifact.json"),
+            ),
+            (
+                &github::TYPE,
+                None,
+                "x-github-event",
+                "push",
+                fixture!("github-push.json"),
+            ),
+            (
+                &gitlab::TYPE,
+                None,
+                "x-gitlab-event",
+                "Push Hook",
+                fixture!("gitlab-push.json"),
+            ),
+            (
+                &gitea::TYPE,
+                None,
+                "x-gitea-event",
+                "push",
+                fixture!("gitea-push-docs.json"),
+            ),
+            (
+                &distribution::TYPE,
+                Some("Bearer x"),
+                "x-ignored",
+                "-",
+                fixture!("distribution-push-captured.json"),
+            ),
+        ];
+        for (kind, auth, header, value, body) in cases {
+            let r = receiver(kind, auth, None);
+            let live = Req::post(body).header(header, value).send(&r);
+            assert_eq!(
+                live.map(|_| ()).map_err(|e| e.status),
+                Err(401),
+                "{}",
+                kind.name
+            );
+            let replay = Req::post(body).header(header, value).replayed().send(&r);
+            assert!(replay.is_ok(), "{}: {:?}", kind.name, replay.err());
+            // Not a way around reading the payload.
+            let broken = Req::post("{").header(header, value).replayed().send(&r);
+            assert_eq!(
+                broken.map(|_| ()).map_err(|e| e.status),
+                Err(400),
+                "{}",
+                kind.name
             );
         }
     }

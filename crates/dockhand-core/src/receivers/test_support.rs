@@ -62,6 +62,7 @@ pub(crate) struct Req {
     pub headers: HeaderMap,
     pub query: Option<String>,
     pub body: Vec<u8>,
+    pub replay: bool,
 }
 
 impl Req {
@@ -71,7 +72,14 @@ impl Req {
             headers: HeaderMap::new(),
             query: None,
             body: body.as_ref().to_vec(),
+            replay: false,
         }
+    }
+
+    /// As a replay of a recorded delivery (`Request::replay`).
+    pub fn replayed(mut self) -> Self {
+        self.replay = true;
+        self
     }
 
     pub fn query(mut self, query: &str) -> Self {
@@ -100,6 +108,7 @@ impl Req {
                 headers: &self.headers,
                 query: self.query.as_deref(),
                 body: &self.body,
+                replay: self.replay,
             },
         )
     }
