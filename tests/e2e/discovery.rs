@@ -593,6 +593,52 @@ fn unknown_repository_then_pushed() {
     );
 }
 
+/// A push notified before the registry can serve it (CNCF Distribution sends the manifest event
+/// before it links the tag): the webhook's reconcile fails, is tried again a moment later on its
+/// own, and records the Freight — no second webhook, no interval.
+#[test]
+fn webhook_reconcile_that_fails_is_tried_again_shortly() {
+    let reg = Registry::start();
+    let repo = format!("{}/team/early", reg.host());
+    let dir = config(&warehouse("early", "", &image_sub(&repo, "")));
+    let s = start(&dir);
+    let path = s.receiver_path("azure-wh-receiver");
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("early-1", &reg.host(), "team/early", "0.1.0"),
+    );
+    assert_eq!(status, 200, "{body}");
+    s.wait_for("the first reconcile to fail", |s| {
+        last_error(&s.warehouse(PROJECT, "early")).contains("HTTP 404")
+    });
+    reg.push_image(
+        "team/early",
+        Some("0.1.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    s.wait_for("Freight from the retried reconcile", |s| {
+        !freight(s, "early").is_empty()
+    });
+    let w = s.warehouse(PROJECT, "early");
+    assert!(w["lastError"].is_null(), "{w}");
+    assert!(reconciles(&s, "early") >= 2, "{w}");
+    let metrics = s
+        .http
+        .get(s.admin_url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("metrics");
+    let retries: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("dockhand_reconcile_retries_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no retry counter in\n{metrics}"));
+    assert!(retries >= 1.0, "{metrics}");
+}
+
 /// A registry that answers garbage, too much, or nothing, then pages properly.
 #[test]
 fn malformed_oversized_and_silent_registries() {
