@@ -6,7 +6,7 @@
 //! trip dockhand's store writer makes, with no parsing, no index and no SQL.
 //!
 //! Usage: `durable-ceiling 127.0.0.1:PORT [FILE]` (FILE defaults to `durable-ceiling.log` in the
-//! system's temporary directory; it is truncated at start).
+//! system's temporary directory; it is truncated at start and whenever it reaches 64 MiB).
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -30,8 +30,14 @@ type Job = (Bytes, oneshot::Sender<std::io::Result<()>>);
 /// Bodies the writer appends in one batch at most, as dockhand's store writer.
 const MAX_BATCH: usize = 512;
 
+/// The file is started over when it reaches this size, so a long run does not fill the disk
+/// (dockhand's store is bounded too); a truncation every few seconds is noise beside a sync per
+/// batch.
+const MAX_FILE: u64 = 64 * 1024 * 1024;
+
 /// Appends every waiting body with one write, syncs once, then answers each.
 fn writer(mut file: std::fs::File, rx: mpsc::Receiver<Job>) {
+    let mut written: u64 = 0;
     let mut buf = Vec::with_capacity(1 << 20);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
@@ -48,6 +54,13 @@ fn writer(mut file: std::fs::File, rx: mpsc::Receiver<Job>) {
             buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
             buf.extend_from_slice(body);
         }
+        if written + buf.len() as u64 > MAX_FILE {
+            // Opened with append: the next write lands at the new end.
+            if file.set_len(0).is_ok() {
+                written = 0;
+            }
+        }
+        written += buf.len() as u64;
         let result = file.write_all(&buf).and_then(|()| file.sync_data());
         for (_, reply) in batch.drain(..) {
             let _ = reply.send(match &result {
@@ -107,9 +120,9 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| std::env::temp_dir().join("durable-ceiling.log"));
     let file = std::fs::OpenOptions::new()
         .create(true)
-        .write(true)
-        .truncate(true)
+        .append(true)
         .open(&path)?;
+    file.set_len(0)?;
     // Bounded as dockhand's write queue: a full queue answers 503 instead of growing.
     let (tx, rx) = mpsc::sync_channel::<Job>(16_384);
     std::thread::Builder::new()
