@@ -2,8 +2,8 @@
 # dockhand's benchmarks (issue 8; BENCHMARKS.md explains every number). Builds the release
 # binaries, then, on loopback only and each bounded in time:
 #   1. ingest: wrk at fixed concurrency against dockhand (1,000 Warehouses, durable store), a bare
-#      hyper server and the hand-written Flask handler under gunicorn; then dockhand open-loop at
-#      80% of its own peak;
+#      hyper server, the durable ceiling (hyper + append + group fdatasync) and the hand-written
+#      Flask handler under gunicorn; then dockhand open-loop at 80% of its own peak;
 #   2. push-to-reconcile latency over 1,000 pushes to distinct Warehouses;
 #   3. scale: load time, memory and per-event lookup+match at 1,000 / 10,000 / 100,000 Warehouses;
 #   4. storm: 1,000 pushes to one repository in one second, 100 subscribed Warehouses.
@@ -35,7 +35,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 say "building release binaries"
-cargo build --quiet --release -p dockhand -p bare-hyper -p dockhand-bench
+cargo build --quiet --release -p dockhand -p bare-hyper -p durable-ceiling -p dockhand-bench
 bin="$target/release"
 
 venv="$target/bench/venv"
@@ -125,18 +125,22 @@ dead_registry="127.0.0.1:$((base + 21))"
 cfg_ingest="$work/cfg-ingest"
 
 # 1. Ingest.
-p_dh=$base a_dh=$((base + 1)) p_bare=$((base + 2)) p_flask=$((base + 3))
+p_dh=$base a_dh=$((base + 1)) p_bare=$((base + 2)) p_flask=$((base + 3)) p_durable=$((base + 10))
 start_dockhand "$cfg_ingest" "$p_dh" "$a_dh"
 "$bin/bare-hyper" "127.0.0.1:$p_bare" & pids+=($!)
+# The durable ceiling appends to a file in the same temporary directory as dockhand's store.
+"$bin/durable-ceiling" "127.0.0.1:$p_durable" "$work/durable-ceiling.log" & pids+=($!)
 "$venv/bin/gunicorn" --workers "$cores" --bind "127.0.0.1:$p_flask" --chdir bench \
   --log-level warning flask_handler:app 2>"$work/flask.log" & pids+=($!)
 wait_http "http://127.0.0.1:$p_dh/readyz" 60
 wait_http "http://127.0.0.1:$p_bare/" 30
+until curl -fsS -o /dev/null -X POST -d '{}' "http://127.0.0.1:$p_durable/" 2>/dev/null; do sleep 0.1; done
 until curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' \
   "http://127.0.0.1:$p_flask/webhook" 2>/dev/null; do sleep 0.1; done
 
 BENCH_REGISTRY="$dead_registry" wrk_run dockhand "http://127.0.0.1:$p_dh"
 wrk_run bare "http://127.0.0.1:$p_bare" /
+wrk_run durable "http://127.0.0.1:$p_durable" /
 wrk_run flask "http://127.0.0.1:$p_flask" /webhook
 peak="$(python3 -c 'import json,sys; print([json.loads(l)["data"]["rps"] for l in open(sys.argv[1]) if "ingest-dockhand" in l][0])' "$results")"
 rate="$(python3 -c "print(round($peak * 0.8))")"
