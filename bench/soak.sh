@@ -14,9 +14,10 @@
 # Prints a per-minute Markdown table and a verdict: each quantity's mean over the last 10 minutes
 # against the first 10 after a 2-minute warm-up (halves of what is left when the run is shorter).
 #
-# Knobs (environment): SOAK_CONNS (32) connections, SOAK_PORT_BASE (18700), SOAK_ARGS (extra
-# `dockhand serve` arguments, e.g. "--database-url postgres://..."), CARGO_TARGET_DIR, SOAK_BIN
-# (the dockhand binary; default the release build).
+# Knobs (environment): SOAK_CONNS (32) connections, SOAK_PORT_BASE (18700), SOAK_DATABASE_URL
+# (run on that PostgreSQL database instead of SQLite; the store size is then the database's,
+# pg_database_size, read with psql), SOAK_ARGS (extra `dockhand serve` arguments),
+# CARGO_TARGET_DIR, SOAK_BIN (the dockhand binary; default the release build).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -65,7 +66,7 @@ port=$base admin=$((base + 1)) data="$work/data"
 "$dockhand" serve --config "$work/cfg/manifests" --data-dir "$data" \
   --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --base-url "http://127.0.0.1:$port" \
   --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s --reconcile-on-start false \
-  ${SOAK_ARGS:-} 2>"$work/dockhand.log" &
+  ${SOAK_DATABASE_URL:+--database-url "$SOAK_DATABASE_URL"} ${SOAK_ARGS:-} 2>"$work/dockhand.log" &
 pid=$!
 pids+=("$pid")
 wait_http "http://127.0.0.1:$port/readyz"
@@ -95,7 +96,11 @@ for minute in $(seq 1 "$minutes"); do
     --rate "$rate" --seconds 60 --conns "$conns")"
   rss=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$pid/status")
   fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)
-  store=$(du -sb "$data" | cut -f1)
+  if [ -n "${SOAK_DATABASE_URL:-}" ]; then
+    store=$(psql "$SOAK_DATABASE_URL" -Atqc "SELECT pg_database_size(current_database())")
+  else
+    store=$(du -sb "$data" | cut -f1)
+  fi
   deliveries=$(metric_sum dockhand_deliveries_total)
   reconciles=$(metric_sum dockhand_reconcile_duration_seconds_count)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$minute" "$rss" "$fds" "$store" "$deliveries" "$reconciles" "$line" >>"$samples"
