@@ -530,7 +530,11 @@ impl Writer {
                     let outcome = self
                         .write_bounded(std::slice::from_ref(&job))
                         .await
-                        .and_then(|mut o| o.pop().ok_or(StoreError::Closed));
+                        .and_then(|mut o| {
+                            o.pop().ok_or_else(|| {
+                                StoreError::Backend("a batch of one returned no outcome".into())
+                            })
+                        });
                     let _ = job.reply.send(outcome);
                 }
             }
