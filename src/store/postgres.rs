@@ -439,7 +439,7 @@ impl PostgresStore {
 }
 
 /// Writer tasks per replica. Two, so one collects the next batch while the other waits for its
-/// COMMIT's WAL flush (measured in BENCHMARKS.md "PostgreSQL").
+/// COMMIT's WAL flush. (Not tuned: one against two against more is still to be measured.)
 const WRITERS: usize = 2;
 
 /// Most deliveries one transaction takes.
