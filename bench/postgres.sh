@@ -7,8 +7,9 @@
 #   2. one dockhand replica on PostgreSQL,
 #   3. two replicas on the same PostgreSQL database, each given half the connections by its own
 #      wrk (requests/s summed),
-# then push-to-reconcile latency with two replicas (1,000 pushes at 100/s to replica A; the
-# reconcile may run on either). PostgreSQL runs durably (fsync on, synchronous_commit on) from a
+# (with BENCH_BASELINE=/path/to/another/dockhand: 2 and 3 for both binaries, alternating, two
+# rounds each, each round on a fresh database), then push-to-reconcile latency with two
+# replicas (1,000 pushes at 100/s to replica A; the reconcile may run on either). PostgreSQL runs durably (fsync on, synchronous_commit on) from a
 # cluster made here with initdb as a non-root system user. Prints one Markdown table.
 #
 #   bench/postgres.sh        (needs wrk, Debian's postgresql, and the release build:
@@ -48,13 +49,14 @@ db="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
 export BENCH_REGISTRY="127.0.0.1:$((port + 8))"
 "$bin/dockhand-bench" gen --warehouses 1000 --out "$work/cfg" >/dev/null
 
+dh="$bin/dockhand"
 wait_ready() { until curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null; do sleep 0.05; done; }
 start() { # name listen-port admin-port [extra args...]
   local name=$1 p=$2 a=$3; shift 3
-  "$bin/dockhand" serve --config "$work/cfg/manifests" --data-dir "$work/data-$name" \
+  "$dh" serve --config "$work/cfg/manifests" --data-dir "$work/data-$name" \
     --listen "127.0.0.1:$p" --admin-listen "127.0.0.1:$a" --base-url "http://127.0.0.1:$p" \
     --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s --reconcile-on-start false \
-    "$@" 2>"$work/$name.log" &
+    "$@" >"$work/$name.out" 2>"$work/$name.log" &
   pids+=($!)
   wait_ready "$p"
 }
@@ -76,18 +78,38 @@ echo "== SQLite" >&2
 start sqlite "$port" $((port + 1)); warm "$port" "$conns"
 sqlite="$(load "$port" "$conns")"; stop_all
 
-echo "== PostgreSQL, one replica" >&2
-start pg1 "$port" $((port + 1)) --database-url "$db"; warm "$port" "$conns"
-pg1="$(load "$port" "$conns")"; stop_all
-
-echo "== PostgreSQL, two replicas" >&2
-start pga "$port" $((port + 1)) --database-url "$db"
-start pgb $((port + 2)) $((port + 3)) --database-url "$db"
-warm "$port" $((conns / 2)); warm $((port + 2)) $((conns / 2))
-load "$port" $((conns / 2)) >"$work/a.json" & la=$!
-load $((port + 2)) $((conns / 2)) >"$work/b.json" & lb=$!
-wait "$la" "$lb"
-pga="$(cat "$work/a.json")"; pgb="$(cat "$work/b.json")"
+# pg_round LABEL BINARY DATABASE: one replica, then two, with BINARY on a fresh DATABASE;
+# prints {"label":..,"one":WRK,"a":WRK,"b":WRK}.
+pg_round() {
+  local label=$1 db_url
+  dh=$2
+  "$pgbin/psql" "$db" -qc "CREATE DATABASE $3" >/dev/null
+  db_url="postgres://postgres@127.0.0.1:$pgport/$3?sslmode=disable"
+  echo "== PostgreSQL ($label), one replica" >&2
+  start pg1 "$port" $((port + 1)) --database-url "$db_url"; warm "$port" "$conns"
+  local one; one="$(load "$port" "$conns")"; stop_all
+  echo "== PostgreSQL ($label), two replicas" >&2
+  start pga "$port" $((port + 1)) --database-url "$db_url"
+  start pgb $((port + 2)) $((port + 3)) --database-url "$db_url"
+  warm "$port" $((conns / 2)); warm $((port + 2)) $((conns / 2))
+  load "$port" $((conns / 2)) >"$work/a.json" & la=$!
+  load $((port + 2)) $((conns / 2)) >"$work/b.json" & lb=$!
+  wait "$la" "$lb"
+  stop_all
+  printf '{"label":"%s","one":%s,"a":%s,"b":%s}\n' "$label" "$one" "$(cat "$work/a.json")" "$(cat "$work/b.json")"
+}
+rounds="$work/rounds.jsonl"
+: >"$rounds"
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  # A/B: baseline and this build alternate, two rounds each, every round on a fresh database.
+  for r in 1 2; do
+    pg_round baseline "$BENCH_BASELINE" "base$r" >>"$rounds"
+    pg_round this "$bin/dockhand" "this$r" >>"$rounds"
+  done
+else
+  pg_round this "$bin/dockhand" this1 >>"$rounds"
+fi
+dh="$bin/dockhand"
 
 echo "== push-to-reconcile, two replicas (a fresh database)" >&2
 stop_all
@@ -99,16 +121,27 @@ latency="$("$bin/dockhand-bench" latency --addr "127.0.0.1:$port" --admin "127.0
   --targets "$work/cfg/targets.tsv" --count 1000 --rate 100)"
 stop_all
 
-python3 - "$bare" "$sqlite" "$pg1" "$pga" "$pgb" "$latency" <<'PY'
+python3 - "$bare" "$sqlite" "$latency" "$rounds" <<'PY'
 import json, sys
-bare, s, p1, a, b, lat = (json.loads(x) for x in sys.argv[1:])
-two = a["rps"] + b["rps"]
+bare, s, lat = (json.loads(x) for x in sys.argv[1:4])
+rounds = [json.loads(l) for l in open(sys.argv[4])]
 print("| store | req/s | p99 | vs SQLite |")
 print("|---|---|---|---|")
 print(f"| bare hyper (no store: the ceiling) | {bare['rps']:.0f} | {bare['p99Us']/1000:.1f} ms | {bare['rps']/s['rps']:.2f} |")
 print(f"| SQLite (embedded) | {s['rps']:.0f} | {s['p99Us']/1000:.1f} ms | 1.00 |")
-print(f"| PostgreSQL, 1 replica | {p1['rps']:.0f} | {p1['p99Us']/1000:.1f} ms | {p1['rps']/s['rps']:.2f} |")
-print(f"| PostgreSQL, 2 replicas | {two:.0f} | {max(a['p99Us'], b['p99Us'])/1000:.1f} ms | {two/s['rps']:.2f} |")
+for r in rounds:
+    one, a, b = r["one"], r["a"], r["b"]
+    two = a["rps"] + b["rps"]
+    tag = "" if len(rounds) == 1 else f" ({r['label']})"
+    print(f"| PostgreSQL, 1 replica{tag} | {one['rps']:.0f} | {one['p99Us']/1000:.1f} ms | {one['rps']/s['rps']:.2f} |")
+    print(f"| PostgreSQL, 2 replicas{tag} | {two:.0f} | {max(a['p99Us'], b['p99Us'])/1000:.1f} ms | {two/s['rps']:.2f} |")
+if len(rounds) > 1:
+    mean = lambda label, f: sum(f(r) for r in rounds if r["label"] == label) / sum(1 for r in rounds if r["label"] == label)
+    one = lambda r: r["one"]["rps"]
+    two = lambda r: r["a"]["rps"] + r["b"]["rps"]
+    print()
+    print(f"this / baseline (mean of rounds): 1 replica {mean('this', one)/mean('baseline', one):.2f}x, "
+          f"2 replicas {mean('this', two)/mean('baseline', two):.2f}x")
 print()
 print("push-to-reconcile with 2 replicas:", json.dumps(lat))
 PY

@@ -91,11 +91,11 @@ pub(crate) use store_contract;
 
 const AT: &str = "2026-11-26T10:00:00.000Z";
 
-fn wh(project: &str, name: &str) -> WarehouseRef {
+pub(super) fn wh(project: &str, name: &str) -> WarehouseRef {
     WarehouseRef::new(project, name)
 }
 
-fn delivery(n: u32, project: &str, receiver: &str, query: Option<&str>) -> Delivery {
+pub(super) fn delivery(n: u32, project: &str, receiver: &str, query: Option<&str>) -> Delivery {
     Delivery {
         id: format!("d-{project}-{receiver}-{n}"),
         received_at: format!("2026-11-26T10:00:{:02}.000Z", n % 60),

@@ -4,7 +4,9 @@
 //! under a lease, `FOR UPDATE SKIP LOCKED`), de-duplication claims, discoveries and Freight.
 //!
 //! - Every write is one transaction, committed before the call returns (PostgreSQL's
-//!   `synchronous_commit`, on by default, makes a commit durable).
+//!   `synchronous_commit`, on by default, makes a commit durable). Deliveries share theirs:
+//!   writer tasks take whatever concurrent `record_delivery` calls queued and commit them
+//!   together (group commit, one WAL flush for the batch), answering each after the COMMIT.
 //! - Migrations are versioned (`dockhand_schema`) and applied at open under a session advisory
 //!   lock, so replicas starting together apply each once; a schema newer than this binary knows
 //!   is refused.
@@ -22,6 +24,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use dockhand_core::warehouse_ref::WarehouseRef;
 use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
 use super::postgres_outbox as outbox;
@@ -124,10 +127,6 @@ const MIGRATIONS: &[&str] = &[
     outbox::MIGRATION,
 ];
 
-/// A replica checks the byte budget once per this many deliveries it recorded (the check sums
-/// the stored bodies).
-const BUDGET_CHECK_EVERY: usize = 16;
-
 /// What a stored delivery costs beyond its body (keys, index entries, row header), as counted
 /// against `--max-store-bytes`.
 const ROW_OVERHEAD: i64 = 200;
@@ -171,11 +170,10 @@ struct Inner {
     /// Host and database, for messages (never the password).
     name: String,
     keep: usize,
-    max_bytes: u64,
     /// Kargo mode: record which refresh each delivery asked for (`refresh_links`).
     link: AtomicBool,
-    /// Deliveries this replica recorded since it last checked the byte budget.
-    since_budget_check: std::sync::atomic::AtomicUsize,
+    /// Deliveries waiting for a writer task (see [`Writer`]).
+    ingest: mpsc::Sender<Job>,
     closed: AtomicBool,
     /// Deliveries this replica recorded per receiver since it last pruned that receiver: each
     /// replica prunes after its own deliveries, so retention work is split, not repeated.
@@ -286,14 +284,26 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| open_err(e.to_string()))?;
+        let (ingest, queue) = mpsc::channel(INGEST_QUEUE);
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
+        let budget = std::sync::Arc::new(Mutex::new(Budget::default()));
+        for _ in 0..WRITERS {
+            let writer = Writer {
+                pool: pool.clone(),
+                name: name.clone(),
+                keep: options.keep_deliveries as i64,
+                max_bytes: i64::try_from(options.max_store_bytes).unwrap_or(i64::MAX),
+                budget: budget.clone(),
+            };
+            tokio::spawn(writer.run(queue.clone()));
+        }
         let store = PostgresStore {
             inner: std::sync::Arc::new(Inner {
                 pool,
                 name: name.clone(),
                 keep: options.keep_deliveries,
-                max_bytes: options.max_store_bytes,
                 link: AtomicBool::new(false),
-                since_budget_check: std::sync::atomic::AtomicUsize::new(0),
+                ingest,
                 closed: AtomicBool::new(false),
                 unpruned: Mutex::new(HashMap::new()),
             }),
@@ -408,132 +418,451 @@ impl PostgresStore {
         }
     }
 
+    /// Hands the delivery to the writer tasks and waits for its transaction's COMMIT (or its
+    /// failure): the answer, and so the webhook's 2xx, comes only after the commit.
     async fn write_delivery(
         &self,
         delivery: Delivery,
         refresh: Vec<WarehouseRef>,
         claim: Option<ProviderClaim>,
     ) -> Result<Recorded, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
         let body = delivery_record::encode(&delivery)?;
         let payload = delivery_record::encode_payload(&delivery)?;
         let artifacts = delivery_record::capped_artifacts(&delivery);
         let prune = self.prune_due(&delivery.project, &delivery.receiver);
-        let keep = self.inner.keep as i64;
         let link = self.inner.link.load(Ordering::Relaxed);
-        let check_budget = self
-            .inner
-            .since_budget_check
-            .fetch_add(1, Ordering::Relaxed)
-            % BUDGET_CHECK_EVERY
-            == BUDGET_CHECK_EVERY - 1;
-        let max_bytes = i64::try_from(self.inner.max_bytes).unwrap_or(i64::MAX);
-        self.tx(move |tx| {
-            Box::pin(async move {
-                if let Some(claim) = claim {
-                    let window = claim.window.as_secs_f64().max(1.0);
-                    // One row per key: taken when absent or expired, else a duplicate. The
-                    // row lock makes two replicas inserting together wait for each other.
-                    let claimed = tx
-                        .query_opt(
-                            "INSERT INTO dedup_claims (key, expires_at)
-                             VALUES ($1, now() + make_interval(secs => $2))
-                             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
-                             WHERE dedup_claims.expires_at <= now()
-                             RETURNING 1",
-                            &[&&claim.key[..], &window],
-                        )
-                        .await
-                        .map_err(backend)?;
-                    if claimed.is_none() {
-                        return Ok(Recorded::Duplicate);
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            delivery,
+            body,
+            payload,
+            artifacts,
+            refresh,
+            claim,
+            prune,
+            link,
+            reply,
+        };
+        let stopped =
+            || StoreError::Unavailable(format!("{}: the writer stopped", self.inner.name));
+        let work = async {
+            self.inner.ingest.send(job).await.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        };
+        match tokio::time::timeout(OP_TIMEOUT, work).await {
+            Ok(r) => r,
+            // The writer leaves out a delivery whose caller stopped waiting, unless its batch
+            // had begun; either way no 2xx went out for it.
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "{} did not answer within {OP_TIMEOUT:?}",
+                self.inner.name
+            ))),
+        }
+    }
+}
+
+/// Writer tasks per replica. Two, so one collects the next batch while the other waits for its
+/// COMMIT's WAL flush. (Not tuned: one against two against more is still to be measured.)
+const WRITERS: usize = 2;
+
+/// Most deliveries one transaction takes.
+const BATCH_MAX: usize = 256;
+
+/// Deliveries waiting for a writer before callers wait to enqueue (bounded by `OP_TIMEOUT`).
+const INGEST_QUEUE: usize = 4096;
+
+/// One `record_delivery` call, waiting in the ingest queue.
+struct Job {
+    delivery: Delivery,
+    /// The encoded delivery record (`deliveries.body`).
+    body: String,
+    /// The kept request (`delivery_payloads`), if any.
+    payload: Option<delivery_record::EncodedPayload>,
+    /// The images it reported (`artifact_reports`, the replication view).
+    artifacts: Vec<super::ReportedArtifact>,
+    refresh: Vec<WarehouseRef>,
+    claim: Option<ProviderClaim>,
+    /// Prune the delivery's receiver down to `keep` after it (see `prune_due`).
+    prune: bool,
+    /// Kargo mode: record which refresh the delivery asked for.
+    link: bool,
+    reply: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+/// When a replica next sums the stored bytes. Summing reads every delivery row, so it runs once
+/// this replica has written a sixteenth of the headroom the last sum left (at least once per
+/// batch near the budget, rarely far below it): amortized O(1) per delivery instead of a sum
+/// every 16 deliveries. Each replica allows itself that much, so N replicas overshoot by at most
+/// N/16 of the headroom before one of them deletes.
+#[derive(Default)]
+struct Budget {
+    /// Bytes (as counted against the budget) written since the last sum.
+    unchecked: i64,
+    /// Bytes that may be written before the next sum; 0 at start: the first batch sums.
+    allowance: i64,
+}
+
+/// One writer task: takes whatever deliveries are queued (up to `BATCH_MAX`), writes them in one
+/// transaction on one connection, and answers each after the COMMIT. A delivery the batch cannot
+/// take (a database error) sends the batch's deliveries through again one transaction each, so
+/// one bad delivery fails alone.
+struct Writer {
+    pool: Pool,
+    name: String,
+    keep: i64,
+    max_bytes: i64,
+    budget: std::sync::Arc<Mutex<Budget>>,
+}
+
+impl Writer {
+    async fn run(self, queue: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+        loop {
+            let jobs = {
+                // One writer collects at a time; the other may be committing meanwhile.
+                let mut queue = queue.lock().await;
+                let Some(first) = queue.recv().await else {
+                    return;
+                };
+                let mut jobs = vec![first];
+                while jobs.len() < BATCH_MAX {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
                     }
                 }
-                let payload_bytes = payload.as_ref().map_or(0, |p| p.bytes);
-                tx.execute(
-                    "INSERT INTO deliveries
-                        (id, received_at, project, receiver, query, body, payload_bytes)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[
-                        &delivery.id,
-                        &delivery.received_at,
-                        &delivery.project,
-                        &delivery.receiver,
-                        &delivery.query,
-                        &body,
-                        &payload_bytes,
-                    ],
+                jobs
+            };
+            let jobs: Vec<Job> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();
+            if !jobs.is_empty() {
+                self.commit(jobs).await;
+            }
+        }
+    }
+
+    async fn commit(&self, jobs: Vec<Job>) {
+        match self.write_bounded(&jobs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(StoreError::Backend(message)) if jobs.len() > 1 => {
+                tracing::debug!(
+                    database = %self.name,
+                    batch = jobs.len(),
+                    error = %message,
+                    "delivery batch failed; writing its deliveries one by one"
+                );
+                for job in jobs {
+                    let outcome = self
+                        .write_bounded(std::slice::from_ref(&job))
+                        .await
+                        .and_then(|mut o| {
+                            o.pop().ok_or_else(|| {
+                                StoreError::Backend("a batch of one returned no outcome".into())
+                            })
+                        });
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(copy_error(&e)));
+                }
+            }
+        }
+    }
+
+    async fn write_bounded(&self, jobs: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+        match tokio::time::timeout(OP_TIMEOUT, self.write(jobs)).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "{} did not answer within {OP_TIMEOUT:?}",
+                self.name
+            ))),
+        }
+    }
+
+    /// Writes `jobs` in one transaction: a statement per table for the whole batch (arrays
+    /// through `unnest`), not per delivery. Returns each delivery's outcome, in order.
+    async fn write(&self, jobs: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let mut outcomes = vec![Recorded::Stored; jobs.len()];
+        claim_keys(&tx, jobs, &mut outcomes).await?;
+        let stored: Vec<&Job> = jobs
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Recorded::Stored)
+            .map(|(j, _)| j)
+            .collect();
+        if stored.is_empty() {
+            tx.commit().await.map_err(backend)?;
+            return Ok(outcomes);
+        }
+        // In arrival order, so `seq` (and "newest first") follows it.
+        let column = |f: fn(&Delivery) -> &str| -> Vec<&str> {
+            stored.iter().map(|j| f(&j.delivery)).collect()
+        };
+        let ids = column(|d| &d.id);
+        let received = column(|d| &d.received_at);
+        let projects = column(|d| &d.project);
+        let receivers = column(|d| &d.receiver);
+        let queries: Vec<Option<&str>> =
+            stored.iter().map(|j| j.delivery.query.as_deref()).collect();
+        let bodies: Vec<&str> = stored.iter().map(|j| j.body.as_str()).collect();
+        let payload_bytes: Vec<i64> = stored
+            .iter()
+            .map(|j| j.payload.as_ref().map_or(0, |p| p.bytes))
+            .collect();
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO deliveries (id, received_at, project, receiver, query, body,
+                                         payload_bytes)
+                 SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                                      $6::TEXT[], $7::BIGINT[])",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(
+            &insert,
+            &[
+                &ids,
+                &received,
+                &projects,
+                &receivers,
+                &queries,
+                &bodies,
+                &payload_bytes,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+        write_payloads(&tx, &stored).await?;
+        let requests: Vec<(&WarehouseRef, &str)> = stored
+            .iter()
+            .flat_map(|j| {
+                j.refresh
+                    .iter()
+                    .map(|w| (w, j.delivery.received_at.as_str()))
+            })
+            .collect();
+        mark_pending_all(&tx, &requests).await?;
+        let links: Vec<(&str, &WarehouseRef)> = stored
+            .iter()
+            .filter(|j| j.link)
+            .flat_map(|j| j.refresh.iter().map(|w| (j.delivery.id.as_str(), w)))
+            .collect();
+        if !links.is_empty() {
+            let (d, (p, n)): (Vec<&str>, (Vec<&str>, Vec<&str>)) = links
+                .iter()
+                .map(|(id, w)| (*id, (w.project.as_str(), w.name.as_str())))
+                .unzip();
+            // The sequence mark_pending_all just gave each Warehouse's pending row.
+            let link = tx
+                .prepare_cached(
+                    "INSERT INTO refresh_links (delivery_id, project, name, seq)
+                     SELECT u.d, u.p, u.n, pr.seq
+                     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS u(d, p, n)
+                     JOIN pending_refreshes pr ON pr.project = u.p AND pr.name = u.n
+                     ON CONFLICT DO NOTHING",
                 )
                 .await
                 .map_err(backend)?;
-                if let Some(p) = &payload {
-                    tx.execute(
-                        "INSERT INTO delivery_payloads (delivery_id, headers, body, trimmed)
-                         VALUES ($1, $2, $3, $4)",
-                        &[&delivery.id, &p.headers, &p.body, &p.trimmed],
-                    )
-                    .await
-                    .map_err(backend)?;
-                }
-                for a in &artifacts {
-                    tx.execute(
-                        "INSERT INTO artifact_reports (delivery_id, repository, tag, digest)
-                         VALUES ($1, $2, $3, $4)",
-                        &[
-                            &delivery.id,
-                            &a.repository,
-                            &a.tag.as_deref().unwrap_or(""),
-                            &a.digest,
-                        ],
-                    )
-                    .await
-                    .map_err(backend)?;
-                }
-                mark_pending(tx, &refresh, &delivery.received_at).await?;
-                if link {
-                    for w in &refresh {
-                        // The sequence mark_pending just gave the Warehouse's pending row.
-                        tx.execute(
-                            "INSERT INTO refresh_links (delivery_id, project, name, seq)
-                             SELECT $1, project, name, seq FROM pending_refreshes
-                             WHERE project = $2 AND name = $3
-                             ON CONFLICT DO NOTHING",
-                            &[&delivery.id, &w.project, &w.name],
-                        )
-                        .await
-                        .map_err(backend)?;
-                    }
-                }
-                if check_budget {
-                    keep_within_budget(tx, max_bytes).await?;
-                }
-                if prune {
-                    tx.execute(
-                        "DELETE FROM deliveries WHERE project = $1 AND receiver = $2 AND seq <= (
-                            SELECT seq FROM deliveries WHERE project = $1 AND receiver = $2
-                            ORDER BY seq DESC LIMIT 1 OFFSET $3)",
-                        &[&delivery.project, &delivery.receiver, &keep],
-                    )
-                    .await
-                    .map_err(backend)?;
-                    tx.execute(
-                        "DELETE FROM refresh_links l WHERE NOT EXISTS (
-                            SELECT 1 FROM deliveries d WHERE d.id = l.delivery_id)",
-                        &[],
-                    )
-                    .await
-                    .map_err(backend)?;
-                    tx.execute(
-                        "DELETE FROM dedup_claims WHERE key IN (
-                            SELECT key FROM dedup_claims WHERE expires_at <= now() LIMIT 1000)",
-                        &[],
-                    )
-                    .await
-                    .map_err(backend)?;
-                }
-                Ok(Recorded::Stored)
-            })
-        })
+            tx.execute(&link, &[&d, &p, &n]).await.map_err(backend)?;
+        }
+        let written: i64 = stored
+            .iter()
+            .map(|j| j.body.len() as i64 + j.payload.as_ref().map_or(0, |p| p.bytes) + ROW_OVERHEAD)
+            .sum();
+        let check_budget = {
+            let mut budget = self.budget.lock();
+            budget.unchecked += written;
+            budget.unchecked >= budget.allowance
+        };
+        let mut left = None;
+        if check_budget {
+            left = Some(keep_within_budget(&tx, self.max_bytes).await?);
+        }
+        self.prune(&tx, &stored).await?;
+        tx.commit().await.map_err(backend)?;
+        if let Some(used) = left {
+            let mut budget = self.budget.lock();
+            budget.unchecked = 0;
+            budget.allowance = (self.max_bytes - used).max(0) / 16;
+        }
+        Ok(outcomes)
+    }
+
+    /// Retention: each receiver due (see `prune_due`) down to its newest `keep` deliveries, once
+    /// per batch however many of its deliveries the batch holds.
+    async fn prune(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        stored: &[&Job],
+    ) -> Result<(), StoreError> {
+        let mut due: Vec<(&str, &str)> = stored
+            .iter()
+            .filter(|j| j.prune)
+            .map(|j| (j.delivery.project.as_str(), j.delivery.receiver.as_str()))
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        due.sort_unstable();
+        due.dedup();
+        let delete = tx
+            .prepare_cached(
+                "DELETE FROM deliveries WHERE project = $1 AND receiver = $2 AND seq <= (
+                    SELECT seq FROM deliveries WHERE project = $1 AND receiver = $2
+                    ORDER BY seq DESC LIMIT 1 OFFSET $3)",
+            )
+            .await
+            .map_err(backend)?;
+        for (project, receiver) in due {
+            tx.execute(&delete, &[&project, &receiver, &self.keep])
+                .await
+                .map_err(backend)?;
+        }
+        tx.execute(
+            "DELETE FROM refresh_links l WHERE NOT EXISTS (
+                SELECT 1 FROM deliveries d WHERE d.id = l.delivery_id)",
+            &[],
+        )
         .await
+        .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM dedup_claims WHERE key IN (
+                SELECT key FROM dedup_claims WHERE expires_at <= now() LIMIT 1000)",
+            &[],
+        )
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// The kept requests and reported images of a batch's stored deliveries, a statement per table.
+async fn write_payloads(
+    tx: &deadpool_postgres::Transaction<'_>,
+    stored: &[&Job],
+) -> Result<(), StoreError> {
+    let kept: Vec<(&str, &delivery_record::EncodedPayload)> = stored
+        .iter()
+        .filter_map(|j| j.payload.as_ref().map(|p| (j.delivery.id.as_str(), p)))
+        .collect();
+    if !kept.is_empty() {
+        let ids: Vec<&str> = kept.iter().map(|(id, _)| *id).collect();
+        let headers: Vec<&str> = kept.iter().map(|(_, p)| p.headers.as_str()).collect();
+        let bodies: Vec<&[u8]> = kept.iter().map(|(_, p)| p.body.as_slice()).collect();
+        let trimmed: Vec<Option<&str>> = kept.iter().map(|(_, p)| p.trimmed.as_deref()).collect();
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO delivery_payloads (delivery_id, headers, body, trimmed)
+                 SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::TEXT[])",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(&insert, &[&ids, &headers, &bodies, &trimmed])
+            .await
+            .map_err(backend)?;
+    }
+    let reports: Vec<(&str, &super::ReportedArtifact)> = stored
+        .iter()
+        .flat_map(|j| j.artifacts.iter().map(|a| (j.delivery.id.as_str(), a)))
+        .collect();
+    if !reports.is_empty() {
+        let ids: Vec<&str> = reports.iter().map(|(id, _)| *id).collect();
+        let repos: Vec<&str> = reports.iter().map(|(_, a)| a.repository.as_str()).collect();
+        let tags: Vec<&str> = reports
+            .iter()
+            .map(|(_, a)| a.tag.as_deref().unwrap_or(""))
+            .collect();
+        let digests: Vec<Option<&str>> = reports.iter().map(|(_, a)| a.digest.as_deref()).collect();
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO artifact_reports (delivery_id, repository, tag, digest)
+                 SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[])",
+            )
+            .await
+            .map_err(backend)?;
+        tx.execute(&insert, &[&ids, &repos, &tags, &digests])
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Takes the de-duplication claims of a batch in one statement, marking in `outcomes` each
+/// delivery whose key was claimed already. A key twice in one batch: the first takes part, the
+/// later ones are duplicates of it (claimed or not, the first one arrived within the window).
+/// Keys go in sorted, so replicas claiming overlapping batches lock rows in one order.
+async fn claim_keys(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jobs: &[Job],
+    outcomes: &mut [Recorded],
+) -> Result<(), StoreError> {
+    let mut first: HashMap<[u8; 16], f64> = HashMap::new();
+    for (job, outcome) in jobs.iter().zip(outcomes.iter_mut()) {
+        if let Some(claim) = &job.claim {
+            match first.entry(claim.key) {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    *outcome = Recorded::Duplicate;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(claim.window.as_secs_f64().max(1.0));
+                }
+            }
+        }
+    }
+    if first.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<([u8; 16], f64)> = first.into_iter().collect();
+    keys.sort_unstable_by_key(|(key, _)| *key);
+    let (key_list, windows): (Vec<&[u8]>, Vec<f64>) =
+        keys.iter().map(|(k, w)| (&k[..], *w)).unzip();
+    // One row per key: taken when absent or expired, else a duplicate. The row lock makes two
+    // replicas inserting together wait for each other.
+    let claim = tx
+        .prepare_cached(
+            "INSERT INTO dedup_claims (key, expires_at)
+             SELECT k, now() + make_interval(secs => w)
+             FROM unnest($1::BYTEA[], $2::FLOAT8[]) AS u(k, w)
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE dedup_claims.expires_at <= now()
+             RETURNING key",
+        )
+        .await
+        .map_err(backend)?;
+    let rows = tx
+        .query(&claim, &[&key_list, &windows])
+        .await
+        .map_err(backend)?;
+    let claimed: std::collections::HashSet<Vec<u8>> =
+        rows.iter().map(|r| r.get::<_, Vec<u8>>(0)).collect();
+    let mut seen: std::collections::HashSet<[u8; 16]> = std::collections::HashSet::new();
+    for (job, outcome) in jobs.iter().zip(outcomes.iter_mut()) {
+        if let Some(c) = &job.claim {
+            // Only a key's first delivery in the batch is still `Stored` here.
+            if seen.insert(c.key) && !claimed.contains(&c.key[..]) {
+                *outcome = Recorded::Duplicate;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The same error again, for every delivery of a batch that failed as a whole.
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Closed => StoreError::Closed,
+        StoreError::Busy => StoreError::Busy,
+        other => StoreError::Backend(other.to_string()),
     }
 }
 
@@ -590,13 +919,14 @@ async fn used_bytes(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64, Stor
 
 /// Deletes the oldest deliveries while they take more than `max_bytes`, down to nine tenths of
 /// it; the newest delivery is always kept, and nothing else is ever deleted for the budget.
+/// Returns the bytes used after (at most the nine tenths aimed at, when it deleted).
 async fn keep_within_budget(
     tx: &deadpool_postgres::Transaction<'_>,
     max_bytes: i64,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let used = used_bytes(tx).await?;
     if used <= max_bytes {
-        return Ok(());
+        return Ok(used);
     }
     let to_free = used - max_bytes / 10 * 9;
     let deleted = tx
@@ -624,7 +954,7 @@ async fn keep_within_budget(
         max_bytes,
         "store over --max-store-bytes: deleted the oldest deliveries"
     );
-    Ok(())
+    Ok(max_bytes / 10 * 9)
 }
 
 /// TLS for `sslmode=prefer|require`: rustls with the platform's trust store (the certificate
@@ -653,28 +983,74 @@ async fn mark_pending(
     refresh: &[WarehouseRef],
     at: &str,
 ) -> Result<(), StoreError> {
-    for w in refresh {
-        tx.execute(
+    let requests: Vec<(&WarehouseRef, &str)> = refresh.iter().map(|w| (w, at)).collect();
+    mark_pending_all(tx, &requests).await
+}
+
+/// Records refresh requests (Warehouse, when), in the order given: two statements for all of
+/// them. A Warehouse asked for several times counts each request, keeps the last time as its
+/// last request and, when it was not pending yet, the first as its pending row's time; it gets
+/// one new sequence, which covers them all (they commit together, so no reconcile can see
+/// between them). Rows go in sorted by Warehouse so concurrent transactions lock them in one
+/// order.
+async fn mark_pending_all(
+    tx: &deadpool_postgres::Transaction<'_>,
+    requests: &[(&WarehouseRef, &str)],
+) -> Result<(), StoreError> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    // (count, first time, last time) per Warehouse.
+    let mut by_warehouse: std::collections::BTreeMap<(&str, &str), (i64, &str, &str)> =
+        std::collections::BTreeMap::new();
+    for (w, at) in requests {
+        by_warehouse
+            .entry((w.project.as_str(), w.name.as_str()))
+            .and_modify(|(n, _, last)| {
+                *n += 1;
+                *last = at;
+            })
+            .or_insert((1, at, at));
+    }
+    let mut projects = Vec::with_capacity(by_warehouse.len());
+    let mut names = Vec::with_capacity(by_warehouse.len());
+    let mut counts = Vec::with_capacity(by_warehouse.len());
+    let mut firsts = Vec::with_capacity(by_warehouse.len());
+    let mut lasts = Vec::with_capacity(by_warehouse.len());
+    for ((project, name), (n, first, last)) in by_warehouse {
+        projects.push(project);
+        names.push(name);
+        counts.push(n);
+        firsts.push(first);
+        lasts.push(last);
+    }
+    let warehouses = tx
+        .prepare_cached(
             "INSERT INTO warehouses (project, name, last_refresh_requested, refresh_count)
-             VALUES ($1, $2, $3, 1)
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[])
              ON CONFLICT (project, name) DO UPDATE
              SET last_refresh_requested = excluded.last_refresh_requested,
-                 refresh_count = warehouses.refresh_count + 1",
-            &[&w.project, &w.name, &at],
+                 refresh_count = warehouses.refresh_count + excluded.refresh_count",
         )
         .await
         .map_err(backend)?;
-        // A newer sequence on an existing row keeps its lease: the replica reconciling it
-        // finishes, sees the newer sequence and leaves the row for the next claim.
-        tx.execute(
+    tx.execute(&warehouses, &[&projects, &names, &lasts, &counts])
+        .await
+        .map_err(backend)?;
+    // A newer sequence on an existing row keeps its lease: the replica reconciling it
+    // finishes, sees the newer sequence and leaves the row for the next claim.
+    let pending = tx
+        .prepare_cached(
             "INSERT INTO pending_refreshes (project, name, seq, requested_at)
-             VALUES ($1, $2, nextval('refresh_seq'), $3)
+             SELECT p, n, nextval('refresh_seq'), a
+             FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS u(p, n, a)
              ON CONFLICT (project, name) DO UPDATE SET seq = excluded.seq",
-            &[&w.project, &w.name, &at],
         )
         .await
         .map_err(backend)?;
-    }
+    tx.execute(&pending, &[&projects, &names, &firsts])
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -1313,7 +1689,7 @@ mod test_cluster;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::contract::{store_contract, Harness};
+    use crate::store::contract::{self, store_contract, Harness};
     use std::sync::Arc;
 
     use test_cluster as cluster;
@@ -1369,6 +1745,117 @@ mod tests {
     }
 
     store_contract!(PostgresHarness::new());
+
+    async fn open_store(url: &str) -> PostgresStore {
+        PostgresStore::open(&PostgresOptions {
+            url: url.to_string(),
+            keep_deliveries: 1000,
+            max_store_bytes: 1 << 30,
+            max_connections: 4,
+        })
+        .await
+        .expect("open")
+    }
+
+    /// Deliveries recorded concurrently (so the writers batch them): a key claimed twice within
+    /// the batches is stored once, and the other deliveries around it are all stored.
+    #[tokio::test]
+    async fn concurrent_claims_of_one_key_store_one_delivery_and_fail_no_other() {
+        let url = cluster::Cluster::shared().database();
+        let store = open_store(&url).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..64u32 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                // Even deliveries share one key; odd ones each have their own.
+                let key = if n % 2 == 0 {
+                    [7u8; 16]
+                } else {
+                    [100 + n as u8; 16]
+                };
+                let claim = ProviderClaim {
+                    key,
+                    window: Duration::from_secs(600),
+                };
+                let outcome = store
+                    .record_delivery_once(
+                        contract::delivery(n, "a", "r", None),
+                        vec![contract::wh("a", "app")],
+                        claim,
+                    )
+                    .await
+                    .expect("recorded");
+                (n, outcome)
+            });
+        }
+        let mut stored_even = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let (n, outcome) = joined.expect("task");
+            if n % 2 == 0 {
+                stored_even += usize::from(outcome == Recorded::Stored);
+            } else {
+                assert_eq!(outcome, Recorded::Stored, "delivery {n}");
+            }
+        }
+        assert_eq!(stored_even, 1, "one delivery of the shared key stored");
+        let list = store
+            .deliveries(DeliveryFilter {
+                limit: 1000,
+                ..DeliveryFilter::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(list.len(), 33);
+        // Every stored delivery asked for a refresh of a/app, each counted.
+        let states = store.warehouse_states().await.expect("states");
+        let app = states
+            .iter()
+            .find(|s| s.warehouse == contract::wh("a", "app"))
+            .expect("a/app");
+        assert_eq!(app.refresh_count, 33);
+        assert!(app.pending);
+    }
+
+    /// A delivery its batch cannot take (its id is stored already) fails alone: the deliveries
+    /// batched with it are stored and answered `Ok`.
+    #[tokio::test]
+    async fn a_failing_delivery_fails_alone_in_its_batch() {
+        let url = cluster::Cluster::shared().database();
+        let store = open_store(&url).await;
+        store
+            .record_delivery(contract::delivery(0, "a", "r", None), vec![])
+            .await
+            .expect("first");
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..32u32 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                // Delivery 0 again: the same id, refused by the database.
+                let r = store
+                    .record_delivery(
+                        contract::delivery(n, "a", "r", None),
+                        vec![contract::wh("a", format!("w{n}").as_str())],
+                    )
+                    .await;
+                (n, r.is_ok())
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (n, ok) = joined.expect("task");
+            assert_eq!(ok, n != 0, "delivery {n}");
+        }
+        let list = store
+            .deliveries(DeliveryFilter {
+                limit: 1000,
+                ..DeliveryFilter::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(list.len(), 32);
+        let pending = store.pending().await.expect("pending");
+        assert_eq!(pending.len(), 31, "w1..w31 pending, not w0");
+        assert!(!pending.contains(&contract::wh("a", "w0")));
+    }
 
     #[test]
     fn redacted_urls_keep_no_password() {
