@@ -5,6 +5,7 @@
 //! `evaluate` is the refresh decision for one delivery: which Warehouses to refresh and, for every
 //! candidate turned down, why. It is pure; the service records its result on the delivery.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -50,30 +51,42 @@ pub struct Index {
     aliases: Vec<(String, String)>,
 }
 
+/// What happened to one candidate subscription of one target, as read back from a stored
+/// delivery (owned).
+pub type Candidate = CandidateMatch<'static>;
+
+/// The result for one target of a delivery, as read back from a stored delivery (owned).
+pub type TargetResult = TargetMatch<'static>;
+
 /// What happened to one candidate subscription of one target.
+///
+/// The names borrow from the configuration when `evaluate` made it (a webhook's path copies no
+/// string per candidate; serializing the delivery record does) and are owned ([`Candidate`])
+/// when read back from a stored delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Candidate {
-    pub project: String,
-    pub warehouse: String,
+pub struct CandidateMatch<'a> {
+    pub project: Cow<'a, str>,
+    pub warehouse: Cow<'a, str>,
     /// Index in the Warehouse's `spec.subscriptions`.
     pub subscription: u32,
-    pub repo_url: String,
+    pub repo_url: Cow<'a, str>,
     pub matched: bool,
     /// Why not, when not matched: one line per rejected tag or ref.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The result for one target of a delivery (read back from a stored delivery to explain it).
+/// The result for one target of a delivery; [`TargetResult`] is its owned form, read back from a
+/// stored delivery to explain it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TargetResult {
+pub struct TargetMatch<'a> {
     /// The repository URL as the payload spelt it.
     pub repo_url: String,
     /// The key it normalized to (what subscriptions were looked up by), or the error.
     pub normalized: Result<String, String>,
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<CandidateMatch<'a>>,
 }
 
 /// One Warehouse a delivery refreshes, and which of its subscriptions the delivery concerns.
@@ -86,16 +99,16 @@ pub struct WarehouseRefresh {
     pub subscriptions: Vec<u32>,
 }
 
-/// The refresh decision for one delivery.
+/// The refresh decision for one delivery; its candidates borrow from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Evaluation {
+pub struct Evaluation<'a> {
     /// Warehouses to refresh, de-duplicated, in configuration order.
     pub refresh: Vec<WarehouseRefresh>,
-    pub targets: Vec<TargetResult>,
+    pub targets: Vec<TargetMatch<'a>>,
 }
 
-impl Evaluation {
+impl Evaluation<'_> {
     /// One line per target that matched nothing, for the delivery's message.
     pub fn explain_misses(&self) -> Vec<String> {
         explain_misses(&self.targets)
@@ -104,7 +117,7 @@ impl Evaluation {
 
 /// One line per target that matched nothing: the explanation of a delivery, derived from its
 /// matching result (so a stored delivery keeps only the result).
-pub fn explain_misses(targets: &[TargetResult]) -> Vec<String> {
+pub fn explain_misses(targets: &[TargetMatch<'_>]) -> Vec<String> {
     let mut out = Vec::new();
     for t in targets {
         match &t.normalized {
@@ -204,7 +217,12 @@ impl Index {
 
     /// Decides which Warehouses of `project` (of every project when `project` is `""`, a
     /// ClusterConfig receiver) the `targets` of one delivery refresh.
-    pub fn evaluate(&self, config: &Config, project: &str, targets: &[Target]) -> Evaluation {
+    pub fn evaluate<'a>(
+        &self,
+        config: &'a Config,
+        project: &str,
+        targets: &[Target],
+    ) -> Evaluation<'a> {
         let mut eval = Evaluation::default();
         let mut chosen: Vec<SubRef> = Vec::new();
         for target in targets {
@@ -231,13 +249,13 @@ impl Index {
         eval
     }
 
-    fn evaluate_target(
+    fn evaluate_target<'a>(
         &self,
-        config: &Config,
+        config: &'a Config,
         project: &str,
         target: &Target,
         chosen: &mut Vec<SubRef>,
-    ) -> TargetResult {
+    ) -> TargetMatch<'a> {
         let normalized = match target {
             Target::Oci { repo_url, .. } => {
                 repo_url::image_key(repo_url).map(|k| self.rewrite_alias(k))
@@ -250,7 +268,7 @@ impl Index {
         let key = match normalized {
             Ok(k) => k,
             Err(e) => {
-                return TargetResult {
+                return TargetMatch {
                     repo_url: target.repo_url().to_string(),
                     normalized: Err(e.to_string()),
                     candidates: Vec::new(),
@@ -271,16 +289,16 @@ impl Index {
             if matched {
                 chosen.push(*r);
             }
-            candidates.push(Candidate {
-                project: w.project.clone(),
-                warehouse: w.name.clone(),
+            candidates.push(CandidateMatch {
+                project: Cow::Borrowed(&w.project),
+                warehouse: Cow::Borrowed(&w.name),
                 subscription: r.subscription,
-                repo_url: sub.repo_url().to_string(),
+                repo_url: Cow::Borrowed(sub.repo_url()),
                 matched,
                 reason: verdict.err(),
             });
         }
-        TargetResult {
+        TargetMatch {
             repo_url: target.repo_url().to_string(),
             normalized: Ok(key),
             candidates,

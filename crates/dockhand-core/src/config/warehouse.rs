@@ -31,11 +31,16 @@ pub const DEFAULT_DISCOVERY_LIMIT: u32 = 20;
 /// Kargo's upper bound for `discoveryLimit`.
 pub const MAX_DISCOVERY_LIMIT: u32 = 100;
 
-/// Regexes compiled so far in one load. Many Warehouses repeat the same tag filters (`^v`,
-/// `-rc`), and compiling dominates the loading of large configurations; a `Regex` clone is
-/// cheap and shares the compiled program.
+/// Regexes and semver constraints compiled so far in one load (the name predates the
+/// constraints). Many Warehouses repeat the same tag filters (`^v`, `-rc`) and constraints
+/// (`^1.0.0`), and compiling dominates the loading of large configurations; a `Regex` or a
+/// `Constraint` clone is cheap and shares the compiled form, so the configuration also holds
+/// each distinct rule once.
 #[derive(Debug, Default)]
-pub(super) struct RegexCache(HashMap<String, Regex>);
+pub(super) struct RegexCache {
+    regexes: HashMap<String, Regex>,
+    constraints: HashMap<String, Constraint>,
+}
 
 /// Builds the Warehouse, or reports every problem in the document and returns `None`.
 pub(super) fn build(
@@ -216,8 +221,14 @@ impl Fields<'_> {
     }
 
     fn constraint(&mut self, field: &str, text: &str) -> Option<Constraint> {
+        if let Some(c) = self.cache.constraints.get(text) {
+            return Some(c.clone());
+        }
         match Constraint::parse(text) {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                self.cache.constraints.insert(text.to_string(), c.clone());
+                Some(c)
+            }
             Err(e) => {
                 self.error(field, e.to_string());
                 None
@@ -235,12 +246,12 @@ impl Fields<'_> {
     }
 
     fn regex(&mut self, field: &str, text: &str) -> Option<Regex> {
-        if let Some(re) = self.cache.0.get(text) {
+        if let Some(re) = self.cache.regexes.get(text) {
             return Some(re.clone());
         }
         match Regex::new(text) {
             Ok(re) => {
-                self.cache.0.insert(text.to_string(), re.clone());
+                self.cache.regexes.insert(text.to_string(), re.clone());
                 Some(re)
             }
             Err(e) => {
