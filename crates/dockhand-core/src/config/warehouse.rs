@@ -18,7 +18,8 @@ use serde_yaml_ng::Value;
 use super::diagnostics::{typed, ConfigError, Problems};
 use super::{
     duration, manifest, ChartSubscription, CommitSelectionStrategy, FreightCreationPolicy,
-    GitSubscription, ImageSelectionStrategy, ImageSubscription, Origin, Subscription, Warehouse,
+    GitSubscription, ImageSelectionStrategy, ImageSubscription, Origin, PathFilters, Subscription,
+    TagFilters, Warehouse,
 };
 use crate::matching::paths::PathSelector;
 use crate::matching::semver::Constraint;
@@ -329,12 +330,6 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 /// Tag filters shared by image and git subscriptions.
-struct TagFilters {
-    allow: Vec<Regex>,
-    ignore: Vec<String>,
-    ignore_regex: Vec<Regex>,
-}
-
 fn tag_filters(
     at: &mut Fields<'_>,
     allow_tags: Option<String>,
@@ -353,11 +348,7 @@ fn tag_filters(
     let mut ignore_regex = Vec::new();
     at.regexes("ignoreTagsRegex", ignore_tags_regex, &mut ignore_regex);
     at.regexes("ignoreTagsRegexes", ignore_tags_regexes, &mut ignore_regex);
-    TagFilters {
-        allow,
-        ignore: ignore_tags.unwrap_or_default(),
-        ignore_regex,
-    }
+    TagFilters::new(allow, ignore_tags.unwrap_or_default(), ignore_regex)
 }
 
 fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscription {
@@ -429,9 +420,7 @@ fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscripti
         constraint,
         semver,
         strict_semvers: s.strict_semvers.unwrap_or(true),
-        allow_tags: tags.allow,
-        ignore_tags: tags.ignore,
-        ignore_tags_regex: tags.ignore_regex,
+        tags,
         platform,
         discovery_limit: at.discovery_limit(s.discovery_limit),
         insecure_skip_tls_verify: s.insecure_skip_tls_verify.unwrap_or(false),
@@ -489,11 +478,8 @@ fn git(at: &mut Fields<'_>, s: manifest::GitSubscription) -> GitSubscription {
         strict_semvers: s.strict_semvers.unwrap_or(true),
         semver_constraint,
         semver,
-        allow_tags: tags.allow,
-        ignore_tags: tags.ignore,
-        ignore_tags_regex: tags.ignore_regex,
-        include_paths,
-        exclude_paths,
+        tags,
+        paths: PathFilters::new(include_paths, exclude_paths),
         discovery_limit: at.discovery_limit(s.discovery_limit),
         insecure_skip_tls_verify: s.insecure_skip_tls_verify.unwrap_or(false),
     }
