@@ -2,11 +2,19 @@
 //! project. Built once per configuration (and rebuilt whole on reload); a lookup is one hash probe
 //! per target, so its cost does not grow with the number of Warehouses.
 //!
+//! Flat, for memory and cache misses at 100,000 Warehouses: every key lives in one string and
+//! every subscriber list in one vector, and the table holds 16-byte slots pointing into both (no
+//! allocation per key). A lookup composes its key in a reused buffer and touches the table, the
+//! key's bytes and its subscribers.
+//!
 //! `evaluate` is the refresh decision for one delivery: which Warehouses to refresh and, for every
 //! candidate turned down, why. It is pure; the service records its result on the delivery.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,10 +53,25 @@ struct SubRef {
 /// Normalized key -> subscribers, for one configuration.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// Key: `{space}\0{project}\0{normalized repository key}`.
-    map: HashMap<Box<str>, Vec<SubRef>>,
+    /// Every key, end to end. A key is `{space}\0{project}\0{normalized repository key}`.
+    keys: String,
+    /// Every key's subscribers, each key's together.
+    subscribers: Vec<SubRef>,
+    /// The key's hash -> its slot.
+    table: HashTable<Slot>,
+    hasher: DefaultHashBuilder,
     /// Registry host rewrites (`--registry-alias FROM=TO`), applied to OCI keys of payloads.
     aliases: Vec<(String, String)>,
+}
+
+/// One key of the index: where its text is in `Index::keys` and its subscribers in
+/// `Index::subscribers`.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key: u32,
+    key_len: u32,
+    subscribers: u32,
+    subscribers_len: u32,
 }
 
 /// What happened to one candidate subscription of one target, as read back from a stored
@@ -179,20 +202,46 @@ impl Index {
                 }
             }
         }
-        map.shrink_to_fit();
-        Index {
-            map,
+        Index::flatten(map, aliases)
+    }
+
+    /// Lays the built map out flat (see the module doc). Sizes are 32-bit: a configuration
+    /// beyond 4 GiB of keys or 4 billion subscriptions does not load in the first place.
+    fn flatten(map: HashMap<Box<str>, Vec<SubRef>>, aliases: &[(String, String)]) -> Index {
+        let hasher = DefaultHashBuilder::default();
+        let mut index = Index {
+            keys: String::with_capacity(map.keys().map(|k| k.len()).sum()),
+            subscribers: Vec::with_capacity(map.values().map(Vec::len).sum()),
+            table: HashTable::with_capacity(map.len()),
+            hasher,
             aliases: aliases.to_vec(),
+        };
+        for (key, list) in map {
+            let slot = Slot {
+                key: index.keys.len() as u32,
+                key_len: key.len() as u32,
+                subscribers: index.subscribers.len() as u32,
+                subscribers_len: list.len() as u32,
+            };
+            index.keys.push_str(&key);
+            index.subscribers.extend_from_slice(&list);
+            let hash = index.hasher.hash_one(&*key);
+            let hasher = &index.hasher;
+            let keys = &index.keys;
+            index
+                .table
+                .insert_unique(hash, slot, |s| hasher.hash_one(key_of(keys, s)));
         }
+        index
     }
 
     /// Number of distinct (project, repository) keys.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     fn rewrite_alias(&self, key: String) -> String {
@@ -211,7 +260,17 @@ impl Index {
         KEY.with(|buf| {
             let mut buf = buf.borrow_mut();
             compose_into(&mut buf, space, project, key);
-            self.map.get(buf.as_str()).map(Vec::as_slice).unwrap_or(&[])
+            let wanted = buf.as_str();
+            let hash = self.hasher.hash_one(wanted);
+            match self.table.find(hash, |s| key_of(&self.keys, s) == wanted) {
+                Some(s) => {
+                    let start = s.subscribers as usize;
+                    self.subscribers
+                        .get(start..start + s.subscribers_len as usize)
+                        .unwrap_or(&[])
+                }
+                None => &[],
+            }
         })
     }
 
@@ -304,6 +363,12 @@ impl Index {
             candidates,
         }
     }
+}
+
+fn key_of<'k>(keys: &'k str, slot: &Slot) -> &'k str {
+    let start = slot.key as usize;
+    keys.get(start..start + slot.key_len as usize)
+        .unwrap_or_default()
 }
 
 fn compose(space: Space, project: &str, key: &str) -> String {
