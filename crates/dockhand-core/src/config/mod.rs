@@ -53,7 +53,8 @@ pub struct Config {
 /// Where a manifest came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Origin {
-    pub file: String,
+    /// Shared by every object of one file (a file can hold thousands of Warehouses).
+    pub file: std::sync::Arc<str>,
     /// Zero-based index of the YAML document in the file.
     pub document: usize,
 }

@@ -829,7 +829,7 @@ fn load_reads_a_directory_tree_in_name_order() {
     assert_eq!(names, ["one", "two"]);
     assert_eq!(config.receivers.len(), 1);
     assert_eq!(
-        config.warehouses[0].origin.file,
+        &*config.warehouses[0].origin.file,
         root.join("b/warehouses/one.yaml").display().to_string()
     );
 
@@ -1155,7 +1155,7 @@ fn documents_load_object_by_object_with_another_system_namespace() {
         .enumerate()
         .map(|(i, d)| {
             let origin = Origin {
-                file: format!("object {i}"),
+                file: format!("object {i}").into(),
                 document: 0,
             };
             (origin, serde_yaml_ng::from_str(d).unwrap())
