@@ -115,7 +115,7 @@ pub async fn discover(
                     repo_url::redacted(&sub.repo_url)
                 )));
             };
-            if sub.include_paths.is_empty() && sub.exclude_paths.is_empty() {
+            if sub.paths.is_empty() {
                 return Ok(vec![commit(head, Some(&branch), None)]);
             }
             let ids = git.commits_touching(&branch).await?;
@@ -309,7 +309,7 @@ impl Git<'_> {
                 let mut lines = entry.lines().map(str::trim).filter(|l| !l.is_empty());
                 let id = lines.next()?;
                 let files: Vec<String> = lines.map(str::to_string).collect();
-                paths_selected(&self.sub.include_paths, &self.sub.exclude_paths, &files)
+                paths_selected(self.sub.paths.include(), self.sub.paths.exclude(), &files)
                     .then(|| id.to_string())
             })
             .collect())

@@ -604,7 +604,7 @@ impl WarehouseDetail {
         WarehouseDetail {
             warehouse: Warehouse::new(w, state),
             origin: Origin {
-                file: w.origin.file.clone(),
+                file: w.origin.file.to_string(),
                 document: w.origin.document,
             },
             last_discovered: discovery.and_then(|d| d.discovered_at),

@@ -442,7 +442,7 @@ impl State {
             if let (Some(p), true) = (routed, mismatch) {
                 let mut alias = r.clone();
                 alias.path = p.to_string();
-                alias.origin.file = format!("{} (status path)", alias.origin.file);
+                alias.origin.file = format!("{} (status path)", alias.origin.file).into();
                 aliases.push(alias);
             }
             report_receivers.push(ReceiverPaths {
@@ -504,7 +504,10 @@ fn origin(plural: &str, (ns, name): &(String, String)) -> Origin {
     } else {
         format!("{plural}/{ns}/{name}")
     };
-    Origin { file, document: 0 }
+    Origin {
+        file: file.into(),
+        document: 0,
+    }
 }
 
 /// The object as the core reads manifests: apiVersion and kind set (list items may lack them).

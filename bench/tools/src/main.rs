@@ -49,6 +49,13 @@ enum Cmd {
         /// Minimum measuring time per case, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         millis: u64,
+        /// Evaluate each event list exactly this many times instead of for `--millis`, so that
+        /// an instruction counter (callgrind) sees the same work in every run.
+        #[arg(long)]
+        passes: Option<u64>,
+        /// Only this case: own, miss or fanout (default: all three).
+        #[arg(long)]
+        case: Option<String>,
     },
     /// Sends ACR pushes at a fixed rate.
     Rate(rate::Args),
@@ -66,7 +73,12 @@ fn main() -> anyhow::Result<()> {
             per_project,
             out,
         } => gen::run(warehouses, per_project, &out)?,
-        Cmd::Lookup { config, millis } => lookup::run(&config, millis)?,
+        Cmd::Lookup {
+            config,
+            millis,
+            passes,
+            case,
+        } => lookup::run(&config, millis, passes, case.as_deref())?,
         Cmd::Rate(a) => runtime()?.block_on(rate::run(a))?,
         Cmd::Latency(a) => runtime()?.block_on(latency::run(a))?,
         Cmd::Storm(a) => runtime()?.block_on(storm::run(a))?,

@@ -2,10 +2,19 @@
 //! project. Built once per configuration (and rebuilt whole on reload); a lookup is one hash probe
 //! per target, so its cost does not grow with the number of Warehouses.
 //!
+//! Flat, for memory and cache misses at 100,000 Warehouses: every key lives in one string and
+//! every subscriber list in one vector, and the table holds 16-byte slots pointing into both (no
+//! allocation per key). A lookup composes its key in a reused buffer and touches the table, the
+//! key's bytes and its subscribers.
+//!
 //! `evaluate` is the refresh decision for one delivery: which Warehouses to refresh and, for every
 //! candidate turned down, why. It is pure; the service records its result on the delivery.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use serde::{Deserialize, Serialize};
 
@@ -44,36 +53,63 @@ struct SubRef {
 /// Normalized key -> subscribers, for one configuration.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// Key: `{space}\0{project}\0{normalized repository key}`.
-    map: HashMap<Box<str>, Vec<SubRef>>,
+    /// Every key, end to end. A key is `{space}\0{project}\0{normalized repository key}`.
+    keys: String,
+    /// Every key's subscribers, each key's together.
+    subscribers: Vec<SubRef>,
+    /// The key's hash -> its slot.
+    table: HashTable<Slot>,
+    hasher: DefaultHashBuilder,
     /// Registry host rewrites (`--registry-alias FROM=TO`), applied to OCI keys of payloads.
     aliases: Vec<(String, String)>,
 }
 
+/// One key of the index: where its text is in `Index::keys` and its subscribers in
+/// `Index::subscribers`.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key: u32,
+    key_len: u32,
+    subscribers: u32,
+    subscribers_len: u32,
+}
+
+/// What happened to one candidate subscription of one target, as read back from a stored
+/// delivery (owned).
+pub type Candidate = CandidateMatch<'static>;
+
+/// The result for one target of a delivery, as read back from a stored delivery (owned).
+pub type TargetResult = TargetMatch<'static>;
+
 /// What happened to one candidate subscription of one target.
+///
+/// The names borrow from the configuration when `evaluate` made it (a webhook's path copies no
+/// string per candidate; serializing the delivery record does) and are owned ([`Candidate`])
+/// when read back from a stored delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Candidate {
-    pub project: String,
-    pub warehouse: String,
+pub struct CandidateMatch<'a> {
+    pub project: Cow<'a, str>,
+    pub warehouse: Cow<'a, str>,
     /// Index in the Warehouse's `spec.subscriptions`.
     pub subscription: u32,
-    pub repo_url: String,
+    pub repo_url: Cow<'a, str>,
     pub matched: bool,
     /// Why not, when not matched: one line per rejected tag or ref.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The result for one target of a delivery (read back from a stored delivery to explain it).
+/// The result for one target of a delivery; [`TargetResult`] is its owned form, read back from a
+/// stored delivery to explain it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TargetResult {
+pub struct TargetMatch<'a> {
     /// The repository URL as the payload spelt it.
     pub repo_url: String,
     /// The key it normalized to (what subscriptions were looked up by), or the error.
     pub normalized: Result<String, String>,
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<CandidateMatch<'a>>,
 }
 
 /// One Warehouse a delivery refreshes, and which of its subscriptions the delivery concerns.
@@ -86,16 +122,16 @@ pub struct WarehouseRefresh {
     pub subscriptions: Vec<u32>,
 }
 
-/// The refresh decision for one delivery.
+/// The refresh decision for one delivery; its candidates borrow from the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Evaluation {
+pub struct Evaluation<'a> {
     /// Warehouses to refresh, de-duplicated, in configuration order.
     pub refresh: Vec<WarehouseRefresh>,
-    pub targets: Vec<TargetResult>,
+    pub targets: Vec<TargetMatch<'a>>,
 }
 
-impl Evaluation {
+impl Evaluation<'_> {
     /// One line per target that matched nothing, for the delivery's message.
     pub fn explain_misses(&self) -> Vec<String> {
         explain_misses(&self.targets)
@@ -104,7 +140,7 @@ impl Evaluation {
 
 /// One line per target that matched nothing: the explanation of a delivery, derived from its
 /// matching result (so a stored delivery keeps only the result).
-pub fn explain_misses(targets: &[TargetResult]) -> Vec<String> {
+pub fn explain_misses(targets: &[TargetMatch<'_>]) -> Vec<String> {
     let mut out = Vec::new();
     for t in targets {
         match &t.normalized {
@@ -166,20 +202,46 @@ impl Index {
                 }
             }
         }
-        map.shrink_to_fit();
-        Index {
-            map,
+        Index::flatten(map, aliases)
+    }
+
+    /// Lays the built map out flat (see the module doc). Sizes are 32-bit: a configuration
+    /// beyond 4 GiB of keys or 4 billion subscriptions does not load in the first place.
+    fn flatten(map: HashMap<Box<str>, Vec<SubRef>>, aliases: &[(String, String)]) -> Index {
+        let hasher = DefaultHashBuilder::default();
+        let mut index = Index {
+            keys: String::with_capacity(map.keys().map(|k| k.len()).sum()),
+            subscribers: Vec::with_capacity(map.values().map(Vec::len).sum()),
+            table: HashTable::with_capacity(map.len()),
+            hasher,
             aliases: aliases.to_vec(),
+        };
+        for (key, list) in map {
+            let slot = Slot {
+                key: index.keys.len() as u32,
+                key_len: key.len() as u32,
+                subscribers: index.subscribers.len() as u32,
+                subscribers_len: list.len() as u32,
+            };
+            index.keys.push_str(&key);
+            index.subscribers.extend_from_slice(&list);
+            let hash = index.hasher.hash_one(&*key);
+            let hasher = &index.hasher;
+            let keys = &index.keys;
+            index
+                .table
+                .insert_unique(hash, slot, |s| hasher.hash_one(key_of(keys, s)));
         }
+        index
     }
 
     /// Number of distinct (project, repository) keys.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// The key an image repository URL is looked up by (`image_key`, then the registry
@@ -207,13 +269,28 @@ impl Index {
         KEY.with(|buf| {
             let mut buf = buf.borrow_mut();
             compose_into(&mut buf, space, project, key);
-            self.map.get(buf.as_str()).map(Vec::as_slice).unwrap_or(&[])
+            let wanted = buf.as_str();
+            let hash = self.hasher.hash_one(wanted);
+            match self.table.find(hash, |s| key_of(&self.keys, s) == wanted) {
+                Some(s) => {
+                    let start = s.subscribers as usize;
+                    self.subscribers
+                        .get(start..start + s.subscribers_len as usize)
+                        .unwrap_or(&[])
+                }
+                None => &[],
+            }
         })
     }
 
     /// Decides which Warehouses of `project` (of every project when `project` is `""`, a
     /// ClusterConfig receiver) the `targets` of one delivery refresh.
-    pub fn evaluate(&self, config: &Config, project: &str, targets: &[Target]) -> Evaluation {
+    pub fn evaluate<'a>(
+        &self,
+        config: &'a Config,
+        project: &str,
+        targets: &[Target],
+    ) -> Evaluation<'a> {
         let mut eval = Evaluation::default();
         let mut chosen: Vec<SubRef> = Vec::new();
         for target in targets {
@@ -240,13 +317,13 @@ impl Index {
         eval
     }
 
-    fn evaluate_target(
+    fn evaluate_target<'a>(
         &self,
-        config: &Config,
+        config: &'a Config,
         project: &str,
         target: &Target,
         chosen: &mut Vec<SubRef>,
-    ) -> TargetResult {
+    ) -> TargetMatch<'a> {
         let normalized = match target {
             Target::Oci { repo_url, .. } => {
                 repo_url::image_key(repo_url).map(|k| self.rewrite_alias(k))
@@ -259,7 +336,7 @@ impl Index {
         let key = match normalized {
             Ok(k) => k,
             Err(e) => {
-                return TargetResult {
+                return TargetMatch {
                     repo_url: target.repo_url().to_string(),
                     normalized: Err(e.to_string()),
                     candidates: Vec::new(),
@@ -280,21 +357,27 @@ impl Index {
             if matched {
                 chosen.push(*r);
             }
-            candidates.push(Candidate {
-                project: w.project.clone(),
-                warehouse: w.name.clone(),
+            candidates.push(CandidateMatch {
+                project: Cow::Borrowed(&w.project),
+                warehouse: Cow::Borrowed(&w.name),
                 subscription: r.subscription,
-                repo_url: sub.repo_url().to_string(),
+                repo_url: Cow::Borrowed(sub.repo_url()),
                 matched,
                 reason: verdict.err(),
             });
         }
-        TargetResult {
+        TargetMatch {
             repo_url: target.repo_url().to_string(),
             normalized: Ok(key),
             candidates,
         }
     }
+}
+
+fn key_of<'k>(keys: &'k str, slot: &Slot) -> &'k str {
+    let start = slot.key as usize;
+    keys.get(start..start + slot.key_len as usize)
+        .unwrap_or_default()
 }
 
 fn compose(space: Space, project: &str, key: &str) -> String {

@@ -276,9 +276,10 @@ impl Loader {
             self.problems.file(file, message);
             return;
         }
+        let file: std::sync::Arc<str> = file.into();
         for (document, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let origin = Origin {
-                file: file.to_string(),
+                file: file.clone(),
                 document,
             };
             match Value::deserialize(de) {

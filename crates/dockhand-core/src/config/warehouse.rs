@@ -18,7 +18,8 @@ use serde_yaml_ng::Value;
 use super::diagnostics::{typed, ConfigError, Problems};
 use super::{
     duration, manifest, ChartSubscription, CommitSelectionStrategy, FreightCreationPolicy,
-    GitSubscription, ImageSelectionStrategy, ImageSubscription, Origin, Subscription, Warehouse,
+    GitSubscription, ImageSelectionStrategy, ImageSubscription, Origin, PathFilters, Subscription,
+    TagFilters, Warehouse,
 };
 use crate::matching::paths::PathSelector;
 use crate::matching::semver::Constraint;
@@ -31,11 +32,16 @@ pub const DEFAULT_DISCOVERY_LIMIT: u32 = 20;
 /// Kargo's upper bound for `discoveryLimit`.
 pub const MAX_DISCOVERY_LIMIT: u32 = 100;
 
-/// Regexes compiled so far in one load. Many Warehouses repeat the same tag filters (`^v`,
-/// `-rc`), and compiling dominates the loading of large configurations; a `Regex` clone is
-/// cheap and shares the compiled program.
+/// Regexes and semver constraints compiled so far in one load (the name predates the
+/// constraints). Many Warehouses repeat the same tag filters (`^v`, `-rc`) and constraints
+/// (`^1.0.0`), and compiling dominates the loading of large configurations; a `Regex` or a
+/// `Constraint` clone is cheap and shares the compiled form, so the configuration also holds
+/// each distinct rule once.
 #[derive(Debug, Default)]
-pub(super) struct RegexCache(HashMap<String, Regex>);
+pub(super) struct RegexCache {
+    regexes: HashMap<String, Regex>,
+    constraints: HashMap<String, Constraint>,
+}
 
 /// Builds the Warehouse, or reports every problem in the document and returns `None`.
 pub(super) fn build(
@@ -216,8 +222,14 @@ impl Fields<'_> {
     }
 
     fn constraint(&mut self, field: &str, text: &str) -> Option<Constraint> {
+        if let Some(c) = self.cache.constraints.get(text) {
+            return Some(c.clone());
+        }
         match Constraint::parse(text) {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                self.cache.constraints.insert(text.to_string(), c.clone());
+                Some(c)
+            }
             Err(e) => {
                 self.error(field, e.to_string());
                 None
@@ -235,12 +247,12 @@ impl Fields<'_> {
     }
 
     fn regex(&mut self, field: &str, text: &str) -> Option<Regex> {
-        if let Some(re) = self.cache.0.get(text) {
+        if let Some(re) = self.cache.regexes.get(text) {
             return Some(re.clone());
         }
         match Regex::new(text) {
             Ok(re) => {
-                self.cache.0.insert(text.to_string(), re.clone());
+                self.cache.regexes.insert(text.to_string(), re.clone());
                 Some(re)
             }
             Err(e) => {
@@ -318,12 +330,6 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 /// Tag filters shared by image and git subscriptions.
-struct TagFilters {
-    allow: Vec<Regex>,
-    ignore: Vec<String>,
-    ignore_regex: Vec<Regex>,
-}
-
 fn tag_filters(
     at: &mut Fields<'_>,
     allow_tags: Option<String>,
@@ -342,11 +348,7 @@ fn tag_filters(
     let mut ignore_regex = Vec::new();
     at.regexes("ignoreTagsRegex", ignore_tags_regex, &mut ignore_regex);
     at.regexes("ignoreTagsRegexes", ignore_tags_regexes, &mut ignore_regex);
-    TagFilters {
-        allow,
-        ignore: ignore_tags.unwrap_or_default(),
-        ignore_regex,
-    }
+    TagFilters::new(allow, ignore_tags.unwrap_or_default(), ignore_regex)
 }
 
 fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscription {
@@ -418,9 +420,7 @@ fn image(at: &mut Fields<'_>, s: manifest::ImageSubscription) -> ImageSubscripti
         constraint,
         semver,
         strict_semvers: s.strict_semvers.unwrap_or(true),
-        allow_tags: tags.allow,
-        ignore_tags: tags.ignore,
-        ignore_tags_regex: tags.ignore_regex,
+        tags,
         platform,
         discovery_limit: at.discovery_limit(s.discovery_limit),
         insecure_skip_tls_verify: s.insecure_skip_tls_verify.unwrap_or(false),
@@ -478,11 +478,8 @@ fn git(at: &mut Fields<'_>, s: manifest::GitSubscription) -> GitSubscription {
         strict_semvers: s.strict_semvers.unwrap_or(true),
         semver_constraint,
         semver,
-        allow_tags: tags.allow,
-        ignore_tags: tags.ignore,
-        ignore_tags_regex: tags.ignore_regex,
-        include_paths,
-        exclude_paths,
+        tags,
+        paths: PathFilters::new(include_paths, exclude_paths),
         discovery_limit: at.discovery_limit(s.discovery_limit),
         insecure_skip_tls_verify: s.insecure_skip_tls_verify.unwrap_or(false),
     }

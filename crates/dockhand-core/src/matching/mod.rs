@@ -49,9 +49,9 @@ pub fn image_tag(sub: &ImageSubscription, tag: &str) -> Result<(), Rejection> {
             tag_filters(
                 tag,
                 &TagRules {
-                    ignore: &sub.ignore_tags,
-                    ignore_regex: &sub.ignore_tags_regex,
-                    allow: &sub.allow_tags,
+                    ignore: sub.tags.ignore(),
+                    ignore_regex: sub.tags.ignore_regex(),
+                    allow: sub.tags.allow(),
                     allow_field: "allowTagsRegex",
                 },
             )?;
@@ -66,9 +66,9 @@ pub fn image_tag(sub: &ImageSubscription, tag: &str) -> Result<(), Rejection> {
         ImageSelectionStrategy::Lexical | ImageSelectionStrategy::NewestBuild => tag_filters(
             tag,
             &TagRules {
-                ignore: &sub.ignore_tags,
-                ignore_regex: &sub.ignore_tags_regex,
-                allow: &sub.allow_tags,
+                ignore: sub.tags.ignore(),
+                ignore_regex: sub.tags.ignore_regex(),
+                allow: sub.tags.allow(),
                 allow_field: "allowTagsRegex",
             },
         ),
@@ -121,9 +121,9 @@ pub fn git_ref(
             tag_filters(
                 tag,
                 &TagRules {
-                    ignore: &sub.ignore_tags,
-                    ignore_regex: &sub.ignore_tags_regex,
-                    allow: &sub.allow_tags,
+                    ignore: sub.tags.ignore(),
+                    ignore_regex: sub.tags.ignore_regex(),
+                    allow: sub.tags.allow(),
                     allow_field: "allowTags",
                 },
             )?;
@@ -247,16 +247,15 @@ fn paths_rule(sub: &GitSubscription, changed: Option<&[String]>) -> Result<(), R
     let Some(changed) = changed.filter(|c| !c.is_empty()) else {
         return Ok(());
     };
-    if sub.include_paths.is_empty() && sub.exclude_paths.is_empty() {
+    if sub.paths.is_empty() {
         return Ok(());
     }
-    if paths::paths_selected(&sub.include_paths, &sub.exclude_paths, changed) {
+    let (include, exclude) = (sub.paths.include(), sub.paths.exclude());
+    if paths::paths_selected(include, exclude, changed) {
         return Ok(());
     }
-    let any_included = sub.include_paths.is_empty()
-        || changed
-            .iter()
-            .any(|p| sub.include_paths.iter().any(|s| s.matches(p)));
+    let any_included =
+        include.is_empty() || changed.iter().any(|p| include.iter().any(|s| s.matches(p)));
     Err(Rejection(if any_included {
         "every changed path is excluded by excludePaths".to_string()
     } else {
@@ -268,6 +267,7 @@ fn paths_rule(sub: &GitSubscription, changed: Option<&[String]>) -> Result<(), R
 mod tests {
     use super::paths::PathSelector;
     use super::*;
+    use crate::config::{PathFilters, TagFilters};
 
     fn regexes(patterns: &[&str]) -> Vec<Regex> {
         patterns.iter().map(|p| Regex::new(p).unwrap()).collect()
@@ -326,27 +326,24 @@ mod tests {
         };
         let caret = with_constraint(image(SemVer), "^1.2");
         let allow_one = ImageSubscription {
-            allow_tags: regexes(&["^v"]),
+            tags: TagFilters::new(regexes(&["^v"]), vec![], vec![]),
             ..image(Lexical)
         };
         let allow_two = ImageSubscription {
-            allow_tags: regexes(&["^v", "^release-"]),
+            tags: TagFilters::new(regexes(&["^v", "^release-"]), vec![], vec![]),
             ..image(NewestBuild)
         };
         let ignoring = ImageSubscription {
-            ignore_tags: strings(&["v1-rc"]),
-            ignore_tags_regex: regexes(&["^pr-", "-dirty$"]),
+            tags: TagFilters::new(vec![], strings(&["v1-rc"]), regexes(&["^pr-", "-dirty$"])),
             ..image(Lexical)
         };
         let semver_filtered = ImageSubscription {
-            allow_tags: regexes(&["^v"]),
-            ignore_tags: strings(&["v1.5.0"]),
+            tags: TagFilters::new(regexes(&["^v"]), strings(&["v1.5.0"]), vec![]),
             ..with_constraint(image(SemVer), ">=1.0.0")
         };
         let digest = with_constraint(image(Digest), "latest");
         let digest_ignoring = ImageSubscription {
-            ignore_tags: strings(&["latest"]),
-            allow_tags: regexes(&["^v"]),
+            tags: TagFilters::new(regexes(&["^v"]), strings(&["latest"]), vec![]),
             ..with_constraint(image(Digest), "latest")
         };
 
@@ -483,12 +480,11 @@ mod tests {
         let semver_tags = GitSubscription {
             semver_constraint: Some("^1.0".to_string()),
             semver: Some(Constraint::parse("^1.0").unwrap()),
-            ignore_tags: strings(&["v1.0.1"]),
+            tags: TagFilters::new(vec![], strings(&["v1.0.1"]), vec![]),
             ..git(SemVer)
         };
         let lexical = GitSubscription {
-            allow_tags: regexes(&["^release-"]),
-            ignore_tags_regex: regexes(&["-wip$"]),
+            tags: TagFilters::new(regexes(&["^release-"]), vec![], regexes(&["-wip$"])),
             ..git(Lexical)
         };
         let deleted = RefUpdate {
@@ -551,13 +547,15 @@ mod tests {
     fn git_ref_paths() {
         let sub = GitSubscription {
             branch: Some("main".to_string()),
-            include_paths: vec![PathSelector::parse("charts/app").unwrap()],
-            exclude_paths: vec![PathSelector::parse("glob:charts/app/*.md").unwrap()],
+            paths: PathFilters::new(
+                vec![PathSelector::parse("charts/app").unwrap()],
+                vec![PathSelector::parse("glob:charts/app/*.md").unwrap()],
+            ),
             ..git(CommitSelectionStrategy::NewestFromBranch)
         };
         let only_excludes = GitSubscription {
             branch: Some("main".to_string()),
-            exclude_paths: vec![PathSelector::parse("docs").unwrap()],
+            paths: PathFilters::new(vec![], vec![PathSelector::parse("docs").unwrap()]),
             ..git(CommitSelectionStrategy::NewestFromBranch)
         };
         let unfiltered = git(CommitSelectionStrategy::NewestFromBranch);

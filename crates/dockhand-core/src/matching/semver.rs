@@ -19,11 +19,26 @@ use std::cmp::Ordering;
 use semver::{BuildMetadata, Prerelease, Version};
 
 /// A parsed constraint such as `^1.2`, `>=1.0 <2.0 || 3.x`.
-#[derive(Debug, Clone)]
-pub struct Constraint {
+///
+/// Shared: a clone is a reference count, so that the configuration loader can keep one parse
+/// per distinct text (thousands of Warehouses repeat `^1.0.0`), which keeps the configuration
+/// small and the rules a webhook reads hot in the cache.
+#[derive(Clone)]
+pub struct Constraint(std::sync::Arc<Parsed>);
+
+struct Parsed {
     text: String,
     /// Alternatives (`||`); the constraint holds when any of them does.
     groups: Vec<Group>,
+}
+
+impl std::fmt::Debug for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Constraint")
+            .field("text", &self.0.text)
+            .field("groups", &self.0.groups)
+            .finish()
+    }
 }
 
 /// Why a constraint did not parse.
@@ -85,15 +100,15 @@ impl Constraint {
                 includes_prerelease,
             });
         }
-        Ok(Constraint {
+        Ok(Constraint(std::sync::Arc::new(Parsed {
             text: text.to_string(),
             groups,
-        })
+        })))
     }
 
     /// Does `version` satisfy the constraint? Build metadata is ignored, as in Masterminds.
     pub fn matches(&self, version: &Version) -> bool {
-        self.groups.iter().any(|group| {
+        self.0.groups.iter().any(|group| {
             if !version.pre.is_empty() && !group.includes_prerelease {
                 return false;
             }
@@ -104,17 +119,17 @@ impl Constraint {
     /// Whether any alternative names a prerelease, i.e. whether prerelease versions can match at
     /// all. Used to explain why `1.3.0-rc.1` fails `^1.2`.
     pub fn mentions_prerelease(&self) -> bool {
-        self.groups.iter().any(|g| g.includes_prerelease)
+        self.0.groups.iter().any(|g| g.includes_prerelease)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.0.text
     }
 }
 
 impl std::fmt::Display for Constraint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.0.text)
     }
 }
 
@@ -849,15 +864,15 @@ mod tests {
     fn constraint_keeps_its_text_and_shape() {
         let c = Constraint::parse(">= 1.2.3, < 2.0 || => 3.0 < 4").unwrap();
         assert_eq!(c.as_str(), ">= 1.2.3, < 2.0 || => 3.0 < 4");
-        assert_eq!(c.groups.len(), 2);
-        assert_eq!(c.groups[0].terms.len(), 2);
-        assert_eq!(c.groups[1].terms.len(), 2);
+        assert_eq!(c.0.groups.len(), 2);
+        assert_eq!(c.0.groups[0].terms.len(), 2);
+        assert_eq!(c.0.groups[1].terms.len(), 2);
         assert!(!c.mentions_prerelease());
         assert!(Constraint::parse("^1.2.0-0").unwrap().mentions_prerelease());
         let ranges = Constraint::parse("3 - 4 || => 3.0, < 4").unwrap();
-        assert_eq!(ranges.groups[0].terms.len(), 2);
-        assert_eq!(ranges.groups[0].terms[0].op, Op::GreaterEqual);
-        assert_eq!(ranges.groups[0].terms[1].op, Op::LessEqual);
+        assert_eq!(ranges.0.groups[0].terms.len(), 2);
+        assert_eq!(ranges.0.groups[0].terms[0].op, Op::GreaterEqual);
+        assert_eq!(ranges.0.groups[0].terms[1].op, Op::LessEqual);
         let error = Constraint::parse("^^1").unwrap_err();
         assert_eq!(
             error.to_string(),

@@ -266,7 +266,9 @@ fn warehouse_defaults() {
     assert_eq!(i.strategy, ImageSelectionStrategy::SemVer);
     assert!(i.constraint.is_none() && i.semver.is_none());
     assert!(i.strict_semvers);
-    assert!(i.allow_tags.is_empty() && i.ignore_tags.is_empty() && i.ignore_tags_regex.is_empty());
+    assert!(
+        i.tags.allow().is_empty() && i.tags.ignore().is_empty() && i.tags.ignore_regex().is_empty()
+    );
     assert_eq!(i.platform, None);
     assert_eq!(i.discovery_limit, 20);
     assert!(!i.insecure_skip_tls_verify);
@@ -341,10 +343,10 @@ status:
     );
     assert_eq!(i.semver.as_ref().map(|c| c.as_str()), Some("^1.2.0"));
     assert!(!i.strict_semvers);
-    let allow: Vec<&str> = i.allow_tags.iter().map(|r| r.as_str()).collect();
+    let allow: Vec<&str> = i.tags.allow().iter().map(|r| r.as_str()).collect();
     assert_eq!(allow, ["^v", "-rc", "\\d$"]);
-    assert_eq!(i.ignore_tags, ["v1.2.3", "latest"]);
-    let ignore: Vec<&str> = i.ignore_tags_regex.iter().map(|r| r.as_str()).collect();
+    assert_eq!(i.tags.ignore(), ["v1.2.3", "latest"]);
+    let ignore: Vec<&str> = i.tags.ignore_regex().iter().map(|r| r.as_str()).collect();
     assert_eq!(ignore, ["alpha", "beta"]);
     assert_eq!(i.platform.as_deref(), Some("linux/arm64/v8"));
     assert!(i.insecure_skip_tls_verify);
@@ -362,11 +364,11 @@ status:
     assert!(!g.strict_semvers);
     assert_eq!(g.semver_constraint.as_deref(), Some(">=1.0"));
     assert!(g.semver.is_some());
-    assert_eq!(g.allow_tags.len(), 1);
-    assert_eq!(g.ignore_tags, ["v0.0.1"]);
-    let include: Vec<&str> = g.include_paths.iter().map(|p| p.as_str()).collect();
+    assert_eq!(g.tags.allow().len(), 1);
+    assert_eq!(g.tags.ignore(), ["v0.0.1"]);
+    let include: Vec<&str> = g.paths.include().iter().map(|p| p.as_str()).collect();
     assert_eq!(include, ["apps/app", "glob:*.yaml"]);
-    assert_eq!(g.exclude_paths.len(), 1);
+    assert_eq!(g.paths.exclude().len(), 1);
     assert!(g.insecure_skip_tls_verify);
     assert_eq!(g.discovery_limit, 1);
 
@@ -827,7 +829,7 @@ fn load_reads_a_directory_tree_in_name_order() {
     assert_eq!(names, ["one", "two"]);
     assert_eq!(config.receivers.len(), 1);
     assert_eq!(
-        config.warehouses[0].origin.file,
+        &*config.warehouses[0].origin.file,
         root.join("b/warehouses/one.yaml").display().to_string()
     );
 
@@ -1153,7 +1155,7 @@ fn documents_load_object_by_object_with_another_system_namespace() {
         .enumerate()
         .map(|(i, d)| {
             let origin = Origin {
-                file: format!("object {i}"),
+                file: format!("object {i}").into(),
                 document: 0,
             };
             (origin, serde_yaml_ng::from_str(d).unwrap())
