@@ -90,7 +90,10 @@ pub trait Store: Send + Sync {
         covered: RefreshSeq,
         at: String,
         error: Option<String>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.reconcile_finished_notifying(warehouse, covered, at, error, Vec::new())
+            .await
+    }
 
     /// Records what a reconcile discovered (`body`, JSON, replacing the previous one) and the
     /// Freight it formed, kept once per id.
@@ -100,7 +103,10 @@ pub trait Store: Send + Sync {
         at: String,
         body: String,
         freight: Option<NewFreight>,
-    ) -> Result<FreightRecorded, StoreError>;
+    ) -> Result<FreightRecorded, StoreError> {
+        self.record_discovery_notifying(warehouse, at, body, freight, Vec::new())
+            .await
+    }
 
     /// What the last reconcile of a Warehouse discovered, as stored.
     async fn discovery(

@@ -1113,17 +1113,6 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn reconcile_finished(
-        &self,
-        warehouse: &WarehouseRef,
-        covered: RefreshSeq,
-        at: String,
-        error: Option<String>,
-    ) -> Result<(), StoreError> {
-        self.reconcile_finished_notifying(warehouse, covered, at, error, Vec::new())
-            .await
-    }
-
     async fn reconcile_finished_notifying(
         &self,
         warehouse: &WarehouseRef,
@@ -1168,17 +1157,6 @@ impl Store for PostgresStore {
             })
         })
         .await
-    }
-
-    async fn record_discovery(
-        &self,
-        warehouse: &WarehouseRef,
-        at: String,
-        body: String,
-        freight: Option<NewFreight>,
-    ) -> Result<FreightRecorded, StoreError> {
-        self.record_discovery_notifying(warehouse, at, body, freight, Vec::new())
-            .await
     }
 
     async fn record_discovery_notifying(

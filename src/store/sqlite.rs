@@ -505,45 +505,6 @@ impl Store for SqliteStore {
         self.submit(job, answer).await
     }
 
-    async fn reconcile_finished(
-        &self,
-        warehouse: &WarehouseRef,
-        covered: RefreshSeq,
-        at: String,
-        error: Option<String>,
-    ) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Finished {
-            warehouse: warehouse.clone(),
-            covered,
-            at,
-            error,
-            notify: Vec::new(),
-            reply,
-        };
-        self.submit(job, answer).await
-    }
-
-    async fn record_discovery(
-        &self,
-        warehouse: &WarehouseRef,
-        at: String,
-        body: String,
-        freight: Option<NewFreight>,
-    ) -> Result<FreightRecorded, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Discovered {
-            warehouse: warehouse.clone(),
-            at,
-            body,
-            freight,
-            notify: Vec::new(),
-            recorded: FreightRecorded::NoFreight,
-            reply,
-        };
-        self.submit(job, answer).await
-    }
-
     async fn discovery(
         &self,
         warehouse: &WarehouseRef,
