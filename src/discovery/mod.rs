@@ -80,6 +80,10 @@ pub struct SubscriptionResult {
     /// Failures in a row; 0 after a success.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
+    /// This discovery failed because the registry answered 404: right after a webhook that
+    /// usually means it notified the push before it could serve it (not stored).
+    #[serde(skip)]
+    pub not_found: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -324,6 +328,7 @@ impl Discovery {
                     result.artifacts = m.last.artifacts.clone();
                     result.discovered_at = m.last.discovered_at.clone();
                 }
+                result.not_found = matches!(e, error::DiscoveryError::Status { status: 404, .. });
                 result.error = Some(e.to_string());
                 result.failures = failures;
                 Some(Instant::now() + backoff(failures))

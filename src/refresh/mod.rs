@@ -340,11 +340,11 @@ impl Refresher {
     }
 }
 
-/// How long a failed webhook reconcile waits before it is tried again, attempt by attempt.
-/// A registry may notify a push before the pushed tag can be read (CNCF Distribution sends
-/// the manifest event before it links the tag), and a git server may answer from a replica
-/// that has not seen the push yet: a reconcile that fails right after a webhook usually
-/// succeeds a moment later, while the interval would wait minutes. After the last attempt the
+/// How long a webhook reconcile that failed on a registry's 404 waits before it is tried again,
+/// attempt by attempt. A registry may notify a push before the pushed tag can be read (CNCF
+/// Distribution sends the manifest event before it links the tag): such a reconcile usually
+/// succeeds a moment later, while the interval would wait minutes. Other failures (unreachable,
+/// refused, 5xx) are not retried here: discovery backs them off. After the last attempt the
 /// failure stands until the next webhook or interval.
 const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(1),

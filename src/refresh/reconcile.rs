@@ -18,8 +18,8 @@ use crate::discovery::{Reuse, SubscriptionResult};
 use crate::store::{FreightRecorded, NewFreight};
 
 /// Reconciles `warehouse` and records the result. Returns the Warehouse's interval, or None
-/// when it is no longer configured, and — when it failed and `may_retry` — what to discover when
-/// it is tried again.
+/// when it is no longer configured, and — when it failed on a registry's 404 and `may_retry` —
+/// what to discover when it is tried again.
 pub(super) async fn run(
     engine: &Shared,
     warehouse: &WarehouseRef,
@@ -41,6 +41,7 @@ pub(super) async fn run(
         }
     };
     let snap = engine.snapshot.load_full();
+    let mut not_found = false;
     let (interval, error) = match snap.warehouse(warehouse) {
         Some(w) => {
             let key = warehouse.to_string();
@@ -65,6 +66,7 @@ pub(super) async fn run(
                 )
                 .await;
             let automatic = w.freight_creation_policy == FreightCreationPolicy::Automatic;
+            not_found = results.iter().any(|r| r.not_found);
             (
                 Some(w.interval),
                 record(engine, warehouse, &results, automatic).await,
@@ -81,7 +83,9 @@ pub(super) async fn run(
             .reconcile_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    let retry = (may_retry && error.is_some() && interval.is_some()).then_some(again);
+    // Only a registry's 404 is worth a second look so soon: an unreachable or refusing
+    // registry is not fixed in a second, and retrying it would multiply reconciles in a storm.
+    let retry = (may_retry && not_found && error.is_some() && interval.is_some()).then_some(again);
     let at = now_rfc3339();
     // Written with the failure, only if the previous reconcile succeeded (the store decides).
     let notify = match &error {
