@@ -87,7 +87,12 @@ fn repositories_of(targets: &[TargetResult]) -> Vec<String> {
 
 /// The body a backend stores for `delivery`: capped, derived fields left out.
 pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
-    let mut d = delivery.clone();
+    encode_owned(delivery.clone())
+}
+
+/// `encode` for a delivery the caller is done with: no copy of it is made (the ingest path
+/// calls this once per delivery, after taking the payload out).
+pub fn encode_owned(mut d: Delivery) -> Result<String, StoreError> {
     // Compared before capping: a field is left out only when deriving it gives it back.
     let targets = targets_of(&d.detail).filter(|t| t.len() <= MAX_LIST_ENTRIES);
     let derive_explanation = targets
@@ -116,8 +121,14 @@ pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
     }
     cap_value(&mut d.detail);
 
+    // The detail is already a `Value`: moved into the tree rather than serialized into a copy
+    // of itself (the largest part of the record; replacing a key keeps its place).
+    let detail = std::mem::take(&mut d.detail);
     let mut body = serde_json::to_value(&d)?;
     if let Value::Object(map) = &mut body {
+        if let Some(slot) = map.get_mut("detail") {
+            *slot = detail;
+        }
         if derive_explanation {
             map.remove("explanation");
         }
@@ -130,7 +141,7 @@ pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
         return Ok(text);
     }
     // Too many candidates to keep: the explanation (capped) stands in for the result.
-    let mut explanation = delivery.explanation.clone();
+    let mut explanation = std::mem::take(&mut d.explanation);
     explanation.push(format!(
         "…[matching detail left out: the record was {} bytes, over {MAX_RECORD_BYTES}]",
         text.len()
@@ -152,15 +163,23 @@ pub struct EncodedPayload {
 
 /// The stored form of `delivery`'s kept request, if it has one.
 pub fn encode_payload(delivery: &Delivery) -> Result<Option<EncodedPayload>, StoreError> {
-    let Some(p) = &delivery.payload else {
-        return Ok(None);
-    };
-    Ok(Some(EncodedPayload {
+    delivery
+        .payload
+        .clone()
+        .map(encode_payload_owned)
+        .transpose()
+}
+
+/// The stored form of a kept request taken out of its delivery: the body is moved, not
+/// copied, so it is copied once on the way in (from the request) and bound once as a BLOB.
+pub fn encode_payload_owned(p: Payload) -> Result<EncodedPayload, StoreError> {
+    let bytes = i64::try_from(p.stored_bytes()).unwrap_or(i64::MAX);
+    Ok(EncodedPayload {
         headers: serde_json::to_string(&p.headers)?,
-        body: p.body.clone(),
-        trimmed: p.trimmed.clone(),
-        bytes: i64::try_from(p.stored_bytes()).unwrap_or(i64::MAX),
-    }))
+        body: p.body,
+        trimmed: p.trimmed,
+        bytes,
+    })
 }
 
 /// A kept request read back (headers that cannot be read give an empty list).
