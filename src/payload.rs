@@ -64,8 +64,17 @@ const SECRET_PARAMS: &[&str] = &["sig", "code", "key", "pass", "pwd"];
 
 /// Whether a header named `name` (any case) is kept.
 pub fn header_kept(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    !DROPPED.contains(&name.as_str())
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower_header_kept(&name.to_ascii_lowercase())
+    } else {
+        lower_header_kept(name)
+    }
+}
+
+/// `header_kept` of a name already in lower case, as every `HeaderName` is: no copy per header
+/// of every delivery.
+fn lower_header_kept(name: &str) -> bool {
+    !DROPPED.contains(&name)
         && !name.starts_with("x-forwarded-")
         && !SECRET_WORDS.iter().any(|w| name.contains(w))
 }
@@ -75,7 +84,7 @@ pub fn keep(headers: &HeaderMap, body: &[u8]) -> Payload {
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut left_out: Vec<String> = Vec::new();
     for (name, value) in headers {
-        if !header_kept(name.as_str()) {
+        if !lower_header_kept(name.as_str()) {
             continue;
         }
         match value.to_str() {
