@@ -102,6 +102,8 @@ pub fn encode_owned(mut d: Delivery) -> Result<String, StoreError> {
         .as_ref()
         .is_some_and(|t| repositories_of(t) == d.repositories);
 
+    // What the fallback below starts from, as it was before capping (usually empty).
+    let uncapped_explanation = d.explanation.clone();
     for s in [&mut d.message, &mut d.receiver_type].into_iter() {
         cap_string(s);
     }
@@ -141,7 +143,7 @@ pub fn encode_owned(mut d: Delivery) -> Result<String, StoreError> {
         return Ok(text);
     }
     // Too many candidates to keep: the explanation (capped) stands in for the result.
-    let mut explanation = std::mem::take(&mut d.explanation);
+    let mut explanation = uncapped_explanation;
     explanation.push(format!(
         "…[matching detail left out: the record was {} bytes, over {MAX_RECORD_BYTES}]",
         text.len()
@@ -309,5 +311,23 @@ mod tests {
         let mut other = d.clone();
         other.explanation = vec!["something else".into()];
         assert_eq!(decode(&encode(&other).unwrap()).unwrap(), other);
+
+        // Over MAX_RECORD_BYTES: the detail goes, the explanation (counted before capping, the
+        // left-out marker included) stands in for it.
+        let mut big = d.clone();
+        big.explanation = (0..40).map(|n| format!("line {n}")).collect();
+        big.detail = Value::Object(
+            (0..200)
+                .map(|n| (format!("k{n}"), Value::String("x".repeat(MAX_FIELD_BYTES))))
+                .collect(),
+        );
+        let stored = decode(&encode(&big).unwrap()).unwrap();
+        assert_eq!(stored.detail, Value::Null);
+        assert_eq!(stored.explanation.len(), MAX_LIST_ENTRIES);
+        assert_eq!(stored.explanation[MAX_LIST_ENTRIES - 2], "line 30");
+        assert_eq!(
+            stored.explanation[MAX_LIST_ENTRIES - 1],
+            format!("…[truncated {} more entries]", 41 - (MAX_LIST_ENTRIES - 1))
+        );
     }
 }
