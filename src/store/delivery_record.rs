@@ -123,22 +123,23 @@ pub fn encode_owned(mut d: Delivery) -> Result<String, StoreError> {
     }
     cap_value(&mut d.detail);
 
-    // The detail is already a `Value`: moved into the tree rather than serialized into a copy
-    // of itself (the largest part of the record; replacing a key keeps its place).
-    let detail = std::mem::take(&mut d.detail);
-    let mut body = serde_json::to_value(&d)?;
-    if let Value::Object(map) = &mut body {
-        if let Some(slot) = map.get_mut("detail") {
-            *slot = detail;
-        }
-        if derive_explanation {
-            map.remove("explanation");
-        }
-        if derive_repositories {
-            map.remove("repositories");
+    // Written straight to text, without a JSON tree of the record: a derivable list is emptied
+    // and its key, which then reads exactly `,"name":[]`, cut out. Nothing else can match first:
+    // every field before these two is a string, a number or a list of strings (quotes in them
+    // escaped), and the detail comes after them.
+    let repositories = derive_repositories.then(|| std::mem::take(&mut d.repositories));
+    if derive_explanation {
+        d.explanation.clear();
+    }
+    let mut text = serde_json::to_string(&d)?;
+    for (derived, key) in [
+        (derive_repositories, ",\"repositories\":[]"),
+        (derive_explanation, ",\"explanation\":[]"),
+    ] {
+        if let Some(at) = text.find(key).filter(|_| derived) {
+            text.replace_range(at..at + key.len(), "");
         }
     }
-    let text = serde_json::to_string(&body)?;
     if text.len() <= MAX_RECORD_BYTES {
         return Ok(text);
     }
@@ -150,6 +151,9 @@ pub fn encode_owned(mut d: Delivery) -> Result<String, StoreError> {
     ));
     cap_list(&mut explanation);
     d.explanation = explanation;
+    if let Some(r) = repositories {
+        d.repositories = r;
+    }
     d.detail = Value::Null;
     Ok(serde_json::to_string(&d)?)
 }
