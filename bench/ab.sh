@@ -8,7 +8,9 @@
 # Warehouses, rate limits and de-duplication off, as bench/run.sh's ingest), warms it up for 5 s,
 # then measures wrk at BENCH_CONNS (32) connections for BENCH_SECONDS (10). Prints one line per
 # run (label, requests/s, server CPU µs per request) and the medians with the ratios B/A; on a
-# busy machine the CPU per request is the steadier of the two. Needs wrk and the release build of
+# busy machine the CPU per request is the steadier of the two. BENCH_SERVE_ARGS_A and
+# BENCH_SERVE_ARGS_B add arguments to A's and B's `serve` (say `--keep-payloads=false`, to
+# measure a flag on one binary given as both A and B). Needs wrk and the release build of
 # dockhand-bench (cargo build --release -p dockhand-bench).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,12 +24,16 @@ command -v wrk >/dev/null || { echo "bench/ab.sh needs wrk (apt-get install wrk)
 work="$(mktemp -d)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-# Reconciles fail fast against a port where nothing listens, as in bench/run.sh's ingest.
-BENCH_REGISTRY="127.0.0.1:$((port + 9))" "$gen" gen --warehouses 1000 --out "$work/cfg" >/dev/null
+# Reconciles fail fast against a port where nothing listens, as in bench/run.sh's ingest. wrk's
+# script names the same registry in its payloads, so that each delivery matches its Warehouse
+# (without it every delivery was unmatched: no refresh, no pending row).
+export BENCH_REGISTRY="127.0.0.1:$((port + 9))"
+"$gen" gen --warehouses 1000 --out "$work/cfg" >/dev/null
 
-run() { # label binary
+run() { # label binary extra-serve-args
   local data="$work/data-$RANDOM"
-  "$2" serve --config "$work/cfg/manifests" --data-dir "$data" \
+  # shellcheck disable=SC2086 # the extra arguments are split on spaces on purpose
+  "$2" serve $3 --config "$work/cfg/manifests" --data-dir "$data" \
     --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
     --base-url "http://127.0.0.1:$port" \
     --rate-limit-receiver 0 --rate-limit-client 0 --dedup-window 0s 2>"$work/log" &
@@ -58,8 +64,8 @@ cpu_ticks() { # pid: utime + stime in clock ticks
 
 results="$work/results"
 for i in $(seq "$rounds"); do
-  run A "$a" | tee -a "$results"
-  run B "$b" | tee -a "$results"
+  run A "$a" "${BENCH_SERVE_ARGS_A:-}" | tee -a "$results"
+  run B "$b" "${BENCH_SERVE_ARGS_B:-}" | tee -a "$results"
 done
 python3 - "$results" <<'PY'
 import statistics, sys

@@ -563,11 +563,7 @@ fn reported_artifacts(
         let key = &key;
         // Parsed once, and only for a delivery that names an image.
         let digest = digest
-            .get_or_insert_with(|| {
-                serde_json::from_slice::<Value>(body)
-                    .ok()
-                    .and_then(|v| crate::payload::digest_in(&v))
-            })
+            .get_or_insert_with(|| crate::payload::digest_in_json(body))
             .clone();
         if tags.is_empty() {
             out.push(crate::store::ReportedArtifact {

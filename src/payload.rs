@@ -64,8 +64,17 @@ const SECRET_PARAMS: &[&str] = &["sig", "code", "key", "pass", "pwd"];
 
 /// Whether a header named `name` (any case) is kept.
 pub fn header_kept(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    !DROPPED.contains(&name.as_str())
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower_header_kept(&name.to_ascii_lowercase())
+    } else {
+        lower_header_kept(name)
+    }
+}
+
+/// `header_kept` of a name already in lower case, as every `HeaderName` is: no copy per header
+/// of every delivery.
+fn lower_header_kept(name: &str) -> bool {
+    !DROPPED.contains(&name)
         && !name.starts_with("x-forwarded-")
         && !SECRET_WORDS.iter().any(|w| name.contains(w))
 }
@@ -75,7 +84,7 @@ pub fn keep(headers: &HeaderMap, body: &[u8]) -> Payload {
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut left_out: Vec<String> = Vec::new();
     for (name, value) in headers {
-        if !header_kept(name.as_str()) {
+        if !lower_header_kept(name.as_str()) {
             continue;
         }
         match value.to_str() {
@@ -150,6 +159,134 @@ pub fn digest_in(body: &Value) -> Option<String> {
         }
     }
     walk(body, 0)
+}
+
+/// `digest_in` of a body as received, read in one pass without building its JSON tree (the
+/// ingest path asks this of every registry delivery; the tree cost as much as the receiver's own
+/// parse). `None` when the body is not JSON. Same answer as `digest_in` on the parsed body,
+/// except for an object with a key twice, where this sees both values.
+pub fn digest_in_json(body: &[u8]) -> Option<String> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = digest_scan::Walk { depth: 0 }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found.found
+}
+
+/// The one-pass reader behind `digest_in_json`: a serde visitor that walks as `digest_in` does
+/// and skips everything else with `IgnoredAny`.
+mod digest_scan {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    /// Walks one value at `depth` (`digest_in`'s depth).
+    pub struct Walk {
+        pub depth: usize,
+    }
+
+    /// What one value gave: itself when it is a `sha256:` string, and `digest_in`'s answer for it.
+    #[derive(Default)]
+    pub struct Found {
+        pub sha: Option<String>,
+        pub found: Option<String>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk {
+        type Value = Found;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    /// Whether an object key names a digest (any case).
+    struct DigestKey;
+
+    impl<'de> DeserializeSeed<'de> for DigestKey {
+        type Value = bool;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for DigestKey {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object key")
+        }
+        fn visit_str<E: de::Error>(self, k: &str) -> Result<bool, E> {
+            Ok(["digest", "image-digest", "imagedigest"]
+                .iter()
+                .any(|d| k.eq_ignore_ascii_case(d)))
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk {
+        type Value = Found;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Found, E> {
+            Ok(Found {
+                sha: s.starts_with("sha256:").then(|| s.to_string()),
+                found: None,
+            })
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Found, E> {
+            Ok(Found::default())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Found, E> {
+            Ok(Found::default())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Found, E> {
+            Ok(Found::default())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Found, E> {
+            Ok(Found::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+            Ok(Found::default())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+            if self.depth > 8 {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(Found::default());
+            }
+            // `digest_in` looks at this object's own digest keys before any nested value.
+            let (mut own, mut nested) = (None, None);
+            while let Some(digest_key) = map.next_key_seed(DigestKey)? {
+                let v = map.next_value_seed(Walk {
+                    depth: self.depth + 1,
+                })?;
+                if own.is_none() && digest_key {
+                    own = v.sha;
+                }
+                if nested.is_none() {
+                    nested = v.found;
+                }
+            }
+            Ok(Found {
+                sha: None,
+                found: own.or(nested),
+            })
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
+            let mut found = None;
+            let mut n = 0;
+            while n < 32 && self.depth <= 8 {
+                let Some(v) = seq.next_element_seed(Walk {
+                    depth: self.depth + 1,
+                })?
+                else {
+                    return Ok(Found { sha: None, found });
+                };
+                found = found.or(v.found);
+                n += 1;
+            }
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Found { sha: None, found })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -253,5 +390,40 @@ mod tests {
             assert_eq!(digest_in(&c).as_deref(), Some(d.as_str()), "{c}");
         }
         assert_eq!(digest_in(&serde_json::json!({"digest": "md5:x"})), None);
+    }
+
+    #[test]
+    fn the_one_pass_digest_reader_answers_as_the_tree_walk_does() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let deep = (0..12).fold(
+            serde_json::json!({"digest": d('d')}),
+            |v, _| serde_json::json!({ "x": v }),
+        );
+        let long = serde_json::json!({
+            "items": (0..40).map(|i| if i == 35 { serde_json::json!({"digest": d('l')}) }
+                else { serde_json::json!(i) }).collect::<Vec<_>>()
+        });
+        let cases = [
+            serde_json::json!({"target": {"digest": d('a'), "tag": "1"}}),
+            serde_json::json!({"data": {"target": {"digest": d('b')}}}),
+            serde_json::json!({"event_data": {"resources": [{"digest": d('c')}]}}),
+            serde_json::json!({"detail": {"Image-Digest": d('e')}}),
+            // The object's own key wins over a nested one that comes first.
+            serde_json::json!({"nested": {"digest": d('n')}, "digest": d('o')}),
+            serde_json::json!({"digest": "md5:x", "inner": {"imageDigest": d('i')}}),
+            serde_json::json!({"digest": {"digest": d('q')}}),
+            serde_json::json!({"digest": "md5:x"}),
+            serde_json::json!([1, "sha256:abc", {"digest": d('r')}]),
+            serde_json::json!("sha256:abc"),
+            deep,
+            long,
+        ];
+        for c in cases {
+            let bytes = serde_json::to_vec(&c).unwrap();
+            assert_eq!(digest_in_json(&bytes), digest_in(&c), "{c}");
+        }
+        assert_eq!(digest_in_json(b"{\"digest\": \"sha256:a\""), None);
+        assert_eq!(digest_in_json(b"{} trailing"), None);
+        assert_eq!(digest_in_json(b"not json"), None);
     }
 }

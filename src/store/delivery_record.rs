@@ -87,7 +87,12 @@ fn repositories_of(targets: &[TargetResult]) -> Vec<String> {
 
 /// The body a backend stores for `delivery`: capped, derived fields left out.
 pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
-    let mut d = delivery.clone();
+    encode_owned(delivery.clone())
+}
+
+/// `encode` for a delivery the caller is done with: no copy of it is made (the ingest path
+/// calls this once per delivery, after taking the payload out).
+pub fn encode_owned(mut d: Delivery) -> Result<String, StoreError> {
     // Compared before capping: a field is left out only when deriving it gives it back.
     let targets = targets_of(&d.detail).filter(|t| t.len() <= MAX_LIST_ENTRIES);
     let derive_explanation = targets
@@ -97,6 +102,8 @@ pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
         .as_ref()
         .is_some_and(|t| repositories_of(t) == d.repositories);
 
+    // What the fallback below starts from, as it was before capping (usually empty).
+    let uncapped_explanation = d.explanation.clone();
     for s in [&mut d.message, &mut d.receiver_type].into_iter() {
         cap_string(s);
     }
@@ -116,27 +123,37 @@ pub fn encode(delivery: &Delivery) -> Result<String, StoreError> {
     }
     cap_value(&mut d.detail);
 
-    let mut body = serde_json::to_value(&d)?;
-    if let Value::Object(map) = &mut body {
-        if derive_explanation {
-            map.remove("explanation");
-        }
-        if derive_repositories {
-            map.remove("repositories");
+    // Written straight to text, without a JSON tree of the record: a derivable list is emptied
+    // and its key, which then reads exactly `,"name":[]`, cut out. Nothing else can match first:
+    // every field before these two is a string, a number or a list of strings (quotes in them
+    // escaped), and the detail comes after them.
+    let repositories = derive_repositories.then(|| std::mem::take(&mut d.repositories));
+    if derive_explanation {
+        d.explanation.clear();
+    }
+    let mut text = serde_json::to_string(&d)?;
+    for (derived, key) in [
+        (derive_repositories, ",\"repositories\":[]"),
+        (derive_explanation, ",\"explanation\":[]"),
+    ] {
+        if let Some(at) = text.find(key).filter(|_| derived) {
+            text.replace_range(at..at + key.len(), "");
         }
     }
-    let text = serde_json::to_string(&body)?;
     if text.len() <= MAX_RECORD_BYTES {
         return Ok(text);
     }
     // Too many candidates to keep: the explanation (capped) stands in for the result.
-    let mut explanation = delivery.explanation.clone();
+    let mut explanation = uncapped_explanation;
     explanation.push(format!(
         "…[matching detail left out: the record was {} bytes, over {MAX_RECORD_BYTES}]",
         text.len()
     ));
     cap_list(&mut explanation);
     d.explanation = explanation;
+    if let Some(r) = repositories {
+        d.repositories = r;
+    }
     d.detail = Value::Null;
     Ok(serde_json::to_string(&d)?)
 }
@@ -152,15 +169,23 @@ pub struct EncodedPayload {
 
 /// The stored form of `delivery`'s kept request, if it has one.
 pub fn encode_payload(delivery: &Delivery) -> Result<Option<EncodedPayload>, StoreError> {
-    let Some(p) = &delivery.payload else {
-        return Ok(None);
-    };
-    Ok(Some(EncodedPayload {
+    delivery
+        .payload
+        .clone()
+        .map(encode_payload_owned)
+        .transpose()
+}
+
+/// The stored form of a kept request taken out of its delivery: the body is moved, not
+/// copied, so it is copied once on the way in (from the request) and bound once as a BLOB.
+pub fn encode_payload_owned(p: Payload) -> Result<EncodedPayload, StoreError> {
+    let bytes = i64::try_from(p.stored_bytes()).unwrap_or(i64::MAX);
+    Ok(EncodedPayload {
         headers: serde_json::to_string(&p.headers)?,
-        body: p.body.clone(),
-        trimmed: p.trimmed.clone(),
-        bytes: i64::try_from(p.stored_bytes()).unwrap_or(i64::MAX),
-    }))
+        body: p.body,
+        trimmed: p.trimmed,
+        bytes,
+    })
 }
 
 /// A kept request read back (headers that cannot be read give an empty list).
@@ -290,5 +315,23 @@ mod tests {
         let mut other = d.clone();
         other.explanation = vec!["something else".into()];
         assert_eq!(decode(&encode(&other).unwrap()).unwrap(), other);
+
+        // Over MAX_RECORD_BYTES: the detail goes, the explanation (counted before capping, the
+        // left-out marker included) stands in for it.
+        let mut big = d.clone();
+        big.explanation = (0..40).map(|n| format!("line {n}")).collect();
+        big.detail = Value::Object(
+            (0..200)
+                .map(|n| (format!("k{n}"), Value::String("x".repeat(MAX_FIELD_BYTES))))
+                .collect(),
+        );
+        let stored = decode(&encode(&big).unwrap()).unwrap();
+        assert_eq!(stored.detail, Value::Null);
+        assert_eq!(stored.explanation.len(), MAX_LIST_ENTRIES);
+        assert_eq!(stored.explanation[MAX_LIST_ENTRIES - 2], "line 30");
+        assert_eq!(
+            stored.explanation[MAX_LIST_ENTRIES - 1],
+            format!("…[truncated {} more entries]", 41 - (MAX_LIST_ENTRIES - 1))
+        );
     }
 }

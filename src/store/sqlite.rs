@@ -407,15 +407,28 @@ impl SqliteStore {
         refresh: Vec<WarehouseRef>,
         claim: Option<([u8; 16], i64)>,
     ) -> Result<Recorded, StoreError> {
-        let body = delivery_record::encode(&delivery)?;
-        let payload = delivery_record::encode_payload(&delivery)?;
+        let mut delivery = delivery;
+        // Taken out first, so that the record's encoding neither copies the request nor the
+        // delivery: only the four keys below are copied.
+        let payload = delivery
+            .payload
+            .take()
+            .map(delivery_record::encode_payload_owned)
+            .transpose()?;
         let artifacts = delivery_record::capped_artifacts(&delivery);
+        let (id, received_at, project, receiver) = (
+            delivery.id.clone(),
+            delivery.received_at.clone(),
+            delivery.project.clone(),
+            delivery.receiver.clone(),
+        );
+        let body = delivery_record::encode_owned(delivery)?;
         let (reply, answer) = oneshot::channel();
         let job = Job::Delivery {
-            id: delivery.id,
-            received_at: delivery.received_at,
-            project: delivery.project,
-            receiver: delivery.receiver,
+            id,
+            received_at,
+            project,
+            receiver,
             body,
             payload,
             artifacts,
