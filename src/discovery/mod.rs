@@ -80,8 +80,9 @@ pub struct SubscriptionResult {
     /// Failures in a row; 0 after a success.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
-    /// This discovery failed because the registry answered 404: right after a webhook that
-    /// usually means it notified the push before it could serve it (not stored).
+    /// This discovery failed because the registry answered 404 for a manifest it had listed:
+    /// right after a webhook that means it notified the push before it could serve it (CNCF
+    /// Distribution notifies before it links the tag). Not stored.
     #[serde(skip)]
     pub not_found: bool,
 }
@@ -328,7 +329,10 @@ impl Discovery {
                     result.artifacts = m.last.artifacts.clone();
                     result.discovered_at = m.last.discovered_at.clone();
                 }
-                result.not_found = matches!(e, error::DiscoveryError::Status { status: 404, .. });
+                result.not_found = matches!(
+                    &e,
+                    error::DiscoveryError::Status { status: 404, url, .. } if url.contains("/manifests/")
+                );
                 result.error = Some(e.to_string());
                 result.failures = failures;
                 Some(Instant::now() + backoff(failures))

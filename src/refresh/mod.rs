@@ -340,11 +340,12 @@ impl Refresher {
     }
 }
 
-/// How long a webhook reconcile that failed on a registry's 404 waits before it is tried again,
-/// attempt by attempt. A registry may notify a push before the pushed tag can be read (CNCF
-/// Distribution sends the manifest event before it links the tag): such a reconcile usually
-/// succeeds a moment later, while the interval would wait minutes. Other failures (unreachable,
-/// refused, 5xx) are not retried here: discovery backs them off. After the last attempt the
+/// How long a webhook reconcile waits before it is tried again, attempt by attempt, when a
+/// manifest its registry listed answered 404. A registry may notify a push before the pushed
+/// tag can be read (CNCF Distribution sends the manifest event before it links the tag): such a
+/// reconcile usually succeeds a moment later, while the interval would wait minutes. Other
+/// failures (unreachable, refused, 5xx, an unknown repository) are not retried here: discovery
+/// backs them off. After the last attempt the
 /// failure stands until the next webhook or interval.
 const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(1),

@@ -18,7 +18,7 @@ use crate::discovery::{Reuse, SubscriptionResult};
 use crate::store::{FreightRecorded, NewFreight};
 
 /// Reconciles `warehouse` and records the result. Returns the Warehouse's interval, or None
-/// when it is no longer configured, and — when it failed on a registry's 404 and `may_retry` —
+/// when it is no longer configured, and — when a listed manifest answered 404 and `may_retry` —
 /// what to discover when it is tried again.
 pub(super) async fn run(
     engine: &Shared,
@@ -83,8 +83,9 @@ pub(super) async fn run(
             .reconcile_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    // Only a registry's 404 is worth a second look so soon: an unreachable or refusing
-    // registry is not fixed in a second, and retrying it would multiply reconciles in a storm.
+    // Only a listed manifest answering 404 is worth a second look so soon: an unreachable or
+    // refusing registry, or a repository that does not exist, is not fixed in a second, and
+    // retrying it would multiply reconciles in a storm.
     let retry = (may_retry && not_found && error.is_some() && interval.is_some()).then_some(again);
     let at = now_rfc3339();
     // Written with the failure, only if the previous reconcile succeeded (the store decides).

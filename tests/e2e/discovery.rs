@@ -594,34 +594,54 @@ fn unknown_repository_then_pushed() {
 }
 
 /// A push notified before the registry can serve it (CNCF Distribution sends the manifest event
-/// before it links the tag): the webhook's reconcile fails, is tried again a moment later on its
-/// own, and records the Freight — no second webhook, no interval.
+/// before it links the tag, so the tag can be listed while its manifest answers 404): the
+/// webhook's reconcile fails, is tried again a moment later on its own, and records the Freight —
+/// no second webhook, no interval.
 #[test]
 fn webhook_reconcile_that_fails_is_tried_again_shortly() {
-    let reg = Registry::start();
-    let repo = format!("{}/team/early", reg.host());
+    let web = Web::start();
+    let repo = format!("{}/team/app", web.host());
     let dir = config(&warehouse("early", "", &image_sub(&repo, "")));
     let s = start(&dir);
+    web.route(
+        "/v2/team/app/tags/list",
+        web::json(200, r#"{"name":"team/app","tags":["0.1.0"]}"#),
+    );
+    let manifest_path = "/v2/team/app/manifests/0.1.0";
+    web.route(
+        manifest_path,
+        web::json(404, r#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#),
+    );
     let path = s.receiver_path("azure-wh-receiver");
     let (status, body) = s.post(
         &path,
         &[ACR_UA],
-        &acr_push("early-1", &reg.host(), "team/early", "0.1.0"),
+        &acr_push("early-1", &web.host(), "team/app", "0.1.0"),
     );
     assert_eq!(status, 200, "{body}");
     s.wait_for("the first reconcile to fail", |s| {
         last_error(&s.warehouse(PROJECT, "early")).contains("HTTP 404")
     });
-    reg.push_image(
-        "team/early",
-        Some("0.1.0"),
-        "linux",
-        "amd64",
-        "2024-01-01T00:00:00Z",
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"digest":"sha256:00","size":1},"layers":[]}"#;
+    let digest = crate::support::registry::digest(manifest.as_bytes());
+    web.route(
+        manifest_path,
+        Reply::Send(
+            200,
+            vec![(
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            manifest.as_bytes().to_vec(),
+        ),
     );
     s.wait_for("Freight from the retried reconcile", |s| {
         !freight(s, "early").is_empty()
     });
+    assert_eq!(
+        freight(&s, "early")[0]["artifacts"]["images"],
+        json!([{"repoURL": repo, "tag": "0.1.0", "digest": digest}])
+    );
     let w = s.warehouse(PROJECT, "early");
     assert!(w["lastError"].is_null(), "{w}");
     assert!(reconciles(&s, "early") >= 2, "{w}");
@@ -637,6 +657,32 @@ fn webhook_reconcile_that_fails_is_tried_again_shortly() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no retry counter in\n{metrics}"));
     assert!(retries >= 1.0, "{metrics}");
+}
+
+/// A repository the registry does not know (404 on its tag list) is not retried shortly: the
+/// failure is discovery's to back off, and a webhook reconciles once.
+#[test]
+fn an_unknown_repository_is_not_retried_shortly() {
+    let reg = Registry::start();
+    let dir = config(&warehouse(
+        "nowhere",
+        "",
+        &image_sub(&format!("{}/team/nowhere", reg.host()), ""),
+    ));
+    let s = start(&dir);
+    let path = s.receiver_path("azure-wh-receiver");
+    let (status, body) = s.post(
+        &path,
+        &[ACR_UA],
+        &acr_push("nowhere-1", &reg.host(), "team/nowhere", "0.1.0"),
+    );
+    assert_eq!(status, 200, "{body}");
+    s.wait_for("the reconcile to fail", |s| {
+        last_error(&s.warehouse(PROJECT, "nowhere")).contains("HTTP 404")
+    });
+    // Longer than the first retry delay (1 s) and the discovery backoff after one failure.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(reconciles(&s, "nowhere"), 1);
 }
 
 /// A registry that answers garbage, too much, or nothing, then pages properly.
