@@ -857,10 +857,11 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("warning: {w}");
                 }
                 client::print_line(&format!(
-                    "configuration OK: {} project(s), {} receiver(s), {} warehouse(s), {} other document(s) skipped",
+                    "configuration OK: {} project(s), {} receiver(s), {} warehouse(s), {} notification(s), {} other document(s) skipped",
                     c.projects.len(),
                     c.receivers.len(),
                     c.warehouses.len(),
+                    c.notifications.len(),
                     c.skipped.len()
                 ));
                 Ok(ExitCode::SUCCESS)

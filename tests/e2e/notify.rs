@@ -517,6 +517,11 @@ fn check_warns_about_an_unknown_warehouse() {
     let out = dockhand(&["check", "--config", dir.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(
+        stdout(&out).contains(" 1 notification(s), "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
         stderr(&out).contains("warning: ")
             && stderr(&out)
                 .contains("spec.warehouses[0]: no Warehouse \"ghost\" in project \"kargo-demo\""),
