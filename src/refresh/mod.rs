@@ -345,8 +345,8 @@ impl Refresher {
 /// tag can be read (CNCF Distribution sends the manifest event before it links the tag): such a
 /// reconcile usually succeeds a moment later, while the interval would wait minutes. Other
 /// failures (unreachable, refused, 5xx, an unknown repository) are not retried here: discovery
-/// backs them off. After the last attempt the
-/// failure stands until the next webhook or interval.
+/// backs them off. After the last attempt the failure stands until the next webhook or interval.
+/// A webhook arriving while a retry waits joins it (it runs at the retry's time).
 const RETRY_DELAYS: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(3),
