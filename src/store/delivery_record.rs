@@ -167,15 +167,6 @@ pub struct EncodedPayload {
     pub bytes: i64,
 }
 
-/// The stored form of `delivery`'s kept request, if it has one.
-pub fn encode_payload(delivery: &Delivery) -> Result<Option<EncodedPayload>, StoreError> {
-    delivery
-        .payload
-        .clone()
-        .map(encode_payload_owned)
-        .transpose()
-}
-
 /// The stored form of a kept request taken out of its delivery: the body is moved, not
 /// copied, so it is copied once on the way in (from the request) and bound once as a BLOB.
 pub fn encode_payload_owned(p: Payload) -> Result<EncodedPayload, StoreError> {
