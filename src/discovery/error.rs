@@ -29,6 +29,18 @@ pub enum DiscoveryError {
     Invalid(String),
     #[error("git: {0}")]
     Git(String),
+    /// git could not reach the host (refused, unresolvable, no route): the host is down, not
+    /// the repository wrong. Worded as any git failure.
+    #[error("git: {0}")]
+    GitUnreachable(String),
+    /// Not attempted: the subscription's host could not be reached moments ago (see
+    /// `discovery::Outages`).
+    #[error("{host} is unreachable ({reason}); not contacted again for {secs}s")]
+    HostUnreachable {
+        host: String,
+        reason: String,
+        secs: u64,
+    },
 }
 
 impl DiscoveryError {
@@ -54,6 +66,39 @@ impl DiscoveryError {
             DiscoveryError::Transport { url, reason }
         }
     }
+}
+
+impl DiscoveryError {
+    /// The error says `origin` (`scheme://host[:port]`) could not be reached at all: a refused
+    /// or unresolvable connection to that host itself (a token server elsewhere does not count),
+    /// or git failing to connect to the subscription's own URL.
+    pub fn unreachable(&self, origin: &str) -> bool {
+        match self {
+            DiscoveryError::Connect { url, .. } => {
+                reqwest::Url::parse(url).is_ok_and(|u| u.origin().ascii_serialization() == origin)
+            }
+            DiscoveryError::GitUnreachable(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// git's own words (curl's and ssh's) for a host it could not reach.
+const GIT_UNREACHABLE: [&str; 8] = [
+    "failed to connect to",
+    "couldn't connect to server",
+    "could not resolve host",
+    "could not resolve hostname",
+    "connection refused",
+    "unable to connect to",
+    "network is unreachable",
+    "no route to host",
+];
+
+/// Whether git's standard error says the host could not be reached.
+pub fn git_unreachable(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    GIT_UNREACHABLE.iter().any(|p| lower.contains(p))
 }
 
 /// A URL without its query: token requests carry `scope` and `service`, which are harmless, but

@@ -252,10 +252,12 @@ impl Git<'_> {
                 .map(str::trim)
                 .rfind(|l| !l.is_empty())
                 .unwrap_or("failed");
-            return Err(DiscoveryError::Git(format!(
-                "{what} {url}: {}",
-                scrub(detail, self.cred)
-            )));
+            let message = format!("{what} {url}: {}", scrub(detail, self.cred));
+            return Err(if super::error::git_unreachable(&text) {
+                DiscoveryError::GitUnreachable(message)
+            } else {
+                DiscoveryError::Git(message)
+            });
         }
         String::from_utf8(out)
             .map_err(|_| DiscoveryError::Git(format!("{what} {url}: output is not UTF-8")))

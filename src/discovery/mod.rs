@@ -9,6 +9,8 @@
 //!   Warehouses reconciling.
 //! - A failing subscription fails alone; it is retried with exponential backoff (1 s doubling to
 //!   5 min; a configuration reload retries at once), and its previous error is reported meanwhile.
+//! - A host that cannot be reached is not contacted again until its own backoff ends, whatever
+//!   the number of subscriptions on it (`outage.rs`): an outage costs one attempt per step.
 //! - Credentials go only into `Authorization` headers or git's askpass environment; no message
 //!   and no stored record carries one.
 
@@ -18,6 +20,7 @@ mod fetch;
 pub mod freight;
 pub mod git;
 pub mod image;
+mod outage;
 pub mod registry;
 
 use std::collections::HashMap;
@@ -117,6 +120,7 @@ pub struct Discovery {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     tokens: Mutex<HashMap<String, (Secret, Instant)>>,
     memory: Mutex<HashMap<String, Memory>>,
+    outages: outage::Outages,
     paths: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     askpass: PathBuf,
 }
@@ -140,6 +144,7 @@ impl Discovery {
             hosts: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             memory: Mutex::new(HashMap::new()),
+            outages: outage::Outages::new(settings.timeout),
             paths: Mutex::new(HashMap::new()),
             askpass,
             settings,
@@ -210,6 +215,7 @@ impl Discovery {
         for entry in self.memory.lock().values_mut() {
             entry.retry_at = None;
         }
+        self.outages.clear();
     }
 
     /// Discovers every subscription of a Warehouse concurrently; results in subscription order.
@@ -290,6 +296,17 @@ impl Discovery {
                 return m.last.clone();
             }
         }
+        let origin = outage::origin(sub, &self.settings.insecure_registries);
+        if let Some(held) = origin.as_deref().and_then(|o| self.outages.gate(o)) {
+            // Not contacted, so not a failure of its own: its backoff and memory stay.
+            return SubscriptionResult {
+                kind: sub.kind().to_string(),
+                repo_url: sub.repo_url().to_string(),
+                error: Some(held.to_string()),
+                not_found: false,
+                ..remembered.map(|m| m.last).unwrap_or_default()
+            };
+        }
         let outcome = match sub {
             Subscription::Image(s) => {
                 image::discover(self, s, cred)
@@ -312,6 +329,9 @@ impl Discovery {
                 ..Artifacts::default()
             }),
         };
+        if let Some(origin) = &origin {
+            self.outages.record(origin, &outcome);
+        }
         let mut result = SubscriptionResult {
             kind: sub.kind().to_string(),
             repo_url: sub.repo_url().to_string(),

@@ -917,3 +917,63 @@ fn a_webhook_rediscovers_only_the_subscriptions_it_names() {
     refresh(&s, "two");
     assert_eq!(images(&s), [(a, "1.1.0".into()), (b, "2.0.0".into())]);
 }
+
+#[test]
+fn an_unreachable_host_is_not_contacted_by_every_subscription() {
+    // Two Warehouses on one dead registry host, two on one dead git host. Once one of them has
+    // failed to connect, the other fails at once with that reason instead of connecting (or
+    // starting git) itself; when the host comes back, both recover.
+    let port = free_port();
+    let git_port = free_port();
+    let git_sub =
+        |name: &str| format!("  - git:\n      repoURL: http://127.0.0.1:{git_port}/{name}.git\n");
+    let dir = config(
+        &[
+            warehouse("a", "", &image_sub(&format!("127.0.0.1:{port}/team/a"), "")),
+            warehouse("b", "", &image_sub(&format!("127.0.0.1:{port}/team/b"), "")),
+            warehouse("g1", "", &git_sub("one")),
+            warehouse("g2", "", &git_sub("two")),
+        ]
+        .concat(),
+    );
+    let s = start(&dir);
+    // The first failure marks the host out for 1 s, doubling while probes fail; alternate until
+    // the second Warehouse's reconcile falls inside the window (at once on a quiet machine).
+    let held_back = |first: &str, second: &str, host: &str| {
+        let w = refresh(&s, first);
+        assert!(
+            !last_error(&w).is_empty(),
+            "{first} cannot reach {host}: {w}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let w = refresh(&s, second);
+            let e = last_error(&w);
+            if e.contains(&format!("{host} is unreachable")) {
+                assert!(e.contains("not contacted again for"), "{e}");
+                return e;
+            }
+            assert!(Instant::now() < deadline, "{second} never held back: {w}");
+            refresh(&s, first);
+        }
+    };
+    let e = held_back("a", "b", &format!("http://127.0.0.1:{port}"));
+    assert!(e.contains("cannot connect"), "the reason is kept: {e}");
+    let e = held_back("g1", "g2", &format!("http://127.0.0.1:{git_port}"));
+    assert!(e.contains("git: ls-remote"), "the reason is kept: {e}");
+    healthy(&s);
+
+    let reg = Registry::start_on(port, None);
+    reg.push_image(
+        "team/b",
+        Some("1.0.0"),
+        "linux",
+        "amd64",
+        "2024-01-01T00:00:00Z",
+    );
+    let w = refresh_until(&s, "b", "the host to be contacted again", |w| {
+        w["lastError"].is_null()
+    });
+    assert!(w["subscriptions"][0]["error"].is_null(), "{w}");
+    assert_eq!(freight(&s, "b").len(), 1);
+}
