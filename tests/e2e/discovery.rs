@@ -517,19 +517,7 @@ fn registry_down_then_up() {
     // Another Warehouse is not held up.
     assert!(refresh(&s, "fine")["lastError"].is_null());
 
-    let reg = Registry::start_on(port, None);
-    reg.push_image(
-        "team/app",
-        Some("1.0.0"),
-        "linux",
-        "amd64",
-        "2024-01-01T00:00:00Z",
-    );
-    let w = refresh_until(&s, "down", "the error to clear", |w| {
-        w["lastError"].is_null()
-    });
-    assert!(w["subscriptions"][0]["error"].is_null(), "{w}");
-    assert_eq!(freight(&s, "down").len(), 1);
+    let _reg = registry_comes_up(&s, port, "team/app", "down");
 }
 
 #[test]
@@ -963,17 +951,23 @@ fn an_unreachable_host_is_not_contacted_by_every_subscription() {
     assert!(e.contains("git: ls-remote"), "the reason is kept: {e}");
     healthy(&s);
 
+    let _reg = registry_comes_up(&s, port, "team/b", "b");
+}
+
+/// Starts a registry on `port`, pushes `repo:1.0.0`, and waits for Warehouse `name` (which
+/// subscribes to it and failed while nothing listened there) to clear its error and record
+/// one Freight.
+fn registry_comes_up(s: &Server, port: u16, repo: &str, name: &str) -> Registry {
     let reg = Registry::start_on(port, None);
     reg.push_image(
-        "team/b",
+        repo,
         Some("1.0.0"),
         "linux",
         "amd64",
         "2024-01-01T00:00:00Z",
     );
-    let w = refresh_until(&s, "b", "the host to be contacted again", |w| {
-        w["lastError"].is_null()
-    });
+    let w = refresh_until(s, name, "the error to clear", |w| w["lastError"].is_null());
     assert!(w["subscriptions"][0]["error"].is_null(), "{w}");
-    assert_eq!(freight(&s, "b").len(), 1);
+    assert_eq!(freight(s, name).len(), 1);
+    reg
 }
