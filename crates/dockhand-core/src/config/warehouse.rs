@@ -43,20 +43,25 @@ pub(super) struct RegexCache {
     constraints: HashMap<String, Constraint>,
 }
 
-/// Builds the Warehouse, or reports every problem in the document and returns `None`.
+/// Builds the Warehouse, or reports every problem in the document and returns `None`. `read`
+/// is the manifest when already read from the text (`direct`); otherwise it is read from `doc`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn build(
     origin: &Origin,
     project: &str,
     name: &str,
     doc: &Value,
+    read: Option<manifest::Warehouse>,
     cache: &mut RegexCache,
     problems: &mut Problems,
     warnings: &mut Vec<ConfigError>,
 ) -> Option<Warehouse> {
     let before = problems.len();
-    let spec = typed::<manifest::Warehouse>(origin, doc, problems)?
-        .spec
-        .unwrap_or_default();
+    let read = match read {
+        Some(read) => read,
+        None => typed::<manifest::Warehouse>(origin, doc, problems)?,
+    };
+    let spec = read.spec.unwrap_or_default();
     let mut at = Fields {
         origin,
         base: "spec".to_string(),
