@@ -38,12 +38,7 @@ impl Snapshot {
             .enumerate()
             .map(|(i, w)| (WarehouseRef::from(w), i))
             .collect();
-        let unusable_subscriptions = config
-            .warehouses
-            .iter()
-            .flat_map(|w| &w.subscriptions)
-            .filter(|s| s.webhook_key().is_err())
-            .count();
+        let unusable_subscriptions = index.unusable();
         Snapshot {
             config,
             index,

@@ -62,6 +62,9 @@ pub struct Index {
     hasher: DefaultHashBuilder,
     /// Registry host rewrites (`--registry-alias FROM=TO`), applied to OCI keys of payloads.
     aliases: Vec<(String, String)>,
+    /// Subscriptions left out for want of a key (counted here so that no one normalizes every
+    /// repository URL again to count them).
+    unusable: usize,
 }
 
 /// One key of the index: where its text is in `Index::keys` and its subscribers in
@@ -174,6 +177,7 @@ impl Index {
     pub fn build(config: &Config, aliases: &[(String, String)]) -> Index {
         let cluster_wide = config.receivers.iter().any(|r| r.project.is_empty());
         let mut map: HashMap<Box<str>, Vec<SubRef>> = HashMap::new();
+        let mut unusable = 0;
         for (wi, w) in config.warehouses.iter().enumerate() {
             for (si, s) in w.subscriptions.iter().enumerate() {
                 let space = match s {
@@ -183,7 +187,10 @@ impl Index {
                     Subscription::Git(_) => Space::Git,
                 };
                 // No key: a URL Kargo accepts that names no usable repository (loading warned).
-                let Ok(key) = s.webhook_key() else { continue };
+                let Ok(key) = s.webhook_key() else {
+                    unusable += 1;
+                    continue;
+                };
                 let r = SubRef {
                     warehouse: wi as u32,
                     subscription: si as u32,
@@ -202,7 +209,9 @@ impl Index {
                 }
             }
         }
-        Index::flatten(map, aliases)
+        let mut index = Index::flatten(map, aliases);
+        index.unusable = unusable;
+        index
     }
 
     /// Lays the built map out flat (see the module doc). Sizes are 32-bit: a configuration
@@ -215,6 +224,7 @@ impl Index {
             table: HashTable::with_capacity(map.len()),
             hasher,
             aliases: aliases.to_vec(),
+            unusable: 0,
         };
         for (key, list) in map {
             let slot = Slot {
@@ -233,6 +243,12 @@ impl Index {
                 .insert_unique(hash, slot, |s| hasher.hash_one(key_of(keys, s)));
         }
         index
+    }
+
+    /// Number of subscriptions not indexed because their repository URL has no key (a URL
+    /// Kargo accepts that names no usable repository).
+    pub fn unusable(&self) -> usize {
+        self.unusable
     }
 
     /// Number of distinct (project, repository) keys.

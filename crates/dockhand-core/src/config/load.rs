@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::diagnostics::{type_name, typed, ConfigError, ConfigErrors, Problems};
+use super::direct;
 use super::notification::{self, PendingNotification, DOCKHAND_API_VERSION};
 use super::project_config::{self, PendingReceiver};
 use super::secrets::{self, StoredSecret};
@@ -18,7 +19,7 @@ use super::{manifest, warehouse, Config, Origin, Warehouse};
 
 /// The API group of the Kargo kinds read here, and the one version dockhand understands.
 const KARGO_GROUP: &str = "kargo.akuity.io";
-const KARGO_API_VERSION: &str = "kargo.akuity.io/v1alpha1";
+pub(super) const KARGO_API_VERSION: &str = "kargo.akuity.io/v1alpha1";
 
 /// Loads every `*.yaml`/`*.yml` under `paths` (files or directories, recursively).
 ///
@@ -58,7 +59,7 @@ pub fn load_documents_lenient(
         ..Loader::default()
     };
     for (origin, doc) in documents {
-        loader.add_document(&origin, &doc);
+        loader.add_document(&origin, &doc, None);
     }
     loader.finish_lenient()
 }
@@ -277,13 +278,43 @@ impl Loader {
             return;
         }
         let file: std::sync::Arc<str> = file.into();
-        for (document, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        // Warehouses are read straight into their typed manifest where that reads exactly
+        // what the `Value` path reads (see `direct`): never in a file with a tag.
+        let mut direct = !text.contains('!');
+        let mut documents = serde_yaml_ng::Deserializer::from_str(text).enumerate();
+        while let Some((document, de)) = documents.next() {
             let origin = Origin {
                 file: file.clone(),
                 document,
             };
+            let de = if direct {
+                match direct::Document::deserialize(de) {
+                    Ok(direct::Document::Warehouse { rest, spec }) => {
+                        self.add_document(&origin, &rest, Some(spec));
+                        continue;
+                    }
+                    Ok(direct::Document::Other(doc)) => {
+                        self.add_document(&origin, &doc, None);
+                        continue;
+                    }
+                    Err(_) => {
+                        // Something the direct read does not take: this document and the
+                        // rest of the file go through the `Value` path, which says what is
+                        // wrong if anything is. (Per document, a file of such Warehouses
+                        // would be parsed again for each.)
+                        direct = false;
+                        documents = serde_yaml_ng::Deserializer::from_str(text).enumerate();
+                        match documents.nth(document) {
+                            Some((_, de)) => de,
+                            None => break,
+                        }
+                    }
+                }
+            } else {
+                de
+            };
             match Value::deserialize(de) {
-                Ok(doc) => self.add_document(&origin, &doc),
+                Ok(doc) => self.add_document(&origin, &doc, None),
                 Err(e) => {
                     // The parser cannot find its footing again after a syntax error; the rest
                     // of the file is not read.
@@ -295,7 +326,9 @@ impl Loader {
         }
     }
 
-    fn add_document(&mut self, origin: &Origin, doc: &Value) {
+    /// Adds one document; `spec` is a Warehouse's spec when `direct` has already read it (then
+    /// `doc` is the document without it).
+    fn add_document(&mut self, origin: &Origin, doc: &Value, spec: Option<manifest::Warehouse>) {
         match doc {
             // An empty document (`---` twice, or only comments).
             Value::Null => return,
@@ -324,7 +357,7 @@ impl Loader {
             ("v1", "Secret") => self.secret(origin, meta, doc),
             (KARGO_API_VERSION, "Project") => self.project(origin, meta),
             (KARGO_API_VERSION, "ProjectConfig") => self.project_config(origin, meta, doc),
-            (KARGO_API_VERSION, "Warehouse") => self.warehouse(origin, meta, doc),
+            (KARGO_API_VERSION, "Warehouse") => self.warehouse(origin, meta, doc, spec),
             (KARGO_API_VERSION, "ClusterConfig") => self.cluster_config(origin, meta, doc),
             (DOCKHAND_API_VERSION, "Notification") => self.notification(origin, meta, doc),
             (v, "Notification") if v.split('/').next() == Some("dockhand.dev") => {
@@ -544,7 +577,13 @@ impl Loader {
         }
     }
 
-    fn warehouse(&mut self, origin: &Origin, meta: manifest::Metadata, doc: &Value) {
+    fn warehouse(
+        &mut self,
+        origin: &Origin,
+        meta: manifest::Metadata,
+        doc: &Value,
+        spec: Option<manifest::Warehouse>,
+    ) {
         let name = self.name(origin, meta.name);
         let namespace = self.namespace(origin, meta.namespace, "Warehouse");
         let (Some(name), Some(project)) = (name, namespace) else {
@@ -554,6 +593,7 @@ impl Loader {
                 "",
                 "",
                 doc,
+                spec,
                 &mut self.regexes,
                 &mut self.problems,
                 &mut self.warnings,
@@ -566,6 +606,7 @@ impl Loader {
             &project,
             &name,
             doc,
+            spec,
             &mut self.regexes,
             &mut self.problems,
             &mut self.warnings,

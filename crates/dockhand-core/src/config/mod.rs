@@ -5,6 +5,7 @@
 
 mod credentials;
 mod diagnostics;
+mod direct;
 mod duration;
 mod limits;
 mod load;

@@ -1316,3 +1316,75 @@ fn notification_unknown_warehouse_is_a_warning() {
         c.warnings[0]
     );
 }
+
+/// The direct read of a Warehouse's spec (`config::direct`) loads exactly what the `Value` path
+/// loads and reports exactly its problems: each text is loaded as is (direct) and with a `!` in
+/// a trailing comment, which keeps the whole file on the `Value` path.
+#[test]
+fn direct_read_agrees_with_the_value_path() {
+    let head = "apiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\nmetadata:\n  name: w\n  namespace: p\n";
+    let image = "spec:\n  subscriptions:\n  - image:\n      repoURL: ghcr.io/o/app\n";
+    let specs = [
+        image.to_string(),
+        format!("{image}      constraint: ^1.0.0\n      discoveryLimit: 5\n      strictSemvers: false\n"),
+        format!("{image}      constraint: 5\n"),
+        format!("{image}      discoveryLimit: \"5\"\n"),
+        format!("{image}      discoveryLimit: 1.5\n"),
+        format!("{image}      discoveryLimit: -1\n"),
+        format!("{image}      discoveryLimit: 99999999999999999999\n"),
+        format!("{image}      strictSemvers: \"true\"\n"),
+        format!("{image}      allowTagsRegexes: foo\n"),
+        format!("{image}      allowTagsRegexes: [1, ^v]\n"),
+        format!("{image}      allowTagsRegexes: [\"^v\", '-rc']\n"),
+        format!("{image}      ignoreTags: [~]\n"),
+        format!("{image}      foo: 1\n"),
+        format!("{image}      foo: {{a: 1, a: 2}}\n"),
+        format!("{image}      constraint: ^1.0.0\n      constraint: ^2.0.0\n"),
+        format!("{image}      platform: null\n"),
+        format!("{image}  - \n"),
+        format!("{image}  - image:\n"),
+        format!("{image}  - image: foo\n"),
+        format!("{image}  - image: [a]\n"),
+        format!("{image}  - git:\n      repoURL: https://github.com/o/r\n      branch: 1\n"),
+        format!("{image}  - chart:\n      repoURL: oci://ghcr.io/o/c\n      semverConstraint: ^1\n"),
+        format!("{image}  interval: 5\n"),
+        format!("{image}  interval: 1m\n  freightCreationPolicy: Manual\n"),
+        format!("{image}  shard: {{a: 1, a: 2}}\n"),
+        format!("{image}  shard: s1\n"),
+        format!("{image}status:\n  a: 1\n  a: 2\n"),
+        format!("{image}spec: {{}}\n"),
+        "spec:\n".to_string(),
+        "spec: 5\n".to_string(),
+        "spec:\n  subscriptions: {}\n".to_string(),
+        "spec:\n  subscriptions: &s\n  - image:\n      repoURL: ghcr.io/o/a\n".to_string(),
+        "spec:\n  subscriptions: [{image: {repoURL: ghcr.io/o/a}}, {git: {repoURL: 'https://github.com/o/r'}}]\n".to_string(),
+        "spec:\n  1: x\n".to_string(),
+        "spec:\n  subscriptions:\n  - image:\n      repoURL: a: b\n".to_string(),
+    ];
+    let mut texts = Vec::new();
+    for spec in &specs {
+        texts.push(format!("{head}{spec}"));
+        // Labels, and spec before kind (which the direct read leaves to the `Value` path).
+        texts.push(format!("{head}  labels:\n    a: b\n    c: 1\n{spec}"));
+        texts.push(format!("metadata:\n  name: w\n  namespace: p\n{spec}apiVersion: kargo.akuity.io/v1alpha1\nkind: Warehouse\n"));
+        // After a good Warehouse and before another, in one file.
+        texts.push(format!(
+            "{head}{image}---\n{}{spec}---\n\n---\n{}{image}",
+            head.replace("name: w", "name: w1"),
+            head.replace("name: w", "name: w2")
+        ));
+    }
+    texts.push(format!("{head}kind: Warehouse\n{image}"));
+    texts.push(format!("{head}1: x\n{image}"));
+    texts.push(format!(
+        "{head}{image}---\n- a\n---\n{}",
+        head.replace("name: w", "name: w1")
+    ));
+    for text in &texts {
+        let direct = format!("{:?}", load_str("f.yaml", text));
+        let value = format!("{:?}", load_str("f.yaml", &format!("{text}# !\n")));
+        assert_eq!(direct, value, "for:\n{text}");
+    }
+    // And the direct read did read: a plain file of Warehouses loads.
+    assert_eq!(ok(&format!("{head}{image}")).warehouses.len(), 1);
+}
