@@ -3,21 +3,23 @@
 //! the admin API read it; a reload replaces it whole.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use dockhand_core::config::{Config, Receiver, Warehouse};
 use dockhand_core::index::Index;
 use dockhand_core::secret::constant_time_eq;
 use dockhand_core::warehouse_ref::WarehouseRef;
-use sha2::{Digest, Sha256};
 
 /// One configuration with everything derived from it. Immutable; a reload builds a new one and
 /// swaps it in atomically, so a request sees one consistent configuration from start to end.
 pub struct Snapshot {
     pub config: Config,
     pub index: Index,
-    /// sha256(receiver path) -> receiver. Keyed by a hash of the path so that the map's own
-    /// comparisons reveal nothing about stored paths through timing.
-    by_path: HashMap<[u8; 32], usize>,
+    /// keyed hash(receiver path) -> receiver. Keyed by a hash of the path under a key drawn at
+    /// random for this snapshot, so that the map's own comparisons reveal nothing about stored
+    /// paths through timing (see `PathKey`).
+    by_path: HashMap<[u8; 16], usize>,
+    path_key: PathKey,
     warehouses: HashMap<WarehouseRef, usize>,
     /// Subscriptions no webhook can refresh (no key: see `Subscription::webhook_key`).
     pub unusable_subscriptions: usize,
@@ -26,11 +28,12 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn build(config: Config, aliases: &[(String, String)]) -> Snapshot {
         let index = Index::build(&config, aliases);
+        let path_key = PathKey::random();
         let by_path = config
             .receivers
             .iter()
             .enumerate()
-            .map(|(i, r)| (path_digest(&r.path), i))
+            .map(|(i, r)| (path_key.digest(&r.path), i))
             .collect();
         let warehouses = config
             .warehouses
@@ -43,6 +46,7 @@ impl Snapshot {
             config,
             index,
             by_path,
+            path_key,
             warehouses,
             unusable_subscriptions,
         }
@@ -50,7 +54,7 @@ impl Snapshot {
 
     /// The receiver whose path (after the base path) is `path`.
     pub fn receiver(&self, path: &str) -> Option<&Receiver> {
-        let r = &self.config.receivers[*self.by_path.get(&path_digest(path))?];
+        let r = &self.config.receivers[*self.by_path.get(&self.path_key.digest(path))?];
         constant_time_eq(r.path.as_bytes(), path.as_bytes()).then_some(r)
     }
 
@@ -61,6 +65,23 @@ impl Snapshot {
     }
 }
 
-fn path_digest(path: &str) -> [u8; 32] {
-    Sha256::digest(path.as_bytes()).into()
+/// A secret-keyed 128-bit hash of receiver paths: two SipHash-1-3 instances with independent
+/// random keys (std's `RandomState`, drawn per snapshot). Without the keys a sender cannot
+/// predict any path's hash, so how long the map's comparisons of hashes take says nothing
+/// about the stored paths, which is what a SHA-256 of the path gave at many times the cost per
+/// request (BENCHMARKS.md "Round two: the request path"). The receiver found is still compared
+/// with the request's path in constant time.
+struct PathKey(RandomState, RandomState);
+
+impl PathKey {
+    fn random() -> PathKey {
+        PathKey(RandomState::new(), RandomState::new())
+    }
+
+    fn digest(&self, path: &str) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.0.hash_one(path).to_le_bytes());
+        out[8..].copy_from_slice(&self.1.hash_one(path).to_le_bytes());
+        out
+    }
 }

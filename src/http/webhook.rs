@@ -90,7 +90,14 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(&app, receiver, query.as_deref(), limit).await;
     }
-    let read = tokio::time::timeout(app.settings.request_timeout, read_limited(body, limit)).await;
+    // Sized once from the declared length (already checked against the limit), so a body
+    // that arrives in several frames is not copied again as the buffer grows.
+    let capacity = declared.map_or(0, |n| n as usize);
+    let read = tokio::time::timeout(
+        app.settings.request_timeout,
+        read_limited(body, limit, capacity),
+    )
+    .await;
     let bytes = match read {
         Ok(Ok(b)) => b,
         Err(_) => {
@@ -179,10 +186,10 @@ enum ReadError {
 
 /// Reads the body, stopping as soon as it exceeds `limit` (chunked bodies have no declared
 /// length to check up front).
-async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ReadError> {
+async fn read_limited(body: Body, limit: usize, capacity: usize) -> Result<Vec<u8>, ReadError> {
     use http_body_util::BodyExt;
     let mut body = body;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(capacity);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ReadError::Io(e.to_string()))?;
         if let Ok(data) = frame.into_data() {

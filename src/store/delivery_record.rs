@@ -70,8 +70,11 @@ fn cap_value(v: &mut Value) {
     }
 }
 
+/// The matching result read from the detail in place (a `&Value` is a deserializer: no copy of
+/// the tree is made first).
 fn targets_of(detail: &Value) -> Option<Vec<TargetResult>> {
-    serde_json::from_value(detail.clone()).ok()
+    use serde::Deserialize;
+    Vec::<TargetResult>::deserialize(detail).ok()
 }
 
 /// The repositories a matching result names, once each, in order (as `delivery.rs` lists them).

@@ -129,6 +129,13 @@ fn handle(receiver: &Receiver, req: &Request<'_>) -> Result<Event, Rejection> {
         authenticate(receiver, hint.unwrap_or(Source::UNKNOWN), req.headers)?;
         authenticated = true;
     }
+    // The common case without a JSON tree of the body (see `push`); any other body, or a push
+    // that is not plain, is read below as before.
+    if authenticated && hint == Some(ACR) {
+        if let Some(event) = push::read(req.body) {
+            return Ok(event);
+        }
+    }
     let parsed = payload::parse_json(req.body);
     let source = match (&parsed, hint) {
         (_, Some(s)) => Some(s),
@@ -650,5 +657,6 @@ fn registry_host_from_arm_id(arm_id: &str) -> Option<String> {
     valid.then(|| format!("{}.azurecr.io", name.to_ascii_lowercase()))
 }
 
+mod push;
 #[cfg(test)]
 mod tests;
