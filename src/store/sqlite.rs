@@ -11,19 +11,9 @@
 //! `--max-store-bytes`; over it, the oldest deliveries are deleted in the same transaction until
 //! about a tenth of the budget is free again (so pruning is not paid on every batch). The WAL is
 //! kept to `WAL_LIMIT` after each checkpoint.
-//!
-//! Checkpoints run off the commit path: SQLite's automatic checkpoint would copy the WAL into the
-//! database (and `fsync` it) inside the commit that crossed its threshold, while every request
-//! of that batch and the next waits. Instead a checkpointer thread with its own connection runs
-//! PASSIVE checkpoints (they never block the writer) whenever the WAL has grown by
-//! `CHECKPOINT_FRAMES`; should it fall behind under sustained load, the writer checkpoints
-//! itself once the WAL reaches `CATCH_UP_FRAMES`, after answering its batch, so the WAL stays
-//! bounded. A commit is durable when its WAL frames are synced (`synchronous=FULL`); checkpoints
-//! only move committed pages, so where they run changes no answer.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{mpsc, Arc};
 
 use async_trait::async_trait;
@@ -159,15 +149,6 @@ const MAX_BATCH: usize = 512;
 /// file keeps the size of the largest burst it ever held.
 pub const WAL_LIMIT: u64 = 4 * 1024 * 1024;
 
-/// WAL frames (pages) after which the checkpointer thread is asked to checkpoint; half of
-/// `WAL_LIMIT` in 4 KiB pages, so the WAL usually restarts before its file outgrows the limit.
-const CHECKPOINT_FRAMES: i32 = 512;
-
-/// WAL frames at which the writer checkpoints itself, after answering its batch: the bound on
-/// the WAL when the checkpointer cannot catch up (it copies while the writer appends, and the
-/// WAL restarts only once everything in it was copied).
-const CATCH_UP_FRAMES: i32 = 4096;
-
 /// The SQLite store; cheap to clone (clones share the writer thread and the reader).
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -182,7 +163,6 @@ struct Inner {
     link_refreshes: std::sync::atomic::AtomicBool,
     writer: Mutex<Option<mpsc::SyncSender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    checkpointer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
 }
 
@@ -371,8 +351,7 @@ impl SqliteStore {
         writer
             .execute_batch(&format!(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
-                 PRAGMA busy_timeout=5000; PRAGMA journal_size_limit={WAL_LIMIT};
-                 PRAGMA wal_autocheckpoint=0;"
+                 PRAGMA busy_timeout=5000; PRAGMA journal_size_limit={WAL_LIMIT};"
             ))
             .map_err(open_err)?;
         migrate(&mut writer, &path)?;
@@ -386,35 +365,6 @@ impl SqliteStore {
         reader
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(open_err)?;
-        // The checkpointer's own connection; FULL, so that it syncs the database before the
-        // WAL may be reused.
-        let checkpointer = Connection::open(&path).map_err(open_err)?;
-        checkpointer
-            .execute_batch("PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;")
-            .map_err(open_err)?;
-        // SQLite tells the writer's connection after each commit how many frames the WAL
-        // holds (this replaces the automatic checkpoint, which is itself such a hook).
-        let wal_frames = Arc::new(AtomicI32::new(0));
-        let frames = wal_frames.clone();
-        writer
-            .wal_hook(Some(
-                move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
-                    frames.store(n, Ordering::Relaxed);
-                    Ok(())
-                },
-            ))
-            .map_err(open_err)?;
-        let (nudge, nudged) = mpsc::sync_channel::<()>(1);
-        // Only ever synced, never written through (an optimization: without it the writer's
-        // catch-up syncs more).
-        let db_file = std::fs::File::open(&path).ok();
-        let checkpointer_thread = std::thread::Builder::new()
-            .name("store-checkpoint".into())
-            .spawn(move || checkpoints(checkpointer, db_file, nudged))
-            .map_err(|source| StoreError::NotWritable {
-                path: dir.display().to_string(),
-                source,
-            })?;
 
         // Bounded: when the disk cannot keep up, callers get `Busy` (503, the sender retries)
         // instead of an ever-growing queue.
@@ -425,9 +375,6 @@ impl SqliteStore {
             keep: keep_deliveries,
             max_bytes,
             unpruned: HashMap::new(),
-            wal_frames,
-            checkpointed_at: 0,
-            nudge,
         };
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -442,7 +389,6 @@ impl SqliteStore {
                 link_refreshes: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
-                checkpointer_thread: Mutex::new(Some(checkpointer_thread)),
                 reader: Mutex::new(reader),
             }),
         })
@@ -937,11 +883,6 @@ impl Store for SqliteStore {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
-        // The writer's end dropped the checkpointer's nudge: it ends after its last checkpoint.
-        let handle = self.inner.checkpointer_thread.lock().take();
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
         // Everything is written: another process may have the directory now.
         self.inner.lock.lock().take();
     }
@@ -1007,12 +948,6 @@ struct Writer {
     keep: usize,
     max_bytes: u64,
     unpruned: HashMap<(String, String), usize>,
-    /// Frames in the WAL after the last commit (set by the connection's WAL hook).
-    wal_frames: Arc<AtomicI32>,
-    /// `wal_frames` when the checkpointer was last nudged (the WAL restarts from 0).
-    checkpointed_at: i32,
-    /// Wakes the checkpointer thread; a full channel means it is already due to run.
-    nudge: mpsc::SyncSender<()>,
 }
 
 impl Writer {
@@ -1034,29 +969,6 @@ impl Writer {
                         job.fail(&message);
                     }
                 }
-            }
-            self.after_commit();
-        }
-    }
-
-    /// Asks for a checkpoint once the WAL has grown by `CHECKPOINT_FRAMES`, and runs one here
-    /// (answers already sent) when the WAL has reached `CATCH_UP_FRAMES`.
-    fn after_commit(&mut self) {
-        let frames = self.wal_frames.load(Ordering::Relaxed);
-        if frames < self.checkpointed_at {
-            // The WAL restarted.
-            self.checkpointed_at = 0;
-        }
-        if frames - self.checkpointed_at >= CHECKPOINT_FRAMES {
-            self.checkpointed_at = frames;
-            // Full: a checkpoint is already due, and it will copy these frames too.
-            let _ = self.nudge.try_send(());
-        }
-        if frames >= CATCH_UP_FRAMES {
-            // The writer is the only one appending, so this one copies everything, and the
-            // next transaction restarts the WAL. Busy (the checkpointer is mid-way): next time.
-            if let Err(e) = checkpoint(&self.conn) {
-                tracing::warn!(error = %e, "store: checkpoint failed");
             }
         }
     }
@@ -1106,30 +1018,6 @@ impl Writer {
         }
         tx.commit()
     }
-}
-
-/// The checkpointer thread: a PASSIVE checkpoint each time the writer asks, until the writer
-/// is gone.
-///
-/// SQLite syncs the database file only when a checkpoint has copied the whole WAL, which under
-/// load only the writer's catch-up does; that `fsync` would then flush every page copied since
-/// the last one, inside the writer. So the checkpointer syncs the file itself after each pass
-/// (an `fsync` flushes the file's pages whichever descriptor wrote them), leaving the writer's
-/// catch-up only the frames of its last few batches.
-fn checkpoints(conn: Connection, db: Option<std::fs::File>, nudged: mpsc::Receiver<()>) {
-    while nudged.recv().is_ok() {
-        if let Err(e) = checkpoint(&conn) {
-            tracing::warn!(error = %e, "store: checkpoint failed");
-        }
-        if let Some(Err(e)) = db.as_ref().map(std::fs::File::sync_data) {
-            tracing::warn!(error = %e, "store: syncing the database file failed");
-        }
-    }
-}
-
-/// Copies what it can of the WAL into the database without waiting for the writer or readers.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 /// Runs one job's SQL inside the batch's transaction, filling in its result.
