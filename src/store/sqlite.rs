@@ -126,6 +126,17 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX artifact_reports_by_delivery ON artifact_reports (delivery_id);",
     // 7: the notification outbox (`sqlite_outbox.rs`).
     outbox::MIGRATION,
+    // 8: the kept request moves into its delivery's row: one insert into one B-tree instead of
+    // a second table and its primary-key index (and no cascade lookup when deliveries are
+    // deleted). `payload_headers` is NULL when nothing was kept. The columns come after
+    // `body`, so a record that spills to overflow pages still has its body in front.
+    "ALTER TABLE deliveries ADD COLUMN payload_headers TEXT;
+     ALTER TABLE deliveries ADD COLUMN payload_body BLOB;
+     ALTER TABLE deliveries ADD COLUMN payload_trimmed TEXT;
+     UPDATE deliveries SET (payload_headers, payload_body, payload_trimmed) =
+        (SELECT headers, body, trimmed FROM delivery_payloads p WHERE p.delivery_id = deliveries.id)
+        WHERE id IN (SELECT delivery_id FROM delivery_payloads);
+     DROP TABLE delivery_payloads;",
 ];
 
 /// Writes waiting for the writer thread before callers are told the store is busy.
@@ -600,7 +611,8 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT headers, body, trimmed FROM delivery_payloads WHERE delivery_id = ?1",
+                "SELECT payload_headers, payload_body, payload_trimmed FROM deliveries
+                 WHERE id = ?1 AND payload_headers IS NOT NULL",
             )?
             .query_row([&id], |r| {
                 Ok(delivery_record::decode_payload(
@@ -1045,8 +1057,9 @@ fn apply(
             }
             let payload_bytes = payload.as_ref().map_or(0, |p| p.bytes);
             tx.prepare_cached(
-                "INSERT INTO deliveries (id, received_at, project, receiver, body, payload_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO deliveries (id, received_at, project, receiver, body, payload_bytes,
+                    payload_headers, payload_body, payload_trimmed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 id,
@@ -1054,15 +1067,11 @@ fn apply(
                 project,
                 receiver,
                 body,
-                payload_bytes
+                payload_bytes,
+                payload.as_ref().map(|p| &p.headers),
+                payload.as_ref().map(|p| &p.body),
+                payload.as_ref().and_then(|p| p.trimmed.as_ref()),
             ])?;
-            if let Some(p) = payload {
-                tx.prepare_cached(
-                    "INSERT INTO delivery_payloads (delivery_id, headers, body, trimmed)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![id, p.headers, p.body, p.trimmed])?;
-            }
             for a in artifacts {
                 tx.prepare_cached(
                     "INSERT INTO artifact_reports (delivery_id, repository, tag, digest)
@@ -1419,5 +1428,49 @@ mod tests {
             .expect("started");
         assert_eq!(seq, RefreshSeq(8));
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn payloads_of_a_version_7_database_move_into_their_deliveries() {
+        let h = SqliteHarness::new();
+        {
+            let conn = h.connect();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).expect("old migration");
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 7;
+                 INSERT INTO deliveries (id, received_at, project, receiver, body, payload_bytes)
+                 VALUES ('kept', '2026-11-26T10:00:00.000Z', 'a', 'r', '{}', 12),
+                        ('bare', '2026-11-26T10:00:01.000Z', 'a', 'r', '{}', 0);
+                 INSERT INTO delivery_payloads (delivery_id, headers, body, trimmed)
+                 VALUES ('kept', '[[\"content-type\",\"application/json\"]]',
+                         CAST('{\"a\":1}' AS BLOB), 'text');",
+            )
+            .expect("old deliveries");
+        }
+        let store = h.open(100).await.expect("open and migrate");
+        let kept = store
+            .payload("kept")
+            .await
+            .expect("read")
+            .expect("the kept payload carried over");
+        assert_eq!(kept.body, b"{\"a\":1}".to_vec());
+        assert_eq!(kept.trimmed.as_deref(), Some("text"));
+        assert_eq!(
+            kept.headers,
+            vec![("content-type".to_string(), "application/json".to_string())]
+        );
+        assert!(store.payload("bare").await.expect("read").is_none());
+        store.close().await;
+        let tables: i64 = h
+            .connect()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'delivery_payloads'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(tables, 0, "the old table is gone");
     }
 }
