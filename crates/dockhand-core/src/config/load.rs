@@ -193,6 +193,22 @@ struct Ahead {
     bytes: usize,
     /// Every file is added: the parse threads stop.
     closed: bool,
+    /// A parse thread panicked, and a file it had taken will never come: the adding thread
+    /// parses what it does not find itself (a panic there ends the load as it would have).
+    lost: bool,
+}
+
+/// Marks the window `lost` when a parse thread unwinds, so the adding thread never waits for
+/// its file.
+struct LostOnPanic<'a>(&'a Window);
+
+impl Drop for LostOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().lost = true;
+            self.0.changed.notify_all();
+        }
+    }
 }
 
 impl Window {
@@ -211,6 +227,7 @@ impl Window {
 
     /// A parse thread: takes the next file while the window has room, parses it, leaves it.
     fn work(&self, files: &[PathBuf]) {
+        let _lost = LostOnPanic(self);
         let mut state = self.lock();
         loop {
             if state.closed || state.next >= files.len() {
@@ -235,8 +252,8 @@ impl Window {
                 self.changed.notify_all();
                 return parsed;
             }
-            if state.next <= i {
-                state.next = i + 1;
+            if state.next <= i || state.lost {
+                state.next = state.next.max(i + 1);
                 drop(state);
                 return parse_file(&files[i]).0;
             }
