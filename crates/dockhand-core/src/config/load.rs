@@ -102,19 +102,271 @@ fn find_files(
 }
 
 /// Reads every file under `paths` into a loader, recording problems as it goes.
+///
+/// Reading and parsing a file (libyaml, most of a load) needs nothing from the others, so it
+/// runs on several threads ([`parse_files`]); adding what a file holds to the loader (names,
+/// duplicates, "first wins") stays on this thread, in file order, so the result and every
+/// diagnostic, in their order, are those of a load one file after another.
 fn read(paths: &[PathBuf]) -> Loader {
     let mut loader = Loader::default();
-    for file in find_files(paths, &mut loader.problems, &mut loader.warnings) {
-        let name = file.display().to_string();
-        match read_regular(&file) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => loader.add_file(&name, &text),
-                Err(_) => loader.problems.file(&name, "is not valid UTF-8"),
-            },
-            Err(message) => loader.problems.file(&name, message),
+    let files = find_files(paths, &mut loader.problems, &mut loader.warnings);
+    parse_files(&files, |file, parsed| {
+        loader.add_parsed(&file.display().to_string(), parsed)
+    });
+    loader
+}
+
+/// A file read and parsed, not yet added to a loader.
+enum Parsed {
+    /// A problem with the whole file (cannot be read, not UTF-8, over a limit).
+    File(String),
+    /// Its documents, in order: the `i`th is document `i`.
+    Documents(Vec<ParsedDocument>),
+}
+
+/// One document of a parsed file.
+enum ParsedDocument {
+    /// A Warehouse read directly: the document without `spec`, and the spec.
+    Warehouse {
+        rest: Value,
+        spec: manifest::Warehouse,
+    },
+    /// Any other document, through the `Value` path.
+    Value(Value),
+    /// A YAML syntax error: the parser cannot resume, so it is the file's last entry.
+    Invalid(String),
+}
+
+/// How far the parse threads may run ahead of the thread adding files: parsed files waiting to
+/// be added hold their documents, so this bounds the memory the parallel parse adds.
+const AHEAD_FILES: usize = 32;
+/// ... and the bytes of text those waiting files had.
+const AHEAD_BYTES: usize = 4 << 20;
+/// More parse threads than this gains little: adding, on one thread, is about a third of a load.
+const MAX_PARSE_THREADS: usize = 4;
+
+/// Reads and parses `files`, handing each to `add` in file order on the calling thread. With
+/// more than one core, other threads parse the files ahead of the one `add` is on (at most
+/// [`AHEAD_FILES`] files or [`AHEAD_BYTES`] of text waiting), and the calling thread parses a
+/// file itself when no other thread has taken it yet.
+fn parse_files(files: &[PathBuf], mut add: impl FnMut(&Path, Parsed)) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_PARSE_THREADS)
+        .min(files.len());
+    if threads <= 1 {
+        for file in files {
+            add(file, parse_file(file).0);
+        }
+        return;
+    }
+    let window = Window {
+        state: std::sync::Mutex::new(Ahead::default()),
+        changed: std::sync::Condvar::new(),
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| window.work(files));
+        }
+        for (i, file) in files.iter().enumerate() {
+            add(file, window.take(i, files));
+        }
+        window.close();
+    });
+}
+
+/// The files parsed ahead of the adding thread, shared by the parse threads.
+struct Window {
+    state: std::sync::Mutex<Ahead>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Ahead {
+    /// The next file no thread has taken.
+    next: usize,
+    /// The file the adding thread is on (every file before it is added).
+    adding: usize,
+    /// Files parsed and not yet added, by index, with their size in bytes.
+    parsed: HashMap<usize, (Parsed, usize)>,
+    /// The bytes of `parsed`.
+    bytes: usize,
+    /// Every file is added: the parse threads stop.
+    closed: bool,
+    /// A parse thread panicked, and a file it had taken will never come: the adding thread
+    /// parses what it does not find itself (a panic there ends the load as it would have).
+    lost: bool,
+}
+
+/// Marks the window `lost` when a parse thread unwinds, so the adding thread never waits for
+/// its file.
+struct LostOnPanic<'a>(&'a Window);
+
+impl Drop for LostOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().lost = true;
+            self.0.changed.notify_all();
         }
     }
-    loader
+}
+
+impl Window {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ahead> {
+        // A parse thread does not panic while holding the lock (it only moves values), so a
+        // poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(
+        &self,
+        guard: std::sync::MutexGuard<'a, Ahead>,
+    ) -> std::sync::MutexGuard<'a, Ahead> {
+        self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A parse thread: takes the next file while the window has room, parses it, leaves it.
+    fn work(&self, files: &[PathBuf]) {
+        let _lost = LostOnPanic(self);
+        let mut state = self.lock();
+        loop {
+            if state.closed || state.next >= files.len() {
+                return;
+            }
+            state = match self.claim(state, files.len()) {
+                Ok((state, j)) => self.parse_into(state, j, files),
+                Err(state) => self.wait(state),
+            };
+        }
+    }
+
+    /// The adding thread, on file `i`: its parse. While a parse thread has it under way, this
+    /// thread parses files further ahead instead of waiting, so both cores stay busy.
+    fn take(&self, i: usize, files: &[PathBuf]) -> Parsed {
+        let mut state = self.lock();
+        state.adding = i;
+        self.changed.notify_all();
+        loop {
+            if let Some((parsed, size)) = state.parsed.remove(&i) {
+                state.bytes -= size;
+                self.changed.notify_all();
+                return parsed;
+            }
+            if state.next <= i || state.lost {
+                state.next = state.next.max(i + 1);
+                drop(state);
+                return parse_file(&files[i]).0;
+            }
+            state = match self.claim(state, files.len()) {
+                Ok((state, j)) => self.parse_into(state, j, files),
+                Err(state) => self.wait(state),
+            };
+        }
+    }
+
+    /// The next file, if the window has room for it.
+    fn claim<'a>(
+        &self,
+        mut state: std::sync::MutexGuard<'a, Ahead>,
+        files: usize,
+    ) -> Result<(std::sync::MutexGuard<'a, Ahead>, usize), std::sync::MutexGuard<'a, Ahead>> {
+        let ahead = state.next - state.adding;
+        if state.closed
+            || state.next >= files
+            || ahead >= AHEAD_FILES
+            || (ahead > 0 && state.bytes >= AHEAD_BYTES)
+        {
+            return Err(state);
+        }
+        let j = state.next;
+        state.next += 1;
+        Ok((state, j))
+    }
+
+    /// Parses file `j` without the lock, and leaves it for the adding thread.
+    fn parse_into<'a>(
+        &'a self,
+        state: std::sync::MutexGuard<'a, Ahead>,
+        j: usize,
+        files: &[PathBuf],
+    ) -> std::sync::MutexGuard<'a, Ahead> {
+        drop(state);
+        let (parsed, size) = parse_file(&files[j]);
+        let mut state = self.lock();
+        state.bytes += size;
+        state.parsed.insert(j, (parsed, size));
+        self.changed.notify_all();
+        state
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Reads and parses one file; with the bytes it had, a measure of what its parse holds.
+fn parse_file(file: &Path) -> (Parsed, usize) {
+    match read_regular(file) {
+        Ok(bytes) => {
+            let size = bytes.len();
+            match String::from_utf8(bytes) {
+                Ok(text) => (parse(&text), size),
+                Err(_) => (Parsed::File("is not valid UTF-8".into()), 0),
+            }
+        }
+        Err(message) => (Parsed::File(message), 0),
+    }
+}
+
+/// Parses one file's text into its documents.
+fn parse(text: &str) -> Parsed {
+    if let Err(message) = super::limits::check(text) {
+        return Parsed::File(message);
+    }
+    let mut parsed = Vec::new();
+    // Warehouses are read straight into their typed manifest where that reads exactly what the
+    // `Value` path reads (see `direct`): never in a file with a tag.
+    let mut direct = !text.contains('!');
+    let mut documents = serde_yaml_ng::Deserializer::from_str(text).enumerate();
+    while let Some((document, de)) = documents.next() {
+        let de = if direct {
+            match direct::Document::deserialize(de) {
+                Ok(direct::Document::Warehouse { rest, spec }) => {
+                    parsed.push(ParsedDocument::Warehouse { rest, spec });
+                    continue;
+                }
+                Ok(direct::Document::Other(doc)) => {
+                    parsed.push(ParsedDocument::Value(doc));
+                    continue;
+                }
+                Err(_) => {
+                    // Something the direct read does not take: this document and the rest of
+                    // the file go through the `Value` path, which says what is wrong if
+                    // anything is. (Per document, a file of such Warehouses would be parsed
+                    // again for each.)
+                    direct = false;
+                    documents = serde_yaml_ng::Deserializer::from_str(text).enumerate();
+                    match documents.nth(document) {
+                        Some((_, de)) => de,
+                        None => break,
+                    }
+                }
+            }
+        } else {
+            de
+        };
+        match Value::deserialize(de) {
+            Ok(doc) => parsed.push(ParsedDocument::Value(doc)),
+            Err(e) => {
+                // The parser cannot find its footing again after a syntax error; the rest of
+                // the file is not read.
+                parsed.push(ParsedDocument::Invalid(format!("invalid YAML: {e}")));
+                break;
+            }
+        }
+    }
+    Parsed::Documents(parsed)
 }
 
 /// Reads a manifest file that is still a regular file when opened, up to the size limit. The
@@ -273,55 +525,27 @@ impl Default for Loader {
 
 impl Loader {
     fn add_file(&mut self, file: &str, text: &str) {
-        if let Err(message) = super::limits::check(text) {
-            self.problems.file(file, message);
-            return;
-        }
+        self.add_parsed(file, parse(text));
+    }
+
+    /// Adds a parsed file's documents, in order.
+    fn add_parsed(&mut self, file: &str, parsed: Parsed) {
+        let documents = match parsed {
+            Parsed::File(message) => return self.problems.file(file, message),
+            Parsed::Documents(documents) => documents,
+        };
         let file: std::sync::Arc<str> = file.into();
-        // Warehouses are read straight into their typed manifest where that reads exactly
-        // what the `Value` path reads (see `direct`): never in a file with a tag.
-        let mut direct = !text.contains('!');
-        let mut documents = serde_yaml_ng::Deserializer::from_str(text).enumerate();
-        while let Some((document, de)) = documents.next() {
+        for (document, parsed) in documents.into_iter().enumerate() {
             let origin = Origin {
                 file: file.clone(),
                 document,
             };
-            let de = if direct {
-                match direct::Document::deserialize(de) {
-                    Ok(direct::Document::Warehouse { rest, spec }) => {
-                        self.add_document(&origin, &rest, Some(spec));
-                        continue;
-                    }
-                    Ok(direct::Document::Other(doc)) => {
-                        self.add_document(&origin, &doc, None);
-                        continue;
-                    }
-                    Err(_) => {
-                        // Something the direct read does not take: this document and the
-                        // rest of the file go through the `Value` path, which says what is
-                        // wrong if anything is. (Per document, a file of such Warehouses
-                        // would be parsed again for each.)
-                        direct = false;
-                        documents = serde_yaml_ng::Deserializer::from_str(text).enumerate();
-                        match documents.nth(document) {
-                            Some((_, de)) => de,
-                            None => break,
-                        }
-                    }
+            match parsed {
+                ParsedDocument::Warehouse { rest, spec } => {
+                    self.add_document(&origin, &rest, Some(spec))
                 }
-            } else {
-                de
-            };
-            match Value::deserialize(de) {
-                Ok(doc) => self.add_document(&origin, &doc, None),
-                Err(e) => {
-                    // The parser cannot find its footing again after a syntax error; the rest
-                    // of the file is not read.
-                    self.problems
-                        .document(&origin, format!("invalid YAML: {e}"));
-                    break;
-                }
+                ParsedDocument::Value(doc) => self.add_document(&origin, &doc, None),
+                ParsedDocument::Invalid(message) => self.problems.document(&origin, message),
             }
         }
     }

@@ -1388,3 +1388,49 @@ fn direct_read_agrees_with_the_value_path() {
     // And the direct read did read: a plain file of Warehouses loads.
     assert_eq!(ok(&format!("{head}{image}")).warehouses.len(), 1);
 }
+
+/// The files are parsed on several threads but added in file order: a load of many files (more
+/// than the parse threads may run ahead) gives exactly what adding them one after another gives,
+/// its diagnostics in the same order, the first of two same-named Warehouses kept.
+#[test]
+fn a_parallel_load_adds_files_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files = Vec::new();
+    for i in 0..(AHEAD_FILES * 3) {
+        // Ten names over 96 files: every name but the first of each is a duplicate; every
+        // seventh file has a syntax error after its Warehouse, every eleventh is empty.
+        let mut text = warehouse("", "  - image: {repoURL: ghcr.io/a/b}\n")
+            .replace("name: w", &format!("name: w{}", i % 10))
+            .replace("repoURL: ghcr.io/a/b", &format!("repoURL: ghcr.io/a/f{i}"));
+        if i % 7 == 0 {
+            text.push_str("---\nnot: [yaml\n");
+        }
+        if i % 11 == 0 {
+            text.clear();
+        }
+        let path = dir.path().join(format!("f{i:03}.yaml"));
+        std::fs::write(&path, text).expect("write");
+        files.push(path);
+    }
+
+    let parallel = read(&[dir.path().to_path_buf()]);
+    let mut sequential = Loader::default();
+    for file in &files {
+        sequential.add_parsed(&file.display().to_string(), parse_file(file).0);
+    }
+    let (parallel, parallel_problems) = parallel.finish_lenient();
+    let (sequential, sequential_problems) = sequential.finish_lenient();
+    assert!(sequential_problems.len() > 80, "{sequential_problems:?}");
+    assert_eq!(parallel_problems, sequential_problems);
+    assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
+    let first: Vec<String> = parallel
+        .warehouses
+        .iter()
+        .map(|w| format!("{} {:?}", w.name, w.subscriptions))
+        .collect();
+    assert_eq!(first.len(), 10);
+    assert!(
+        first[0].starts_with("w1 ") && first[0].contains("ghcr.io/a/f1"),
+        "{first:?}"
+    );
+}
