@@ -65,8 +65,8 @@ impl Snapshot {
     }
 }
 
-/// A secret-keyed 128-bit hash of receiver paths: two SipHash-1-3 instances with independent
-/// random keys (std's `RandomState`, drawn per snapshot). Without the keys a sender cannot
+/// A secret-keyed 128-bit hash of receiver paths: two SipHash-1-3 instances under different
+/// secret keys (std's `RandomState`: random per thread, stepped per instance; new per snapshot). Without the keys a sender cannot
 /// predict any path's hash, so how long the map's comparisons of hashes take says nothing
 /// about the stored paths, which is what a SHA-256 of the path gave at many times the cost per
 /// request (BENCHMARKS.md "Round two: the request path"). The receiver found is still compared
