@@ -342,7 +342,13 @@ fn acr_push(body: &Obj<'_>, fallback_host: Option<&str>) -> Result<Target, Paylo
             "ACR always sends the registry host on a push; without it the repository cannot be named",
         )
     })?;
-    Ok(Target::Oci {
+    Ok(push_target(&host, repository, tag, image, chart))
+}
+
+/// The target of an ACR push of `host/repository` (`tag` empty for a push by digest); the
+/// one-pass reader (`push.rs`) builds its event with it too, so both readers agree.
+fn push_target(host: &str, repository: &str, tag: &str, image: bool, chart: bool) -> Target {
+    Target::Oci {
         repo_url: format!("{host}/{repository}"),
         image,
         chart,
@@ -351,7 +357,7 @@ fn acr_push(body: &Obj<'_>, fallback_host: Option<&str>) -> Result<Target, Paylo
         } else {
             vec![tag.to_owned()]
         },
-    })
+    }
 }
 
 /// A push to a classic (Helm 2 era) ACR Helm repository, served at `https://{host}/helm/v1/repo`.

@@ -19,7 +19,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::super::media_type::oci_kinds;
 use super::ACR;
-use crate::event::{Action, Event, Target};
+use crate::event::{Action, Event};
 
 /// The event the full reader gives `body` when it is a plain ACR push; `None` otherwise.
 pub(super) fn read(body: &[u8]) -> Option<Event> {
@@ -37,16 +37,13 @@ pub(super) fn read(body: &[u8]) -> Option<Event> {
         source: ACR,
         event_type: "push".to_owned(),
         provider_id: push.id.filter(|i| !i.is_empty()).map(Cow::into_owned),
-        action: Action::Refresh(vec![Target::Oci {
-            repo_url: format!("{host}/{repository}"),
+        action: Action::Refresh(vec![super::push_target(
+            &host,
+            &repository,
+            &tag,
             image,
             chart,
-            tags: if tag.is_empty() {
-                Vec::new()
-            } else {
-                vec![tag.into_owned()]
-            },
-        }]),
+        )]),
     })
 }
 
