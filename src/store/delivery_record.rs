@@ -170,9 +170,14 @@ pub struct EncodedPayload {
     pub bytes: i64,
 }
 
-/// The stored form of a kept request taken out of its delivery: the body is moved, not
+/// Takes the kept request out of its delivery, in its stored form. Taken out first, the
+/// record's encoding then copies the delivery without the request; the body is moved, not
 /// copied, so it is copied once on the way in (from the request) and bound once as a BLOB.
-pub fn encode_payload_owned(p: Payload) -> Result<EncodedPayload, StoreError> {
+pub fn take_payload(delivery: &mut Delivery) -> Result<Option<EncodedPayload>, StoreError> {
+    delivery.payload.take().map(encode_payload).transpose()
+}
+
+fn encode_payload(p: Payload) -> Result<EncodedPayload, StoreError> {
     let bytes = i64::try_from(p.stored_bytes()).unwrap_or(i64::MAX);
     Ok(EncodedPayload {
         headers: serde_json::to_string(&p.headers)?,

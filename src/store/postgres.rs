@@ -430,13 +430,7 @@ impl PostgresStore {
             return Err(StoreError::Closed);
         }
         let mut delivery = delivery;
-        // Taken out first and moved, as the SQLite writer does: the record's encoding then
-        // copies the delivery without the request body, and the body is not copied at all.
-        let payload = delivery
-            .payload
-            .take()
-            .map(delivery_record::encode_payload_owned)
-            .transpose()?;
+        let payload = delivery_record::take_payload(&mut delivery)?;
         let body = delivery_record::encode(&delivery)?;
         let artifacts = delivery_record::capped_artifacts(&delivery);
         let prune = self.prune_due(&delivery.project, &delivery.receiver);

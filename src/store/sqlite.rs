@@ -424,13 +424,9 @@ impl SqliteStore {
         claim: Option<([u8; 16], i64)>,
     ) -> Result<Recorded, StoreError> {
         let mut delivery = delivery;
-        // Taken out first, so that the record's encoding neither copies the request nor the
-        // delivery: only the four keys below are copied.
-        let payload = delivery
-            .payload
-            .take()
-            .map(delivery_record::encode_payload_owned)
-            .transpose()?;
+        // The record's encoding copies neither the request nor the delivery: only the four
+        // keys below are copied.
+        let payload = delivery_record::take_payload(&mut delivery)?;
         let artifacts = delivery_record::capped_artifacts(&delivery);
         let (id, received_at, project, receiver) = (
             delivery.id.clone(),
